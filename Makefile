@@ -1,0 +1,22 @@
+# One entry point. `make demo` and `make test` do all the set-up on a fresh machine
+# (Rust and Python present): they install libtorch once per machine, then build and run.
+RUN := ./scripts/with-libtorch.sh
+
+.PHONY: demo test lint fixtures doc
+
+demo:
+	$(RUN) cargo run --release --example quickstart
+
+test:
+	$(RUN) cargo test --workspace --all-targets
+	$(RUN) cargo test --workspace --doc
+
+lint:
+	cargo fmt --all -- --check
+	$(RUN) cargo clippy --workspace --all-targets -- -D warnings
+
+fixtures:
+	$(RUN) sh -c 'PYTHONPATH="$$LIBTORCH/.." python3 scripts/make_fixtures.py'
+
+doc:
+	$(RUN) cargo doc --workspace --no-deps

@@ -1,0 +1,139 @@
+//! `validate`, `f_forward`, `forward` and `impl Loss`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::ext::IdentExt;
+
+use super::stub_body;
+use crate::model::{Check, Hyper, LossModel, TensorInput};
+
+pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
+    let LossModel { vis, struct_ident, krate, .. } = model;
+    let tensor_ty = quote!(#krate::__private::tch::Tensor);
+    let result_ty = quote!(::core::result::Result<#tensor_ty, #krate::LossError>);
+    let (input, target) = tensor_names(model);
+
+    let (validate_body, forward_body) = if stub {
+        (stub_body(), stub_body())
+    } else {
+        (validate_body(model), forward_body(model))
+    };
+    let fn_ident = &model.fn_ident;
+    let forward_doc = format!(" Computes the loss, or says why it cannot; runs [`{fn_ident}`] after the checks.");
+    quote! {
+        impl #struct_ident {
+            /// Checks the hyperparameters, as `f_forward` does before each call.
+            #vis fn validate(&self) -> ::core::result::Result<(), #krate::LossError> {
+                #validate_body
+            }
+
+            #[doc = #forward_doc]
+            #vis fn f_forward(&self, #input: &#tensor_ty, #target: &#tensor_ty) -> #result_ty {
+                #forward_body
+            }
+
+            /// Computes the loss.
+            ///
+            /// # Panics
+            /// With the error's message where [`f_forward`](Self::f_forward) fails.
+            #[track_caller]
+            #vis fn forward(&self, #input: &#tensor_ty, #target: &#tensor_ty) -> #tensor_ty {
+                match self.f_forward(#input, #target) {
+                    ::core::result::Result::Ok(loss) => loss,
+                    ::core::result::Result::Err(err) => ::core::panic!("{}", err),
+                }
+            }
+        }
+
+        impl #krate::Loss for #struct_ident {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+
+            fn reduction(&self) -> #krate::Reduction {
+                self.reduction
+            }
+
+            fn f_forward(&self, #input: &#tensor_ty, #target: &#tensor_ty) -> #result_ty {
+                #struct_ident::f_forward(self, #input, #target)
+            }
+        }
+    }
+}
+
+/// The names of the tensor parameters (`input`, `target` if the model could not read them).
+fn tensor_names(model: &LossModel) -> (syn::Ident, syn::Ident) {
+    let name = |i: usize, fallback: &str| {
+        model
+            .tensors
+            .get(i)
+            .map(|t| t.ident.clone())
+            .unwrap_or_else(|| syn::Ident::new(fallback, proc_macro2::Span::call_site()))
+    };
+    (name(0, "input"), name(1, "target"))
+}
+
+fn validate_body(model: &LossModel) -> TokenStream {
+    let krate = &model.krate;
+    let checks = model.hypers.iter().filter_map(|h| hyper_check(krate, h));
+    quote! {
+        #(#checks)*
+        ::core::result::Result::Ok(())
+    }
+}
+
+fn hyper_check(krate: &syn::Path, hyper: &Hyper) -> Option<TokenStream> {
+    let field = &hyper.field;
+    let name = field.unraw().to_string();
+    Some(match hyper.check.as_ref()? {
+        Check::Range(range) => {
+            let text = range.to_token_stream().to_string().replace(" ..", "..").replace(".. ", "..");
+            quote! { #krate::checks::hyper_in_range(Self::NAME, #name, &self.#field, &(#range), #text)?; }
+        }
+        Check::Function(function) => {
+            quote! { #krate::checks::hyper_check(Self::NAME, #name, &self.#field, #function)?; }
+        }
+    })
+}
+
+fn forward_body(model: &LossModel) -> TokenStream {
+    let krate = &model.krate;
+    let fn_ident = &model.fn_ident;
+    let device_args = model.tensors.iter().map(|t| {
+        let ident = &t.ident;
+        let name = ident.unraw().to_string();
+        quote!((#name, #ident))
+    });
+    let tensor_checks = model.tensors.iter().map(|t| tensor_checks(krate, t));
+    let tensor_args = model.tensors.iter().map(|t| &t.ident);
+    let hyper_args = model.hypers.iter().map(|h| {
+        let field = &h.field;
+        quote!(::core::clone::Clone::clone(&self.#field))
+    });
+    quote! {
+        self.validate()?;
+        #krate::checks::same_device(Self::NAME, &[#(#device_args),*])?;
+        #(#tensor_checks)*
+        let output = #krate::__private::IntoLossOutput::into_loss_output(
+            #fn_ident(#(#tensor_args,)* #(#hyper_args),*)
+        )
+        .map_err(|err| err.in_loss(Self::NAME))?;
+        output.reduce(Self::NAME, self.reduction)
+    }
+}
+
+fn tensor_checks(krate: &syn::Path, tensor: &TensorInput) -> TokenStream {
+    let ident = &tensor.ident;
+    let name = ident.unraw().to_string();
+    let dtype = (!tensor.dtypes.is_empty()).then(|| {
+        let mut families = tensor.dtypes.iter().map(|d| d.constant());
+        let first = families.next();
+        let rest = families.map(|f| quote!(.or(#krate::checks::DTypes::#f)));
+        quote! { #krate::checks::dtype(Self::NAME, #name, #ident, #krate::checks::DTypes::#first #(#rest)*)?; }
+    });
+    let shape = tensor.same_shape_as.as_ref().map(|other| {
+        let other_name = other.unraw().to_string();
+        quote! { #krate::checks::same_shape(Self::NAME, #name, #ident, #other_name, #other)?; }
+    });
+    quote! { #dtype #shape }
+}

@@ -1,0 +1,113 @@
+//! The struct, `Default`, `new` and the `with_*` builders.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use super::stub_body;
+use crate::model::{Hyper, LossModel};
+use crate::naming;
+
+pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
+    let LossModel { vis, struct_ident, krate, docs, hypers, .. } = model;
+    let struct_docs = if docs.is_empty() {
+        let text = format!(" The `{}` loss as a module: see [`{}`].", model.fn_ident, model.fn_ident);
+        quote!(#[doc = #text])
+    } else {
+        quote!(#(#docs)*)
+    };
+    let reduction_default = model.default_reduction.variant();
+    let reduction_doc = format!(" How the elementwise losses are reduced (default: `{}`).", reduction_default.to_string().to_lowercase());
+    let fields = hypers.iter().map(|h| {
+        let Hyper { field, ty, docs, .. } = h;
+        let default_doc = match &h.default {
+            Some(expr) => format!(" Default: `{}`.", expr.to_token_stream()),
+            None => " Default: the type's `Default`.".to_owned(),
+        };
+        let blank = if docs.is_empty() { quote!() } else { quote!(#[doc = ""]) };
+        quote! {
+            #(#docs)*
+            #blank
+            #[doc = #default_doc]
+            pub #field: #ty,
+        }
+    });
+    let derives = if stub {
+        quote!()
+    } else {
+        let serde_path = format!("{}::__private::serde", krate.to_token_stream()).replace(' ', "");
+        quote! {
+            #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq,
+                     #krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
+            #[serde(crate = #serde_path, default, deny_unknown_fields)]
+        }
+    };
+    let default_body = if stub {
+        stub_body()
+    } else {
+        let inits = hypers.iter().map(default_init);
+        quote! { Self { #(#inits,)* reduction: #krate::Reduction::#reduction_default } }
+    };
+    let builders = hypers.iter().map(|h| {
+        let Hyper { field, ty, .. } = h;
+        let name = naming::builder_name(field);
+        let doc = format!(" Sets [`{0}`](Self::{0}).", syn::ext::IdentExt::unraw(field));
+        quote! {
+            #[doc = #doc]
+            #[must_use]
+            #vis fn #name(mut self, #field: #ty) -> Self {
+                self.#field = #field;
+                self
+            }
+        }
+    });
+    quote! {
+        #struct_docs
+        #derives
+        #vis struct #struct_ident {
+            #(#fields)*
+            #[doc = #reduction_doc]
+            pub reduction: #krate::Reduction,
+        }
+
+        impl ::core::default::Default for #struct_ident {
+            fn default() -> Self {
+                #default_body
+            }
+        }
+
+        impl #struct_ident {
+            /// The loss's name, as its error messages give it.
+            pub const NAME: &'static str = ::core::stringify!(#struct_ident);
+
+            /// The loss with its default hyperparameters.
+            #vis fn new() -> Self {
+                <Self as ::core::default::Default>::default()
+            }
+
+            #(#builders)*
+
+            /// Sets [`reduction`](Self::reduction).
+            #[must_use]
+            #vis fn with_reduction(mut self, reduction: #krate::Reduction) -> Self {
+                self.reduction = reduction;
+                self
+            }
+        }
+    }
+}
+
+/// `field: <default>`, spanned at the user's default (or type) so a type error points there.
+fn default_init(hyper: &Hyper) -> TokenStream {
+    let Hyper { field, ty, .. } = hyper;
+    match &hyper.default {
+        Some(expr) => {
+            let value = quote_spanned! { expr.span()=> { let __focal_default: #ty = #expr; __focal_default } };
+            quote! { #field: #value }
+        }
+        None => {
+            let value = quote_spanned! { ty.span()=> <#ty as ::core::default::Default>::default() };
+            quote! { #field: #value }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Checks across the parsed pieces: names that would clash, references between parameters.
+
+use std::collections::HashMap;
+
+use syn::ext::IdentExt;
+
+use crate::errors::Errors;
+use crate::model::LossModel;
+
+/// Names of generated items a hyperparameter cannot take.
+const RESERVED: &[&str] = &["reduction", "new", "forward", "f_forward", "validate", "name", "default", "clone"];
+
+/// Records every clash and dangling reference of a parsed loss.
+pub(crate) fn validate(model: &LossModel, errors: &mut Errors) {
+    let mut fields: HashMap<String, &syn::Ident> = HashMap::new();
+    for hyper in &model.hypers {
+        let field = hyper.field.unraw().to_string();
+        if RESERVED.contains(&field.as_str()) {
+            errors.at(
+                &hyper.param,
+                format!(
+                    "`{field}` is the name of a generated item of `{}` (`{}` are reserved): rename this hyperparameter",
+                    model.struct_ident,
+                    RESERVED.join("`, `")
+                ),
+            );
+        }
+        if let Some(previous) = fields.get(&field) {
+            errors.at(
+                &hyper.param,
+                format!("`{}` and `{previous}` would both become the field `{field}`: rename one of them", hyper.param),
+            );
+        } else {
+            fields.insert(field, &hyper.param);
+        }
+    }
+    for tensor in &model.tensors {
+        let Some(other) = &tensor.same_shape_as else { continue };
+        if other == &tensor.ident {
+            errors.at(other, format!("`{}` cannot be checked against its own shape", tensor.ident));
+        } else if !model.tensors.iter().any(|t| &t.ident == other) {
+            let names: Vec<String> = model.tensors.iter().map(|t| format!("`{}`", t.ident)).collect();
+            errors.at(other, format!("`same_shape_as` names no tensor parameter: expected one of {}", names.join(", ")));
+        }
+    }
+}

@@ -1,0 +1,82 @@
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+
+use crate::LossError;
+
+/// Hyperparameter values whose every number can be tested against a range: numbers, and
+/// `Option`s and `Vec`s of them (`None` and empty vectors pass).
+pub trait InRange<T> {
+    /// Whether every number in `self` lies in `range`.
+    fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool;
+}
+
+macro_rules! in_range_for_numbers {
+    ($($t:ty),*) => {$(
+        impl InRange<$t> for $t {
+            fn in_range<R: RangeBounds<$t>>(&self, range: &R) -> bool {
+                range.contains(self)
+            }
+        }
+    )*};
+}
+in_range_for_numbers!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8, usize, isize);
+
+impl<T, X: InRange<T>> InRange<T> for Option<X> {
+    fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool {
+        self.as_ref().is_none_or(|x| x.in_range(range))
+    }
+}
+
+impl<T, X: InRange<T>> InRange<T> for Vec<X> {
+    fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool {
+        self.iter().all(|x| x.in_range(range))
+    }
+}
+
+/// Checks a hyperparameter against a range; `range_text` is the range as written (`"0.0..=1.0"`).
+///
+/// ```
+/// use focal_runtime::checks::hyper_in_range;
+/// let err = hyper_in_range("Focal", "alpha", &1.5f64, &(0.0..=1.0), "0.0..=1.0").unwrap_err();
+/// assert_eq!(err.to_string(), "Focal: hyperparameter alpha should be in 0.0..=1.0 but is 1.5");
+/// ```
+pub fn hyper_in_range<T, V: InRange<T> + Debug, R: RangeBounds<T>>(
+    loss: &'static str,
+    name: &'static str,
+    value: &V,
+    range: &R,
+    range_text: &str,
+) -> Result<(), LossError> {
+    if value.in_range(range) {
+        Ok(())
+    } else {
+        Err(LossError::InvalidHyperparameter {
+            loss,
+            name,
+            expected: format!("in {range_text}"),
+            found: format!("{value:?}"),
+        })
+    }
+}
+
+/// Checks a hyperparameter with a function that returns what it expected on failure.
+///
+/// ```
+/// use focal_runtime::checks::hyper_check;
+/// let finite = |v: &f64| if v.is_finite() { Ok(()) } else { Err("finite".to_string()) };
+/// let err = hyper_check("MyLoss", "beta", &f64::NAN, finite).unwrap_err();
+/// assert_eq!(err.to_string(), "MyLoss: hyperparameter beta should be finite but is NaN");
+/// ```
+pub fn hyper_check<V: Debug + ?Sized>(
+    loss: &'static str,
+    name: &'static str,
+    value: &V,
+    check: impl FnOnce(&V) -> Result<(), String>,
+) -> Result<(), LossError> {
+    check(value).map_err(|expected| LossError::InvalidHyperparameter {
+        loss,
+        name,
+        expected,
+        found: format!("{value:?}"),
+    })
+}

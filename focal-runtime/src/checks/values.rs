@@ -1,0 +1,77 @@
+use tch::{Kind, Tensor};
+
+use crate::LossError;
+
+fn first_value(t: &Tensor, bad: &Tensor) -> Result<String, LossError> {
+    let offending = t.f_masked_select(bad)?;
+    let first = offending.f_get(0)?;
+    Ok(if first.is_floating_point() {
+        format!("{}", first.f_double_value(&[])?)
+    } else {
+        format!("{}", first.f_int64_value(&[])?)
+    })
+}
+
+fn refuse_where(
+    loss: &'static str,
+    arg: &'static str,
+    t: &Tensor,
+    bad: Tensor,
+    expected: impl FnOnce() -> String,
+) -> Result<(), LossError> {
+    if t.numel() == 0 || !bad.f_any()?.f_int64_value(&[])?.eq(&1) {
+        return Ok(());
+    }
+    let count = bad.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+    let first = first_value(t, &bad)?;
+    let found = if count == 1 { first } else { format!("{first} (and {} more)", count - 1) };
+    Err(LossError::TargetOutOfRange { loss, arg, expected: expected(), found })
+}
+
+/// Checks that `target` holds class indices in `[0, num_classes)`, or `ignore_index`.
+///
+/// ```
+/// let t = tch::Tensor::from_slice(&[0i64, 2, 5]);
+/// let err = focal_runtime::checks::class_indices("MyLoss", "target", &t, 3, None).unwrap_err();
+/// assert_eq!(err.to_string(), "MyLoss: target should hold class indices in [0, 3) but holds 5");
+/// ```
+pub fn class_indices(
+    loss: &'static str,
+    arg: &'static str,
+    target: &Tensor,
+    num_classes: i64,
+    ignore_index: Option<i64>,
+) -> Result<(), LossError> {
+    let mut bad = target.f_lt(0)?.f_logical_or(&target.f_ge(num_classes)?)?;
+    if let Some(ignore) = ignore_index {
+        bad = bad.f_logical_and(&target.f_ne(ignore)?)?;
+    }
+    refuse_where(loss, arg, target, bad, || match ignore_index {
+        Some(i) => format!("class indices in [0, {num_classes}) or the ignore_index {i}"),
+        None => format!("class indices in [0, {num_classes})"),
+    })
+}
+
+/// Checks that `target` holds only 0 and 1 (any dtype).
+///
+/// ```
+/// let t = tch::Tensor::from_slice(&[0.0f32, 1.0, 0.5]);
+/// let err = focal_runtime::checks::binary_values("Focal", "target", &t).unwrap_err();
+/// assert_eq!(err.to_string(), "Focal: target should hold only 0 and 1 but holds 0.5");
+/// ```
+pub fn binary_values(loss: &'static str, arg: &'static str, target: &Tensor) -> Result<(), LossError> {
+    let bad = target.f_ne(0)?.f_logical_and(&target.f_ne(1)?)?;
+    refuse_where(loss, arg, target, bad, || "only 0 and 1".to_owned())
+}
+
+/// Checks that a floating-point `target` holds values in `[0, 1]` (soft labels); NaN is refused.
+///
+/// ```
+/// let t = tch::Tensor::from_slice(&[0.0f32, 1.0, 1.5]);
+/// let err = focal_runtime::checks::values_in_unit_interval("Dice", "target", &t).unwrap_err();
+/// assert_eq!(err.to_string(), "Dice: target should hold values in [0, 1] but holds 1.5");
+/// ```
+pub fn values_in_unit_interval(loss: &'static str, arg: &'static str, target: &Tensor) -> Result<(), LossError> {
+    let inside = target.f_ge(0)?.f_logical_and(&target.f_le(1)?)?;
+    refuse_where(loss, arg, target, inside.f_logical_not()?, || "values in [0, 1]".to_owned())
+}

@@ -1,0 +1,136 @@
+//! The one error type of every loss.
+
+use tch::{Device, Kind, TchError};
+
+/// Why a loss refused its input or its configuration.
+///
+/// Every message names the loss, the argument, what was expected and what was found:
+///
+/// ```
+/// use focal_runtime::LossError;
+/// let e = LossError::DeviceMismatch {
+///     loss: "FocalLoss",
+///     arg: "target",
+///     found: tch::Device::Cuda(0),
+///     reference: "input",
+///     expected: tch::Device::Cpu,
+/// };
+/// assert_eq!(e.to_string(), "FocalLoss: target is on cuda:0 but input is on cpu");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LossError {
+    /// A tensor argument is on another device than the first tensor argument.
+    #[error("{loss}: {arg} is on {} but {reference} is on {}", device_name(*.found), device_name(*.expected))]
+    DeviceMismatch {
+        /// The loss's name.
+        loss: &'static str,
+        /// The argument on the wrong device.
+        arg: &'static str,
+        /// Its device.
+        found: Device,
+        /// The argument whose device is the reference.
+        reference: &'static str,
+        /// The reference device.
+        expected: Device,
+    },
+    /// A tensor argument has a shape the loss cannot use.
+    #[error("{loss}: {arg} has shape {found:?} but {expected}")]
+    ShapeMismatch {
+        /// The loss's name.
+        loss: &'static str,
+        /// The argument with the wrong shape.
+        arg: &'static str,
+        /// What the shape should have been, as a phrase ("should have the shape of input [2, 3]").
+        expected: String,
+        /// Its shape.
+        found: Vec<i64>,
+    },
+    /// A tensor argument has a dtype the loss cannot use.
+    #[error("{loss}: {arg} should have {expected} dtype but has {found:?}")]
+    DTypeMismatch {
+        /// The loss's name.
+        loss: &'static str,
+        /// The argument with the wrong dtype.
+        arg: &'static str,
+        /// The dtypes allowed, as a phrase ("a floating-point").
+        expected: String,
+        /// Its dtype.
+        found: Kind,
+    },
+    /// A hyperparameter is outside its valid range.
+    #[error("{loss}: hyperparameter {name} should be {expected} but is {found}")]
+    InvalidHyperparameter {
+        /// The loss's name.
+        loss: &'static str,
+        /// The hyperparameter's name.
+        name: &'static str,
+        /// What it should be ("in 0.0..=1.0").
+        expected: String,
+        /// Its value.
+        found: String,
+    },
+    /// A target holds values the loss cannot use (a class index outside `[0, C)`, say).
+    #[error("{loss}: {arg} should hold {expected} but holds {found}")]
+    TargetOutOfRange {
+        /// The loss's name.
+        loss: &'static str,
+        /// The argument holding the values.
+        arg: &'static str,
+        /// The values allowed ("class indices in [0, 3)").
+        expected: String,
+        /// The offending value(s) ("5").
+        found: String,
+    },
+    /// libtorch refused an operation.
+    #[error("{loss}: libtorch error: {source}")]
+    Tch {
+        /// The loss's name (empty until the loss's `f_forward` fills it in).
+        loss: &'static str,
+        /// libtorch's error.
+        #[source]
+        source: TchError,
+    },
+}
+
+impl From<TchError> for LossError {
+    fn from(source: TchError) -> Self {
+        LossError::Tch { loss: "", source }
+    }
+}
+
+impl LossError {
+    /// The name of the loss that raised the error.
+    pub fn loss(&self) -> &'static str {
+        match self {
+            LossError::DeviceMismatch { loss, .. }
+            | LossError::ShapeMismatch { loss, .. }
+            | LossError::DTypeMismatch { loss, .. }
+            | LossError::InvalidHyperparameter { loss, .. }
+            | LossError::TargetOutOfRange { loss, .. }
+            | LossError::Tch { loss, .. } => loss,
+        }
+    }
+
+    /// Fills in the loss's name where the error was converted from a `TchError` without one.
+    pub fn in_loss(self, name: &'static str) -> Self {
+        match self {
+            LossError::Tch { loss: "", source } => LossError::Tch { loss: name, source },
+            other => other,
+        }
+    }
+}
+
+/// A device as PyTorch prints it: `cpu`, `cuda:0`, `mps`, `vulkan`.
+///
+/// ```
+/// assert_eq!(focal_runtime::device_name(tch::Device::Cuda(1)), "cuda:1");
+/// ```
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_owned(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Mps => "mps".to_owned(),
+        Device::Vulkan => "vulkan".to_owned(),
+    }
+}

@@ -1,0 +1,79 @@
+//! # focal
+//!
+//! Loss functions as first-class modules on top of [tch](https://docs.rs/tch). Write a plain
+//! forward function; [`macro@loss`] turns it into a module with hyperparameter fields, a
+//! constructor and `with_*` builders, device/shape/dtype checks with clear errors, reduction
+//! handling and serde support. The focal-loss family ships built with the same macro.
+//!
+//! ```
+//! use focal::{FocalLoss, Loss, Reduction};
+//! use tch::{Device, Kind, Tensor};
+//!
+//! let logits = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+//! let target = Tensor::randint(3, [2, 8, 8], (Kind::Int64, Device::Cpu));
+//! let loss = FocalLoss::default().with_gamma(1.5).forward(&logits, &target);
+//! loss.backward();
+//!
+//! // Mistakes are typed errors that name the loss, the argument and what was wrong.
+//! let bad = Tensor::randint(3, [2, 7, 8], (Kind::Int64, Device::Cpu));
+//! let err = FocalLoss::default().f_forward(&logits, &bad).unwrap_err();
+//! assert!(err.to_string().starts_with("FocalLoss: target has shape [2, 7, 8]"));
+//! ```
+
+pub use focal_runtime::*;
+
+/// Turns a loss function into a loss module.
+///
+/// Applied to `fn name(input: &Tensor, target: &Tensor, hyperparameters...) -> R`, where `R` is
+/// `Tensor`, [`LossOutput`], or a `Result<_, LossError>` of either, and the body computes
+/// *elementwise* losses, it keeps the function and generates `pub struct Name` (the function's
+/// name in UpperCamelCase) with:
+///
+/// - a public field per hyperparameter and `reduction: Reduction` (default `Mean`), carrying the
+///   doc comments of the function and of each parameter;
+/// - `Default`, `new()`, `with_<field>(value)` builders, `Debug`, `Clone`, `PartialEq`, and serde
+///   `Serialize`/`Deserialize` (missing fields take their defaults, unknown fields are errors);
+/// - `validate()`, `f_forward(input, target) -> Result<Tensor, LossError>`, `forward` (panics
+///   with the error's message), and `impl Loss`. `f_forward` checks that both tensors are on one
+///   device, runs the declared dtype/shape/hyperparameter checks, calls the function, and
+///   applies the reduction (`Mean` divides by the weights' sum where the body returns
+///   [`LossOutput::weighted`]).
+///
+/// Macro arguments: `name = StructName`, `reduction = "none" | "mean" | "sum"` (the default
+/// reduction), `crate = path` (where `focal` is, when renamed in `Cargo.toml`).
+///
+/// Parameter attributes: `#[tensor(float | integer | bool, same_shape_as = other)]` on the two
+/// tensors; `#[hyper(default = expr, check = range_or_fn)]` on hyperparameters, where a check is
+/// a range (`0.0..=1.0`, applied to every number of the value) or a function
+/// `Fn(&T) -> Result<(), String>` whose error says what was expected. A hyperparameter without a
+/// default takes its type's `Default`.
+///
+/// ```
+/// use focal::{loss, Loss, LossError, Reduction};
+/// use tch::Tensor;
+///
+/// /// Smooth L1 loss.
+/// #[loss]
+/// pub fn smooth_l1(
+///     #[tensor(float)] input: &Tensor,
+///     #[tensor(float, same_shape_as = input)] target: &Tensor,
+///     /// Where the quadratic part turns linear.
+///     #[hyper(default = 1.0, check = 0.0..)]
+///     beta: f64,
+/// ) -> Result<Tensor, LossError> {
+///     let diff = (input - target).abs();
+///     let quadratic = diff.square() * (0.5 / beta);
+///     let linear = &diff - 0.5 * beta;
+///     Ok(quadratic.where_self(&diff.lt(beta), &linear))
+/// }
+///
+/// let loss = SmoothL1::new().with_beta(0.5).with_reduction(Reduction::Sum);
+/// let x = Tensor::from_slice(&[0.0f64, 2.0]);
+/// let y = Tensor::from_slice(&[0.25f64, 0.0]);
+/// // 0.5 * 0.25^2 / 0.5 + (2 - 0.25)
+/// assert!((loss.forward(&x, &y).double_value(&[]) - 1.8125).abs() < 1e-12);
+///
+/// let err = SmoothL1::new().with_beta(-1.0).f_forward(&x, &y).unwrap_err();
+/// assert_eq!(err.to_string(), "SmoothL1: hyperparameter beta should be in 0.0.. but is -1.0");
+/// ```
+pub use focal_macros::loss;
