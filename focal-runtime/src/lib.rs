@@ -14,6 +14,7 @@
 
 pub mod checks;
 mod error;
+mod gradcheck;
 mod loss;
 mod losses;
 mod output;
@@ -23,6 +24,7 @@ mod reduction;
 pub mod __private;
 
 pub use error::{device_name, LossError};
+pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use loss::Loss;
 pub use losses::*;
 pub use output::{IntoLossOutput, LossOutput};
