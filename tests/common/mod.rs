@@ -1,0 +1,32 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tch::Tensor;
+
+/// Reads a committed fixture file into a map name -> tensor.
+pub fn fixtures(file: &str) -> BTreeMap<String, Tensor> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file);
+    Tensor::read_safetensors(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+/// `max |a - b| / max |b|` (or the absolute error where `b` is all zero).
+pub fn rel_error(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shapes differ");
+    let a = a.to_kind(tch::Kind::Double);
+    let b = b.to_kind(tch::Kind::Double);
+    let err = (&a - &b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]);
+    if scale == 0.0 {
+        err
+    } else {
+        err / scale
+    }
+}
