@@ -2,9 +2,13 @@
 # (Rust and Python present): they install libtorch once per machine, then build and run.
 RUN := ./scripts/with-libtorch.sh
 
-.PHONY: demo test lint fixtures doc
+.PHONY: demo quickstart test lint fixtures doc
 
+# The 3D segmentation training run (examples/segmentation); pass flags with ARGS="--steps 50".
 demo:
+	$(RUN) cargo run --release --example segmentation -- $(ARGS)
+
+quickstart:
 	$(RUN) cargo run --release --example quickstart
 
 test:
