@@ -41,6 +41,10 @@ pub enum LossConfig {
 
 impl LossConfig {
     /// Every `type` name, in declaration order.
+    ///
+    /// ```
+    /// assert!(focal_runtime::LossConfig::NAMES.contains(&"dice_focal"));
+    /// ```
     pub const NAMES: [&'static str; 6] = [
         "focal",
         "focal_loss",

@@ -84,7 +84,7 @@ pub fn dice_loss(
         include_background,
     )?;
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
-    Ok(downcast(dice, input.kind())?)
+    downcast(dice, input.kind())
 }
 
 /// What Dice and Dice-Focal compute from: compute-precision logits, probabilities and a dense

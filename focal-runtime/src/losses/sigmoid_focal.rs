@@ -44,10 +44,7 @@ pub fn sigmoid_focal_loss(
     checks::values_in_unit_interval(SigmoidFocalLoss::NAME, "target", target)?;
     let x = upcast(input)?;
     let t = target.f_to_kind(x.kind())?;
-    Ok(downcast(
-        sigmoid_focal_terms(&x, &t, gamma, alpha)?,
-        input.kind(),
-    )?)
+    downcast(sigmoid_focal_terms(&x, &t, gamma, alpha)?, input.kind())
 }
 
 /// The elementwise sigmoid focal loss of logits `x` against targets `t` in `[0, 1]` (same dtype).
