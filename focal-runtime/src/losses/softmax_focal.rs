@@ -4,7 +4,7 @@ use focal_macros::loss;
 use tch::{Kind, Tensor};
 
 use super::common::{downcast, log_one_minus_softmax, modulator, per_class, per_class_len, upcast};
-use super::focal_loss::class_index_target;
+use super::focal_loss::{class_index_target, one_hot_mask};
 use crate::{checks, LossError, LossOutput};
 
 /// Multi-class focal loss on logits, from `log_softmax`, with per-class weights, an ignored
@@ -19,8 +19,8 @@ use crate::{checks, LossError, LossOutput};
 /// elements (their count without `alpha`), exactly as `cross_entropy` divides, label smoothing
 /// included. `Reduction::None` gives the `(N, *)` losses.
 ///
-/// `log(1 - p_c)` is computed from log-probabilities (for the top class, as the log-sum-exp of
-/// the others), and `(1 - p_c)^gamma` as `exp(gamma log(1 - p_c))`, so the loss and its gradient
+/// `log(1 - p_c)` is computed from log-probabilities (as the log-sum-exp of the other classes'
+/// wherever `p_c` may exceed 1/2), and `(1 - p_c)^gamma` as `exp(gamma log(1 - p_c))`, so the loss and its gradient
 /// stay finite at saturated logits and for `gamma < 1`. Half and bfloat16 inputs are computed
 /// in float32 and the loss is returned in the input's dtype.
 ///
@@ -70,41 +70,62 @@ pub fn softmax_focal_loss(
     let x = upcast(input)?;
     let kind = x.kind();
     let log_p = x.f_log_softmax(1, kind)?;
-    let factor = modulator(&log_one_minus_softmax(&log_p)?, gamma)?;
-    // f_c = -alpha_c (1 - p_c)^gamma log p_c, shaped (N, C, *).
-    let mut per_class_terms = factor.f_mul(&log_p)?.f_neg()?;
-    if let Some(a) = &alpha {
-        per_class_terms = per_class_terms.f_mul(&per_class(a, shape.len(), kind, x.device())?)?;
-    }
-
     let valid = match ignore_index {
         Some(i) => target.f_ne(i)?,
         None => target.f_ones_like()?.f_to_kind(Kind::Bool)?,
     };
     let safe_target = target
         .f_to_kind(Kind::Int64)?
-        .f_where_scalarother(&valid, 0)?
-        .f_unsqueeze(1)?;
-    let mut loss = per_class_terms
-        .f_gather(1, &safe_target, false)?
-        .f_squeeze_dim(1)?;
-    if label_smoothing > 0.0 {
-        let smooth = per_class_terms.f_sum_dim_intlist(1, false, kind)?;
-        loss = loss
-            .f_mul_scalar(1.0 - label_smoothing)?
-            .f_add(&smooth.f_mul_scalar(label_smoothing / classes as f64)?)?;
-    }
-    let zero = loss.f_zeros_like()?;
-    let loss = loss.f_where_self(&valid, &zero)?;
-    let weight = match &alpha {
+        .f_where_scalarother(&valid, 0)?;
+    let index = safe_target.f_unsqueeze(1)?;
+    // alpha[y] per element, (N, *).
+    let alpha_y = match &alpha {
         Some(a) => {
             let table = Tensor::f_from_slice(a)?
                 .f_to_kind(kind)?
                 .f_to_device(x.device())?;
-            table
-                .f_index_select(0, &safe_target.f_reshape([-1])?)?
-                .f_reshape(valid.size())?
+            Some(
+                table
+                    .f_index_select(0, &safe_target.f_reshape([-1])?)?
+                    .f_reshape(valid.size())?,
+            )
         }
+        None => None,
+    };
+    let mut loss = if label_smoothing == 0.0 {
+        // Only the target class: log(1 - p_y) is the log-sum-exp of the other classes.
+        let log_p_y = log_p.f_gather(1, &index, false)?;
+        let is_target = one_hot_mask(&safe_target, classes, shape.len())?;
+        let log_rest = log_p
+            .f_masked_fill(&is_target, f64::NEG_INFINITY)?
+            .f_logsumexp(&[1i64][..], true)?;
+        let mut f_y = modulator(&log_rest, gamma)?
+            .f_mul(&log_p_y)?
+            .f_neg()?
+            .f_squeeze_dim(1)?;
+        if let Some(a_y) = &alpha_y {
+            f_y = f_y.f_mul(a_y)?;
+        }
+        f_y
+    } else {
+        // f_c = -alpha_c (1 - p_c)^gamma log p_c for every class, shaped (N, C, *).
+        let factor = modulator(&log_one_minus_softmax(&log_p)?, gamma)?;
+        let mut per_class_terms = factor.f_mul(&log_p)?.f_neg()?;
+        if let Some(a) = &alpha {
+            per_class_terms =
+                per_class_terms.f_mul(&per_class(a, shape.len(), kind, x.device())?)?;
+        }
+        let f_y = per_class_terms
+            .f_gather(1, &index, false)?
+            .f_squeeze_dim(1)?;
+        let smooth = per_class_terms.f_sum_dim_intlist(1, false, kind)?;
+        f_y.f_mul_scalar(1.0 - label_smoothing)?
+            .f_add(&smooth.f_mul_scalar(label_smoothing / classes as f64)?)?
+    };
+    let zero = loss.f_zeros_like()?;
+    loss = loss.f_where_self(&valid, &zero)?;
+    let weight = match alpha_y {
+        Some(a_y) => a_y,
         None => zero.f_ones_like()?,
     }
     .f_where_self(&valid, &zero)?;
