@@ -8,16 +8,7 @@ use crate::errors::Errors;
 use crate::model::LossModel;
 
 /// Names of generated items a hyperparameter cannot take.
-const RESERVED: &[&str] = &[
-    "reduction",
-    "new",
-    "forward",
-    "f_forward",
-    "validate",
-    "name",
-    "default",
-    "clone",
-];
+const RESERVED: &[&str] = &["reduction", "new", "forward", "f_forward", "validate", "name", "default", "clone"];
 
 /// Records every clash and dangling reference of a parsed loss.
 pub(crate) fn validate(model: &LossModel, errors: &mut Errors) {
@@ -44,27 +35,12 @@ pub(crate) fn validate(model: &LossModel, errors: &mut Errors) {
         }
     }
     for tensor in &model.tensors {
-        let Some(other) = &tensor.same_shape_as else {
-            continue;
-        };
+        let Some(other) = &tensor.same_shape_as else { continue };
         if other == &tensor.ident {
-            errors.at(
-                other,
-                format!("`{}` cannot be checked against its own shape", tensor.ident),
-            );
+            errors.at(other, format!("`{}` cannot be checked against its own shape", tensor.ident));
         } else if !model.tensors.iter().any(|t| &t.ident == other) {
-            let names: Vec<String> = model
-                .tensors
-                .iter()
-                .map(|t| format!("`{}`", t.ident))
-                .collect();
-            errors.at(
-                other,
-                format!(
-                    "`same_shape_as` names no tensor parameter: expected one of {}",
-                    names.join(", ")
-                ),
-            );
+            let names: Vec<String> = model.tensors.iter().map(|t| format!("`{}`", t.ident)).collect();
+            errors.at(other, format!("`same_shape_as` names no tensor parameter: expected one of {}", names.join(", ")));
         }
     }
 }

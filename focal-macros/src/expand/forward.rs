@@ -8,12 +8,7 @@ use super::stub_body;
 use crate::model::{Check, Hyper, LossModel, TensorInput};
 
 pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
-    let LossModel {
-        vis,
-        struct_ident,
-        krate,
-        ..
-    } = model;
+    let LossModel { vis, struct_ident, krate, .. } = model;
     let tensor_ty = quote!(#krate::__private::tch::Tensor);
     let result_ty = quote!(::core::result::Result<#tensor_ty, #krate::LossError>);
     let (input, target) = tensor_names(model);
@@ -24,8 +19,7 @@ pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
         (validate_body(model), forward_body(model))
     };
     let fn_ident = &model.fn_ident;
-    let forward_doc =
-        format!(" Computes the loss, or says why it cannot; runs [`{fn_ident}`] after the checks.");
+    let forward_doc = format!(" Computes the loss, or says why it cannot; runs [`{fn_ident}`] after the checks.");
     quote! {
         impl #struct_ident {
             /// Checks the hyperparameters, as `f_forward` does before each call.
@@ -93,11 +87,7 @@ fn hyper_check(krate: &syn::Path, hyper: &Hyper) -> Option<TokenStream> {
     let name = field.unraw().to_string();
     Some(match hyper.check.as_ref()? {
         Check::Range(range) => {
-            let text = range
-                .to_token_stream()
-                .to_string()
-                .replace(" ..", "..")
-                .replace(".. ", "..");
+            let text = range.to_token_stream().to_string().replace(" ..", "..").replace(".. ", "..");
             quote! { #krate::checks::hyper_in_range(Self::NAME, #name, &self.#field, &(#range), #text)?; }
         }
         Check::Function(function) => {

@@ -21,12 +21,8 @@ pub(super) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> LossArgs {
     let mut args = LossArgs::default();
     let mut keys = KeySet::new("#[loss] argument", KEYS);
     for entry in parse_entries(tokens, errors) {
-        let Some(key) = keys.accept(&entry.key, errors) else {
-            continue;
-        };
-        let Some(value) = require_value(&entry, errors, "...") else {
-            continue;
-        };
+        let Some(key) = keys.accept(&entry.key, errors) else { continue };
+        let Some(value) = require_value(&entry, errors, "...") else { continue };
         match key.as_str() {
             "name" => args.name = struct_name(value, errors),
             "crate" => args.krate = crate_path(value, errors),
@@ -39,9 +35,7 @@ pub(super) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> LossArgs {
 
 fn string_literal(value: &Expr) -> Option<&syn::LitStr> {
     match value {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Some(s),
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Some(s),
         _ => None,
     }
 }
@@ -52,10 +46,7 @@ fn struct_name(value: &Expr, errors: &mut Errors) -> Option<Ident> {
         _ => string_literal(value).and_then(|s| s.parse::<Ident>().ok()),
     };
     if parsed.is_none() {
-        errors.at(
-            value,
-            "expected a struct name, an identifier such as `FocalLoss`",
-        );
+        errors.at(value, "expected a struct name, an identifier such as `FocalLoss`");
     }
     parsed
 }
@@ -80,10 +71,7 @@ fn reduction(value: &Expr, errors: &mut Errors) -> Option<ReductionArg> {
             Some(s) => format!("\"{s}\""),
             None => quote::quote!(#value).to_string(),
         };
-        errors.at(
-            value,
-            format!("invalid reduction {shown}: expected one of {valid}"),
-        );
+        errors.at(value, format!("invalid reduction {shown}: expected one of {valid}"));
     }
     parsed
 }

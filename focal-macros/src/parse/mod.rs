@@ -11,6 +11,8 @@ use quote::ToTokens;
 use crate::errors::Errors;
 use crate::model::LossModel;
 
+
+
 /// The parse result: a model (maybe partial), or tokens that are no function at all.
 pub(crate) enum Parsed {
     Function(Box<LossModel>),
@@ -21,9 +23,7 @@ pub(crate) enum Parsed {
 pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -> Parsed {
     let args = args::parse_args(attr, errors);
     match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => {
-            Parsed::Function(Box::new(signature::read_function(function, args, errors)))
-        }
+        Ok(syn::Item::Fn(function)) => Parsed::Function(Box::new(signature::read_function(function, args, errors))),
         Ok(other) => {
             let (what, span) = describe_item(&other);
             errors.at(
@@ -38,12 +38,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -
             } else {
                 "#[loss] applies to a free function `fn name(input: &Tensor, target: &Tensor, ...) -> Tensor`"
             };
-            let span = item
-                .clone()
-                .into_iter()
-                .next()
-                .map(|t| t.span())
-                .unwrap_or_else(proc_macro2::Span::call_site);
+            let span = item.clone().into_iter().next().map(|t| t.span()).unwrap_or_else(proc_macro2::Span::call_site);
             errors.at_span(span, message);
             Parsed::NotAFunction(item)
         }
@@ -55,10 +50,7 @@ fn describe_item(item: &syn::Item) -> (&'static str, TokenStream) {
     match item {
         Struct(s) => ("a struct", s.struct_token.to_token_stream()),
         Enum(e) => ("an enum", e.enum_token.to_token_stream()),
-        Impl(i) => (
-            "an impl block: put it on a free function",
-            i.impl_token.to_token_stream(),
-        ),
+        Impl(i) => ("an impl block: put it on a free function", i.impl_token.to_token_stream()),
         Trait(t) => ("a trait", t.trait_token.to_token_stream()),
         Mod(m) => ("a module", m.mod_token.to_token_stream()),
         Const(c) => ("a const item", c.const_token.to_token_stream()),
