@@ -24,3 +24,7 @@ fixtures:
 
 doc:
 	$(RUN) cargo doc --workspace --no-deps
+
+.PHONY: anchors-fixtures
+anchors-fixtures:
+	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." python3 scripts/make_fixtures.py'

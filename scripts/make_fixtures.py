@@ -1,4 +1,9 @@
-"""Regenerates every committed test fixture (run by `make fixtures`)."""
+"""Regenerates every committed test fixture (run by `make fixtures` and `make anchors-fixtures`).
+
+The seed fixtures need only torch. The parity fixtures (anchors.py) also need torchvision, kornia
+and MONAI, which scripts/setup-anchors.sh installs: `make anchors-fixtures` puts them on the path.
+"""
+import importlib.util
 import os
 import sys
 
@@ -10,3 +15,9 @@ if __name__ == "__main__":
     out = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
     os.makedirs(out, exist_ok=True)
     seed.main(out)
+    if all(importlib.util.find_spec(m) for m in ("torchvision", "kornia", "monai")):
+        import anchors  # noqa: E402
+
+        anchors.main(out)
+    else:
+        print("skipped anchors.safetensors: torchvision, kornia or monai missing (run `make anchors-fixtures`)")

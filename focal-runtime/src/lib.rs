@@ -13,6 +13,7 @@
 //! ```
 
 pub mod checks;
+mod config;
 mod error;
 mod gradcheck;
 mod loss;
@@ -23,6 +24,7 @@ mod reduction;
 #[doc(hidden)]
 pub mod __private;
 
+pub use config::LossConfig;
 pub use error::{device_name, LossError};
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use loss::Loss;

@@ -1,0 +1,136 @@
+//! Helpers shared by the focal-family losses: precision, log-space focal factors, targets.
+
+use tch::{Kind, Tensor};
+
+use super::focal_loss::{class_index_target, one_hot_mask};
+use crate::{checks, LossError};
+
+/// `t` in the dtype the losses compute in: float32 for half and bfloat16, else unchanged.
+pub(crate) fn compute_kind(kind: Kind) -> Kind {
+    match kind {
+        Kind::Half | Kind::BFloat16 => Kind::Float,
+        other => other,
+    }
+}
+
+/// `t` cast to [`compute_kind`] of its dtype (a no-op, sharing storage, where it already is).
+pub(crate) fn upcast(t: &Tensor) -> Result<Tensor, LossError> {
+    let kind = compute_kind(t.kind());
+    Ok(if kind == t.kind() {
+        t.shallow_clone()
+    } else {
+        t.f_to_kind(kind)?
+    })
+}
+
+/// `loss` cast back to `kind` (the input's dtype).
+pub(crate) fn downcast(loss: Tensor, kind: Kind) -> Result<Tensor, LossError> {
+    Ok(if loss.kind() == kind {
+        loss
+    } else {
+        loss.f_to_kind(kind)?
+    })
+}
+
+/// The focal modulating factor `(1 - p)^gamma` from `log(1 - p)`, as `exp(gamma * log(1 - p))`:
+/// finite with a finite gradient for every `gamma >= 0`, also where `1 - p` underflows to 0
+/// (where `pow` has an infinite derivative for `gamma < 1`). Exactly 1 for `gamma = 0`.
+pub(crate) fn modulator(log_one_minus_p: &Tensor, gamma: f64) -> Result<Tensor, LossError> {
+    if gamma == 0.0 {
+        return Ok(log_one_minus_p.f_ones_like()?);
+    }
+    Ok(log_one_minus_p.f_mul_scalar(gamma)?.f_exp()?)
+}
+
+/// `log(1 - softmax(x, 1))` for every class, accurate and with finite gradients also where a
+/// probability rounds to 1: for the largest logit of each position it is the log-sum-exp of the
+/// other classes' log-probabilities; for the others (whose probability is at most 1/2)
+/// `log1p(-p)`. `log_p` is `log_softmax(x, 1)`; needs at least 2 classes.
+pub(crate) fn log_one_minus_softmax(log_p: &Tensor) -> Result<Tensor, LossError> {
+    let top = log_p.f_argmax(1, true)?;
+    let is_top = log_p
+        .f_zeros_like()?
+        .f_scatter_value(1, &top, 1.0)?
+        .f_to_kind(Kind::Bool)?;
+    // The others' log-sum-exp, at the top class (masked so the top class does not count).
+    let others = log_p
+        .f_masked_fill(&is_top, f64::NEG_INFINITY)?
+        .f_logsumexp(&[1i64][..], true)?;
+    // log1p(-p) at every class but the top one, evaluated at a safe point there so that the
+    // unused branch's gradient is not NaN.
+    let safe = log_p.f_masked_fill(&is_top, -1.0)?;
+    let rest = safe.f_exp()?.f_neg()?.f_log1p()?;
+    Ok(others.f_expand_as(&rest)?.f_where_self(&is_top, &rest)?)
+}
+
+/// A float `(N, C, *)` target for input `(N, C, *)`: a float target of the input's shape (one-hot
+/// or soft, values in `[0, 1]`), an integer or bool target of the input's shape (values 0 and 1),
+/// or class indices `(N, *)` / `(N, 1, *)` in `[0, C)`, one-hot encoded.
+pub(crate) fn dense_target(
+    loss: &'static str,
+    input: &Tensor,
+    target: &Tensor,
+    kind: Kind,
+) -> Result<Tensor, LossError> {
+    let shape = input.size();
+    if shape.len() < 2 {
+        return Err(checks::shape_of(
+            loss,
+            "input",
+            input,
+            "should be (N, C, *) logits with at least 2 dims",
+        ));
+    }
+    if target.size() == shape {
+        if target.is_floating_point() {
+            checks::values_in_unit_interval(loss, "target", target)?;
+        } else {
+            checks::binary_values(loss, "target", target)?;
+        }
+        return Ok(target.f_to_kind(kind)?);
+    }
+    if target.is_floating_point() {
+        return Err(checks::shape_of(
+            loss,
+            "target",
+            target,
+            format!("a floating-point target should have the shape of input, {shape:?} (or use class indices)"),
+        ));
+    }
+    let indices = class_index_target(loss, input, target)?;
+    checks::class_indices(loss, "target", &indices, shape[1], None)?;
+    Ok(one_hot_mask(&indices, shape[1], shape.len())?.f_to_kind(kind)?)
+}
+
+/// Checks that a per-class weight vector has one entry per class.
+pub(crate) fn per_class_len(
+    loss: &'static str,
+    name: &'static str,
+    weights: &Option<Vec<f64>>,
+    classes: i64,
+) -> Result<(), LossError> {
+    match weights {
+        Some(w) if w.len() as i64 != classes => Err(LossError::InvalidHyperparameter {
+            loss,
+            name,
+            expected: format!("one weight per class of input, {classes} values"),
+            found: format!("{} values {w:?}", w.len()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A `(1, C, 1, ...)` view of per-class values, for broadcasting against `(N, C, *)`.
+pub(crate) fn per_class(
+    values: &[f64],
+    dims: usize,
+    kind: Kind,
+    device: tch::Device,
+) -> Result<Tensor, LossError> {
+    let mut view = vec![1i64; dims];
+    view[1] = values.len() as i64;
+    Ok(Tensor::f_from_slice(values)?
+        .f_to_kind(kind)?
+        .f_to_device(device)?
+        .f_view(view.as_slice())?)
+}

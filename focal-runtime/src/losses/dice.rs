@@ -1,0 +1,182 @@
+//! Soft Dice loss on softmax or sigmoid probabilities (MONAI's `DiceLoss`).
+
+use focal_macros::loss;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::common::{dense_target, downcast, upcast};
+use crate::{checks, LossError};
+
+/// How logits become probabilities in [`DiceLoss`] and [`DiceFocalLoss`](crate::DiceFocalLoss).
+///
+/// ```
+/// use focal_runtime::Activation;
+/// let a: Activation = serde_json::from_str("\"sigmoid\"").unwrap();
+/// assert_eq!(a, Activation::Sigmoid);
+/// assert_eq!(Activation::default(), Activation::Softmax);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `softmax` over the classes (dim 1): mutually exclusive classes; needs `C >= 2`.
+    #[default]
+    Softmax,
+    /// `sigmoid` of each logit: independent (multi-label or binary) channels.
+    Sigmoid,
+}
+
+impl Activation {
+    /// The probabilities of `x` (`(N, C, *)` logits).
+    pub(crate) fn apply(self, x: &Tensor) -> Result<Tensor, tch::TchError> {
+        match self {
+            Activation::Softmax => x.f_softmax(1, x.kind()),
+            Activation::Sigmoid => x.f_sigmoid(),
+        }
+    }
+}
+
+/// Soft Dice loss (Milletari et al. 2016) per sample and class, as MONAI's `DiceLoss`:
+/// `1 - (2 sum(p t) + smooth_nr) / (sum(p) + sum(t) + smooth_dr)`, the sums running over the
+/// spatial dims, with `p` the `activation` of the logits (sums of squares in the denominator
+/// with `squared_pred`).
+///
+/// `input` holds logits `(N, C, *)`; `target` holds class indices `(N, *)` or `(N, 1, *)` (one-hot
+/// encoded inside), or has the input's shape: one-hot or soft float labels in `[0, 1]`, or
+/// integer 0/1 masks (so `(N, 1, *)` is a binary mask where `C = 1`). `Reduction::None` gives the
+/// `(N, C)` Dice losses (`(N, C - 1)` without the background), where MONAI gives `(N, C, 1, ...)`;
+/// `Mean` and `Sum` reduce them as MONAI does. Without spatial dims each `(n, c)` is its own
+/// Dice loss. Half and bfloat16 inputs are computed in float32 and returned in their dtype.
+///
+/// ```
+/// use focal_runtime::{DiceLoss, Loss, Reduction};
+/// use tch::{Device, Kind, Tensor};
+/// let logits = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+/// let target = Tensor::randint(3, [2, 8, 8], (Kind::Int64, Device::Cpu));
+/// let per_class = DiceLoss::new().with_reduction(Reduction::None).forward(&logits, &target);
+/// assert_eq!(per_class.size(), [2, 3]);
+/// let loss = DiceLoss::new().with_include_background(false).forward(&logits, &target);
+/// loss.backward();
+/// ```
+#[loss(crate = crate)]
+pub fn dice_loss(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, integer, bool)] target: &Tensor,
+    /// Softmax over the classes, or a sigmoid per channel.
+    activation: Activation,
+    /// Whether channel 0 (the background) counts; `false` drops it after the activation.
+    #[hyper(default = true)]
+    include_background: bool,
+    /// Sums of squares `sum(p^2) + sum(t^2)` in the denominator.
+    #[hyper(default = false)]
+    squared_pred: bool,
+    /// Added to the numerator.
+    #[hyper(default = 1e-5, check = 0.0..)]
+    smooth_nr: f64,
+    /// Added to the denominator.
+    #[hyper(default = 1e-5, check = 0.0..)]
+    smooth_dr: f64,
+) -> Result<Tensor, LossError> {
+    let parts = DiceParts::new(
+        DiceLoss::NAME,
+        input,
+        target,
+        activation,
+        include_background,
+    )?;
+    let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
+    downcast(dice, input.kind())
+}
+
+/// What Dice and Dice-Focal compute from: compute-precision logits, probabilities and a dense
+/// target, with the background channel already dropped from `p` and `t` where asked.
+pub(crate) struct DiceParts {
+    /// The logits in compute precision, all channels.
+    pub x: Tensor,
+    /// The dense target, all channels.
+    pub t_all: Tensor,
+    /// The probabilities, without the background where it is excluded.
+    pub p: Tensor,
+    /// The dense target, without the background where it is excluded.
+    pub t: Tensor,
+}
+
+impl DiceParts {
+    pub(crate) fn new(
+        loss: &'static str,
+        input: &Tensor,
+        target: &Tensor,
+        activation: Activation,
+        include_background: bool,
+    ) -> Result<Self, LossError> {
+        let x = upcast(input)?;
+        let t_all = dense_target(loss, input, target, x.kind())?;
+        let classes = input.size()[1];
+        if activation == Activation::Softmax && classes < 2 {
+            return Err(checks::shape_of(
+                loss,
+                "input",
+                input,
+                "should have at least 2 channels for the softmax activation (use the sigmoid for one)",
+            ));
+        }
+        if !include_background && classes < 2 {
+            return Err(checks::shape_of(
+                loss,
+                "input",
+                input,
+                "should have at least 2 channels without the background",
+            ));
+        }
+        let p_all = activation.apply(&x)?;
+        let (p, t) = if include_background {
+            (p_all, t_all.shallow_clone())
+        } else {
+            (
+                p_all.f_narrow(1, 1, classes - 1)?,
+                t_all.f_narrow(1, 1, classes - 1)?,
+            )
+        };
+        Ok(DiceParts { x, t_all, p, t })
+    }
+
+    /// The `(N, C)` Dice losses.
+    pub(crate) fn dice(
+        &self,
+        squared_pred: bool,
+        smooth_nr: f64,
+        smooth_dr: f64,
+    ) -> Result<Tensor, LossError> {
+        let (p, t) = (&self.p, &self.t);
+        let (p_den, t_den) = if squared_pred {
+            (p.f_square()?, t.f_square()?)
+        } else {
+            (p.shallow_clone(), t.shallow_clone())
+        };
+        let tp = spatial_sum(&p.f_mul(t)?)?;
+        let numerator = tp.f_mul_scalar(2.0)?.f_add_scalar(smooth_nr)?;
+        let denominator = spatial_sum(&p_den)?
+            .f_add(&spatial_sum(&t_den)?)?
+            .f_add_scalar(smooth_dr)?;
+        Ok(numerator.f_div(&denominator)?.f_neg()?.f_add_scalar(1.0)?)
+    }
+}
+
+/// The sum over the spatial dims (2 and on) of `(N, C, *)`; `(N, C)` is returned as it is.
+pub(crate) fn spatial_sum(t: &Tensor) -> Result<Tensor, LossError> {
+    let dims: Vec<i64> = (2..t.dim() as i64).collect();
+    Ok(if dims.is_empty() {
+        t.shallow_clone()
+    } else {
+        t.f_sum_dim_intlist(dims.as_slice(), false, t.kind())?
+    })
+}
+
+/// The mean over the spatial dims (2 and on) of `(N, C, *)`; `(N, C)` is returned as it is.
+pub(crate) fn spatial_mean(t: &Tensor) -> Result<Tensor, LossError> {
+    let dims: Vec<i64> = (2..t.dim() as i64).collect();
+    Ok(if dims.is_empty() {
+        t.shallow_clone()
+    } else {
+        t.f_mean_dim(dims.as_slice(), false, t.kind())?
+    })
+}

@@ -1,0 +1,100 @@
+//! Dice plus focal loss, the focal part on the Dice part's activation (MONAI's `DiceFocalLoss`).
+
+use focal_macros::loss;
+use tch::Tensor;
+
+use super::common::{downcast, log_one_minus_softmax, modulator, per_class};
+use super::dice::{spatial_mean, Activation, DiceParts};
+use super::sigmoid_focal::sigmoid_focal_terms;
+use crate::LossError;
+
+/// Weighted sum of the [`DiceLoss`](crate::DiceLoss) and a focal loss per sample and class, as
+/// MONAI's `DiceFocalLoss`, except that the focal part always uses the Dice part's activation
+/// (MONAI's focal part is a sigmoid focal loss even with `softmax=True`).
+///
+/// Per `(n, c)`: `lambda_dice * dice[n, c] + lambda_focal * focal[n, c]`, where `focal[n, c]` is
+/// the mean over the spatial positions of the focal term of channel `c`: with the sigmoid
+/// activation the [`SigmoidFocalLoss`](crate::SigmoidFocalLoss) terms
+/// (`alpha_t = alpha t + (1 - alpha)(1 - t)`); with the softmax, `-alpha_c t_c (1 - p_c)^gamma
+/// log p_c` with `alpha_c = 1 - alpha` for class 0 and `alpha` for the others (MONAI's and
+/// kornia's scalar alpha), computed in log space over all `C` classes. `include_background =
+/// false` drops channel 0 from both parts after the activation. `Reduction::None` gives the
+/// `(N, C)` values (MONAI's `none` output averaged over the spatial dims), `Mean` their mean and
+/// `Sum` their sum, which equal MONAI's `mean` and `sum`. Targets as for `DiceLoss`.
+///
+/// ```
+/// use focal_runtime::{Activation, DiceFocalLoss, Loss};
+/// use tch::{Device, Kind, Tensor};
+/// let logits = Tensor::randn([2, 4, 6, 6, 6], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+/// let target = Tensor::randint(4, [2, 1, 6, 6, 6], (Kind::Int64, Device::Cpu));
+/// let loss = DiceFocalLoss::new().with_activation(Activation::Softmax).with_lambda_focal(0.5);
+/// loss.forward(&logits, &target).backward();
+/// assert!(logits.grad().isfinite().all().int64_value(&[]) == 1);
+/// ```
+#[loss(crate = crate)]
+#[allow(clippy::too_many_arguments)]
+pub fn dice_focal_loss(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, integer, bool)] target: &Tensor,
+    /// Softmax over the classes, or a sigmoid per channel, for both parts.
+    activation: Activation,
+    /// Whether channel 0 (the background) counts, in both parts.
+    #[hyper(default = true)]
+    include_background: bool,
+    /// Sums of squares in the Dice denominator.
+    #[hyper(default = false)]
+    squared_pred: bool,
+    /// Added to the Dice numerator.
+    #[hyper(default = 1e-5, check = 0.0..)]
+    smooth_nr: f64,
+    /// Added to the Dice denominator.
+    #[hyper(default = 1e-5, check = 0.0..)]
+    smooth_dr: f64,
+    /// The focal part's focusing exponent.
+    #[hyper(default = 2.0, check = 0.0..)]
+    gamma: f64,
+    /// The focal part's alpha (see above); `None` weighs everything by 1.
+    #[hyper(check = 0.0..=1.0)]
+    alpha: Option<f64>,
+    /// The weight of the Dice part.
+    #[hyper(default = 1.0, check = 0.0..)]
+    lambda_dice: f64,
+    /// The weight of the focal part.
+    #[hyper(default = 1.0, check = 0.0..)]
+    lambda_focal: f64,
+) -> Result<Tensor, LossError> {
+    let parts = DiceParts::new(
+        DiceFocalLoss::NAME,
+        input,
+        target,
+        activation,
+        include_background,
+    )?;
+    let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
+    let (x, t) = (&parts.x, &parts.t_all);
+    let classes = x.size()[1];
+    let focal_map = match activation {
+        Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
+        Activation::Softmax => {
+            let log_p = x.f_log_softmax(1, x.kind())?;
+            let factor = modulator(&log_one_minus_softmax(&log_p)?, gamma)?;
+            let mut map = factor.f_mul(&log_p)?.f_mul(t)?.f_neg()?;
+            if let Some(a) = alpha {
+                let mut weights = vec![a; classes as usize];
+                weights[0] = 1.0 - a;
+                map = map.f_mul(&per_class(&weights, x.dim(), x.kind(), x.device())?)?;
+            }
+            map
+        }
+    };
+    let focal_map = if include_background {
+        focal_map
+    } else {
+        focal_map.f_narrow(1, 1, classes - 1)?
+    };
+    let focal = spatial_mean(&focal_map)?;
+    let total = dice
+        .f_mul_scalar(lambda_dice)?
+        .f_add(&focal.f_mul_scalar(lambda_focal)?)?;
+    downcast(total, input.kind())
+}

@@ -1,0 +1,74 @@
+//! Sigmoid focal loss on logits, in log space (torchvision's `sigmoid_focal_loss`).
+
+use focal_macros::loss;
+use tch::Tensor;
+
+use super::common::{downcast, modulator, upcast};
+use crate::{checks, LossError};
+
+/// Sigmoid focal loss on logits (Lin et al. 2017), elementwise as torchvision's
+/// `sigmoid_focal_loss`: `alpha_t * (1 - p_t)^gamma * bce_with_logits(x, t)`, where
+/// `p = sigmoid(x)`, `p_t = p t + (1 - p)(1 - t)` and `alpha_t = alpha t + (1 - alpha)(1 - t)`.
+///
+/// `input` holds logits of any shape; `target` has the same shape and holds float labels in
+/// `[0, 1]` (soft labels allowed). Computed in log space: `log(1 - p_t)` is the log-sum-exp of
+/// `log t + log sigmoid(-x)` and `log(1 - t) + log sigmoid(x)`, and the modulating factor is
+/// `exp(gamma * log(1 - p_t))`, so the loss and its gradient stay finite at saturated logits
+/// and for `gamma < 1`. Half and bfloat16 inputs are computed in float32 and the loss is
+/// returned in the input's dtype. `Mean` averages over every element, `Sum` adds them.
+///
+/// ```
+/// use focal_runtime::{Loss, Reduction, SigmoidFocalLoss};
+/// use tch::Tensor;
+/// let x = Tensor::from_slice(&[2.0f64, -1.0]);
+/// let t = Tensor::from_slice(&[1.0f64, 1.0]);
+/// let loss = SigmoidFocalLoss::new().with_reduction(Reduction::None).forward(&x, &t);
+/// let p = |z: f64| 1.0 / (1.0 + (-z).exp());
+/// for (i, z) in [2.0f64, -1.0].iter().enumerate() {
+///     let expected = 0.25 * (1.0 - p(*z)).powi(2) * -p(*z).ln();
+///     assert!((loss.double_value(&[i as i64]) - expected).abs() < 1e-15);
+/// }
+/// ```
+#[loss(crate = crate)]
+pub fn sigmoid_focal_loss(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
+    /// The focusing exponent: larger values down-weight well-classified elements more.
+    #[hyper(default = 2.0, check = 0.0..)]
+    gamma: f64,
+    /// The weight of the positive term (the negative term gets `1 - alpha`); `None` weighs both
+    /// by 1 (torchvision's `alpha = -1`).
+    #[hyper(default = Some(0.25), check = 0.0..=1.0)]
+    alpha: Option<f64>,
+) -> Result<Tensor, LossError> {
+    checks::values_in_unit_interval(SigmoidFocalLoss::NAME, "target", target)?;
+    let x = upcast(input)?;
+    let t = target.f_to_kind(x.kind())?;
+    downcast(sigmoid_focal_terms(&x, &t, gamma, alpha)?, input.kind())
+}
+
+/// The elementwise sigmoid focal loss of logits `x` against targets `t` in `[0, 1]` (same dtype).
+pub(crate) fn sigmoid_focal_terms(
+    x: &Tensor,
+    t: &Tensor,
+    gamma: f64,
+    alpha: Option<f64>,
+) -> Result<Tensor, LossError> {
+    let ce = x.f_binary_cross_entropy_with_logits::<Tensor>(t, None, None, tch::Reduction::None)?;
+    let log_p = x.f_log_sigmoid()?;
+    let log_q = x.f_neg()?.f_log_sigmoid()?;
+    let one_minus_t = t.f_neg()?.f_add_scalar(1.0)?;
+    // log(1 - p_t) = log(t (1 - p) + (1 - t) p); log 0 = -inf drops a term of a hard target.
+    let log_one_minus_p_t = t
+        .f_log()?
+        .f_add(&log_q)?
+        .f_logaddexp(&one_minus_t.f_log()?.f_add(&log_p)?)?;
+    let mut loss = ce.f_mul(&modulator(&log_one_minus_p_t, gamma)?)?;
+    if let Some(a) = alpha {
+        let alpha_t = t
+            .f_mul_scalar(a)?
+            .f_add(&one_minus_t.f_mul_scalar(1.0 - a)?)?;
+        loss = loss.f_mul(&alpha_t)?;
+    }
+    Ok(loss)
+}

@@ -1,0 +1,146 @@
+//! Parity with the anchor libraries: torchvision's `sigmoid_focal_loss`, kornia's `focal_loss` and
+//! `binary_focal_loss_with_logits`, MONAI's `DiceLoss` and focal core, and torch's `cross_entropy`.
+//!
+//! The fixtures (tests/fixtures/anchors.safetensors, from scripts/fixtures/anchors.py) hold, per
+//! case, the input, the target, the loss as `LossConfig` JSON, and the anchor's loss and input
+//! gradient, computed in float64 (float32 cases: on the float32 inputs, then rounded). For
+//! `Reduction::None` the gradient is that of `sum(loss * cotangent)`.
+//!
+//! Where our semantics differ on purpose, the fixture holds the anchor's result corrected for it
+//! (see anchors.py for the code):
+//! - kornia's `focal_loss` counts ignored pixels, and every class of each pixel, in its `mean`
+//!   denominator (`C` times the pixel count); ours divides by the sum of the target classes'
+//!   alpha over the non-ignored pixels, as `cross_entropy` does: the anchor's mean is multiplied by
+//!   `C * pixels / sum(alpha[y])`. Its `none` is a `(N, C, *)` map, summed over `C`.
+//! - MONAI's `DiceFocalLoss` uses a sigmoid focal part even with `softmax=True` and casts it to
+//!   float32; the anchor is MONAI's `DiceLoss` plus MONAI's focal core of the same activation in
+//!   float64, reduced as MONAI's `FocalLoss` reduces. Without the background, our log-softmax
+//!   runs over all classes before channel 0 is dropped (MONAI drops it first).
+//! - MONAI's `none` outputs are `(N, C, 1, ...)` (Dice) and `(N, C, *)` (Dice-Focal); ours are
+//!   `(N, C)`: the latter is averaged over the spatial dims.
+//! - MONAI's `to_onehot_y` builds a float32 one-hot (imprecise with `squared_pred`): class-index
+//!   cases give MONAI the float64 one-hot. MONAI's sigmoid focal core weighs soft labels as
+//!   `exp(gamma * logsigmoid(-x (2t - 1)))`, not torchvision's `(1 - p_t)^gamma`; ours follows
+//!   torchvision, the anchor for soft labels.
+//!
+//! Tolerances: relative error `max |ours - anchor| / max |anchor|` at most 1e-10 in float64 and
+//! 1e-5 in float32, for the loss and for the gradient.
+
+use std::collections::BTreeMap;
+
+use focal::{LossConfig, Reduction};
+use tch::{Kind, Tensor};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/anchors.safetensors"
+);
+
+fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
+    let mut cases: BTreeMap<String, BTreeMap<String, Tensor>> = BTreeMap::new();
+    for (key, tensor) in Tensor::read_safetensors(FIXTURES).expect("read anchors.safetensors") {
+        let (case, field) = key.rsplit_once('/').expect("case/field");
+        cases
+            .entry(case.to_owned())
+            .or_default()
+            .insert(field.to_owned(), tensor);
+    }
+    cases
+}
+
+fn rel_error(ours: &Tensor, anchor: &Tensor) -> f64 {
+    let ours = ours.to_kind(Kind::Double);
+    let anchor = anchor.to_kind(Kind::Double);
+    assert_eq!(ours.size(), anchor.size(), "shapes differ");
+    let scale = anchor.abs().max().double_value(&[]).max(1e-300);
+    (ours - &anchor).abs().max().double_value(&[]) / scale
+}
+
+fn config_of(fields: &BTreeMap<String, Tensor>) -> (String, LossConfig) {
+    let bytes: Vec<u8> = Vec::try_from(&fields["config"]).expect("config bytes");
+    let json = String::from_utf8(bytes).expect("utf-8 config");
+    let config = serde_json::from_str(&json).unwrap_or_else(|e| panic!("config {json}: {e}"));
+    (json, config)
+}
+
+/// Runs every case whose name starts with `prefix`; returns how many ran.
+fn check(prefix: &str) -> usize {
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    let mut worst = [0.0f64; 4];
+    for (name, fields) in cases().into_iter().filter(|(n, _)| n.starts_with(prefix)) {
+        let (json, config) = config_of(&fields);
+        let loss = config.build().expect("valid config");
+        let input = fields["input"].detach().set_requires_grad(true);
+        let tolerance = if input.kind() == Kind::Double {
+            1e-10
+        } else {
+            1e-5
+        };
+        let out = loss
+            .f_forward(&input, &fields["target"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.kind(), input.kind(), "{name}: output dtype");
+        let scalar = match fields.get("cotangent") {
+            Some(cot) => {
+                assert_eq!(loss.reduction(), Reduction::None);
+                (&out * cot).sum(out.kind())
+            }
+            None => out.shallow_clone(),
+        };
+        scalar.backward();
+        let loss_err = rel_error(&out, &fields["loss"]);
+        let grad_err = rel_error(&input.grad(), &fields["grad"]);
+        let slot = if input.kind() == Kind::Double { 0 } else { 2 };
+        worst[slot] = worst[slot].max(loss_err);
+        worst[slot + 1] = worst[slot + 1].max(grad_err);
+        if !(loss_err <= tolerance && grad_err <= tolerance) {
+            failures.push(format!(
+                "{name} {json}: loss rel error {loss_err:.3e}, grad rel error {grad_err:.3e}"
+            ));
+        }
+        ran += 1;
+    }
+    eprintln!(
+        "{prefix}: {ran} cases; worst rel error f64 loss {:.1e} grad {:.1e}, f32 loss {:.1e} grad {:.1e}",
+        worst[0], worst[1], worst[2], worst[3]
+    );
+    assert!(ran > 0, "no fixture case starts with {prefix}");
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    ran
+}
+
+#[test]
+fn sigmoid_focal_matches_torchvision() {
+    assert_eq!(check("sigmoid_focal/torchvision/"), 48);
+}
+
+#[test]
+fn sigmoid_focal_matches_kornia_on_hard_targets() {
+    assert_eq!(check("sigmoid_focal/kornia/"), 24);
+}
+
+#[test]
+fn softmax_focal_matches_kornia_with_the_cross_entropy_mean() {
+    assert_eq!(check("softmax_focal/kornia/"), 72);
+}
+
+#[test]
+fn softmax_focal_with_gamma_0_matches_cross_entropy_with_label_smoothing() {
+    assert_eq!(check("softmax_focal/cross_entropy/"), 24);
+}
+
+#[test]
+fn dice_matches_monai() {
+    assert_eq!(check("dice/monai/"), 48);
+}
+
+#[test]
+fn dice_focal_matches_monai_with_the_same_activation() {
+    assert_eq!(check("dice_focal/monai/"), 48);
+}
