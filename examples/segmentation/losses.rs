@@ -8,7 +8,7 @@ use tch::Tensor;
 pub enum LossKind {
     /// The seed's `FocalLoss`.
     Focal,
-    /// `SoftmaxFocalLoss` (log-softmax, class-balanced alpha).
+    /// `SoftmaxFocalLoss` (from log-softmax; defaults: gamma 2, no alpha).
     SoftmaxFocal,
     /// `DiceFocalLoss` (softmax Dice plus softmax focal).
     DiceFocal,
@@ -50,8 +50,8 @@ impl LossKind {
     pub fn build(self) -> Box<dyn Loss> {
         match self {
             LossKind::Focal => Box::new(focal::FocalLoss::default()),
-            LossKind::SoftmaxFocal => Box::new(focal::FocalLoss::default()),
-            LossKind::DiceFocal => Box::new(focal::FocalLoss::default()),
+            LossKind::SoftmaxFocal => Box::new(focal::SoftmaxFocalLoss::default()),
+            LossKind::DiceFocal => Box::new(focal::DiceFocalLoss::default()),
             LossKind::CrossEntropy => Box::new(CrossEntropy::default()),
         }
     }
