@@ -37,7 +37,9 @@ impl ::core::default::Default for MaskedMse {
                 let __focal_default: f64 = -1.0;
                 __focal_default
             },
-            class_weights: <Option<Vec<f64>> as ::core::default::Default>::default(),
+            class_weights: <Option<
+                Vec<f64>,
+            > as ::focal::__private::HyperDefault>::hyper_default(),
             reduction: ::focal::Reduction::Mean,
         }
     }
