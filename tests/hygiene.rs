@@ -73,7 +73,11 @@ fn expands_in_a_scope_that_shadows_everything() {
     assert_eq!(loss.forward(&x, &y).double_value(&[]), 2.5);
     assert_eq!(Loss::name(&loss), "ShadowedMse");
     let err = loss.clone().with_scale(-1.0).f_forward(&x, &y).unwrap_err();
-    assert!(err.to_string().starts_with("ShadowedMse: hyperparameter scale"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("ShadowedMse: hyperparameter scale"),
+        "{err}"
+    );
     let json = serde_json::to_string(&loss).unwrap();
     let back: user::ShadowedMse = serde_json::from_str(&json).unwrap();
     assert_eq!(back, loss);

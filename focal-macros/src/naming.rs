@@ -67,9 +67,18 @@ mod tests {
 
     #[test]
     fn camel_cases_snake_names() {
-        assert_eq!(upper_camel(&Ident::new("smooth_l1", Span::call_site())), "SmoothL1");
-        assert_eq!(upper_camel(&Ident::new("focal_loss", Span::call_site())), "FocalLoss");
-        assert_eq!(upper_camel(&Ident::new_raw("loop", Span::call_site())), "Loop");
+        assert_eq!(
+            upper_camel(&Ident::new("smooth_l1", Span::call_site())),
+            "SmoothL1"
+        );
+        assert_eq!(
+            upper_camel(&Ident::new("focal_loss", Span::call_site())),
+            "FocalLoss"
+        );
+        assert_eq!(
+            upper_camel(&Ident::new_raw("loop", Span::call_site())),
+            "Loop"
+        );
     }
 
     #[test]
@@ -77,6 +86,9 @@ mod tests {
         let f = field_name(&Ident::new("_gamma", Span::call_site())).unwrap();
         assert_eq!(f.to_string(), "gamma");
         assert!(field_name(&Ident::new("_", Span::call_site())).is_none());
-        assert_eq!(builder_name(&Ident::new_raw("type", Span::call_site())).to_string(), "with_type");
+        assert_eq!(
+            builder_name(&Ident::new_raw("type", Span::call_site())).to_string(),
+            "with_type"
+        );
     }
 }

@@ -12,7 +12,11 @@ pub(crate) fn closest<'a>(found: &str, candidates: &[&'a str]) -> Option<&'a str
 
 /// The message for an unknown key: what was found, the hint, and every valid key.
 pub(crate) fn unknown_key(what: &str, found: &str, candidates: &[&str]) -> String {
-    let valid = candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    let valid = candidates
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match closest(found, candidates) {
         Some(hint) => format!("unknown {what} `{found}`: did you mean `{hint}`? (valid: {valid})"),
         None => format!("unknown {what} `{found}` (valid: {valid})"),
@@ -28,7 +32,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
             prev = current;
         }
     }
@@ -39,7 +45,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     #[test]
     fn suggests_transpositions_and_typos() {
-        assert_eq!(super::closest("defualt", &["default", "check"]), Some("default"));
+        assert_eq!(
+            super::closest("defualt", &["default", "check"]),
+            Some("default")
+        );
         assert_eq!(super::closest("chek", &["default", "check"]), Some("check"));
         assert_eq!(super::closest("zzzzzz", &["default", "check"]), None);
     }

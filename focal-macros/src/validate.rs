@@ -8,7 +8,16 @@ use crate::errors::Errors;
 use crate::model::LossModel;
 
 /// Names of generated items a hyperparameter cannot take.
-const RESERVED: &[&str] = &["reduction", "new", "forward", "f_forward", "validate", "name", "default", "clone"];
+const RESERVED: &[&str] = &[
+    "reduction",
+    "new",
+    "forward",
+    "f_forward",
+    "validate",
+    "name",
+    "default",
+    "clone",
+];
 
 /// Records every clash and dangling reference of a parsed loss. Hyperparameters that clash are
 /// dropped from the model, so that the stub emitted beside the errors declares no field twice.
@@ -38,12 +47,27 @@ pub(crate) fn validate(model: &mut LossModel, errors: &mut Errors) {
         true
     });
     for tensor in &model.tensors {
-        let Some(other) = &tensor.same_shape_as else { continue };
+        let Some(other) = &tensor.same_shape_as else {
+            continue;
+        };
         if other == &tensor.ident {
-            errors.at(other, format!("`{}` cannot be checked against its own shape", tensor.ident));
+            errors.at(
+                other,
+                format!("`{}` cannot be checked against its own shape", tensor.ident),
+            );
         } else if !model.tensors.iter().any(|t| &t.ident == other) {
-            let names: Vec<String> = model.tensors.iter().map(|t| format!("`{}`", t.ident)).collect();
-            errors.at(other, format!("`same_shape_as` names no tensor parameter: expected one of {}", names.join(", ")));
+            let names: Vec<String> = model
+                .tensors
+                .iter()
+                .map(|t| format!("`{}`", t.ident))
+                .collect();
+            errors.at(
+                other,
+                format!(
+                    "`same_shape_as` names no tensor parameter: expected one of {}",
+                    names.join(", ")
+                ),
+            );
         }
     }
 }

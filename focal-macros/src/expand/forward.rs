@@ -8,7 +8,12 @@ use super::stub_body;
 use crate::model::{Check, Hyper, LossModel, TensorInput};
 
 pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
-    let LossModel { vis, struct_ident, krate, .. } = model;
+    let LossModel {
+        vis,
+        struct_ident,
+        krate,
+        ..
+    } = model;
     let tensor_ty = quote!(#krate::__private::tch::Tensor);
     let result_ty = quote!(::core::result::Result<#tensor_ty, #krate::LossError>);
     // A stub's bodies do not use the tensors: fixed, unused names keep it free of warnings.
@@ -25,7 +30,8 @@ pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
         (validate_body(model), forward_body(model))
     };
     let fn_ident = &model.fn_ident;
-    let forward_doc = format!(" Computes the loss, or says why it cannot; runs [`{fn_ident}`] after the checks.");
+    let forward_doc =
+        format!(" Computes the loss, or says why it cannot; runs [`{fn_ident}`] after the checks.");
     quote! {
         impl #struct_ident {
             /// Checks the hyperparameters, as `f_forward` does before each call.

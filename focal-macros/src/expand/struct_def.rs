@@ -9,22 +9,41 @@ use crate::model::{Hyper, LossModel};
 use crate::naming;
 
 pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
-    let LossModel { vis, struct_ident, krate, docs, hypers, .. } = model;
+    let LossModel {
+        vis,
+        struct_ident,
+        krate,
+        docs,
+        hypers,
+        ..
+    } = model;
     let struct_docs = if docs.is_empty() {
-        let text = format!(" The `{}` loss as a module: see [`{}`].", model.fn_ident, model.fn_ident);
+        let text = format!(
+            " The `{}` loss as a module: see [`{}`].",
+            model.fn_ident, model.fn_ident
+        );
         quote!(#[doc = #text])
     } else {
         quote!(#(#docs)*)
     };
     let reduction_default = model.default_reduction.variant();
-    let reduction_doc = format!(" How the elementwise losses are reduced (default: `{}`).", reduction_default.to_string().to_lowercase());
+    let reduction_doc = format!(
+        " How the elementwise losses are reduced (default: `{}`).",
+        reduction_default.to_string().to_lowercase()
+    );
     let fields = hypers.iter().map(|h| {
-        let Hyper { field, ty, docs, .. } = h;
+        let Hyper {
+            field, ty, docs, ..
+        } = h;
         let default_doc = match &h.default {
             Some(expr) => format!(" Default: `{}`.", expr.to_token_stream()),
             None => " Default: the type's `Default`.".to_owned(),
         };
-        let blank = if docs.is_empty() { quote!() } else { quote!(#[doc = ""]) };
+        let blank = if docs.is_empty() {
+            quote!()
+        } else {
+            quote!(#[doc = ""])
+        };
         quote! {
             #(#docs)*
             #blank
@@ -51,7 +70,10 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
     let builders = hypers.iter().map(|h| {
         let Hyper { field, ty, .. } = h;
         let name = naming::builder_name(field);
-        let doc = format!(" Sets [`{0}`](Self::{0}).", syn::ext::IdentExt::unraw(field));
+        let doc = format!(
+            " Sets [`{0}`](Self::{0}).",
+            syn::ext::IdentExt::unraw(field)
+        );
         quote! {
             #[doc = #doc]
             #[must_use]

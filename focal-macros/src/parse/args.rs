@@ -21,8 +21,12 @@ pub(super) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> LossArgs {
     let mut args = LossArgs::default();
     let mut keys = KeySet::new("#[loss] argument", KEYS);
     for entry in parse_entries(tokens, errors) {
-        let Some(key) = keys.accept(&entry.key, errors) else { continue };
-        let Some(value) = require_value(&entry, errors, "...") else { continue };
+        let Some(key) = keys.accept(&entry.key, errors) else {
+            continue;
+        };
+        let Some(value) = require_value(&entry, errors, "...") else {
+            continue;
+        };
         match key.as_str() {
             "name" => args.name = struct_name(value, errors),
             "crate" => args.krate = crate_path(value, errors),
@@ -35,7 +39,9 @@ pub(super) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> LossArgs {
 
 fn string_literal(value: &Expr) -> Option<&syn::LitStr> {
     match value {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Some(s),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
         _ => None,
     }
 }
@@ -43,9 +49,10 @@ fn string_literal(value: &Expr) -> Option<&syn::LitStr> {
 fn struct_name(value: &Expr, errors: &mut Errors) -> Option<Ident> {
     // `parse2::<Ident>` rejects keywords (`self`, `Self`, `crate`), which a path would let through.
     let parsed = match value {
-        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
-            p.path.get_ident().and_then(|i| syn::parse2::<Ident>(quote::quote!(#i)).ok())
-        }
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p
+            .path
+            .get_ident()
+            .and_then(|i| syn::parse2::<Ident>(quote::quote!(#i)).ok()),
         _ => string_literal(value).and_then(|s| s.parse::<Ident>().ok()),
     };
     if parsed.is_none() {
@@ -53,7 +60,10 @@ fn struct_name(value: &Expr, errors: &mut Errors) -> Option<Ident> {
             Some(s) => format!("\"{}\" is not an identifier", s.value()),
             None => format!("`{}` is not an identifier", quote::quote!(#value)),
         };
-        errors.at(value, format!("expected a struct name such as `name = FocalLoss`: {found}"));
+        errors.at(
+            value,
+            format!("expected a struct name such as `name = FocalLoss`: {found}"),
+        );
     }
     parsed
 }
@@ -78,7 +88,10 @@ fn reduction(value: &Expr, errors: &mut Errors) -> Option<ReductionArg> {
             Some(s) => format!("\"{s}\""),
             None => quote::quote!(#value).to_string(),
         };
-        errors.at(value, format!("invalid reduction {shown}: expected one of {valid}"));
+        errors.at(
+            value,
+            format!("invalid reduction {shown}: expected one of {valid}"),
+        );
     }
     parsed
 }

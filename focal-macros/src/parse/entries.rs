@@ -24,7 +24,10 @@ pub(crate) fn parse_entries(tokens: TokenStream, errors: &mut Errors) -> Vec<Ent
             let key = match input.call(Ident::parse_any) {
                 Ok(key) => key,
                 Err(e) => {
-                    errors.push(syn::Error::new(e.span(), "expected `key = value` or a flag"));
+                    errors.push(syn::Error::new(
+                        e.span(),
+                        "expected `key = value` or a flag",
+                    ));
                     skip_past_comma(input);
                     continue;
                 }
@@ -35,7 +38,10 @@ pub(crate) fn parse_entries(tokens: TokenStream, errors: &mut Errors) -> Vec<Ent
                 match input.parse::<Expr>() {
                     Ok(v) => value = Some(v),
                     Err(e) => {
-                        errors.push(syn::Error::new(e.span(), format!("expected a value after `{key} =`")));
+                        errors.push(syn::Error::new(
+                            e.span(),
+                            format!("expected a value after `{key} =`"),
+                        ));
                         skip_past_comma(input);
                         entries.push(Entry { key, value: None });
                         continue;
@@ -81,7 +87,11 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     pub(crate) fn new(what: &'static str, valid: &'static [&'static str]) -> Self {
-        KeySet { what, valid, seen: Vec::new() }
+        KeySet {
+            what,
+            valid,
+            seen: Vec::new(),
+        }
     }
 
     /// The key's name if it is valid and new; records an error otherwise.
@@ -101,9 +111,19 @@ impl KeySet {
 }
 
 /// The value of `key = value`, or an error that it is missing.
-pub(crate) fn require_value<'a>(entry: &'a Entry, errors: &mut Errors, expected: &str) -> Option<&'a Expr> {
+pub(crate) fn require_value<'a>(
+    entry: &'a Entry,
+    errors: &mut Errors,
+    expected: &str,
+) -> Option<&'a Expr> {
     if entry.value.is_none() {
-        errors.at(&entry.key, format!("`{}` needs a value: `{} = {expected}`", entry.key, entry.key));
+        errors.at(
+            &entry.key,
+            format!(
+                "`{}` needs a value: `{} = {expected}`",
+                entry.key, entry.key
+            ),
+        );
     }
     entry.value.as_ref()
 }
@@ -111,6 +131,9 @@ pub(crate) fn require_value<'a>(entry: &'a Entry, errors: &mut Errors, expected:
 /// An error if a flag was given a value.
 pub(crate) fn forbid_value(entry: &Entry, errors: &mut Errors) {
     if let Some(value) = &entry.value {
-        errors.at(value, format!("`{}` is a flag and takes no value", entry.key));
+        errors.at(
+            value,
+            format!("`{}` is a flag and takes no value", entry.key),
+        );
     }
 }

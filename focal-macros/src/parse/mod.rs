@@ -23,11 +23,15 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -
     let item_parsed = syn::parse2::<syn::Item>(item.clone());
     // `fn f(...);` (a trait method without a body) parses as a verbatim item: a method all the same.
     let item_parsed = match item_parsed {
-        Ok(syn::Item::Verbatim(_)) => Err(syn::Error::new(proc_macro2::Span::call_site(), "verbatim")),
+        Ok(syn::Item::Verbatim(_)) => {
+            Err(syn::Error::new(proc_macro2::Span::call_site(), "verbatim"))
+        }
         other => other,
     };
     match item_parsed {
-        Ok(syn::Item::Fn(function)) => Parsed::Function(Box::new(signature::read_function(function, args, errors))),
+        Ok(syn::Item::Fn(function)) => {
+            Parsed::Function(Box::new(signature::read_function(function, args, errors)))
+        }
         Ok(other) => {
             let (what, span) = describe_item(&other);
             errors.at(
@@ -37,7 +41,12 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -
             Parsed::NotAFunction(item)
         }
         Err(_) => {
-            let span = item.clone().into_iter().next().map(|t| t.span()).unwrap_or_else(proc_macro2::Span::call_site);
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map(|t| t.span())
+                .unwrap_or_else(proc_macro2::Span::call_site);
             match syn::parse2::<syn::TraitItemFn>(item) {
                 Ok(mut method) => {
                     errors.at_span(
@@ -47,7 +56,9 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -
                     // Keep the method (so the trait stays whole), without our parameter attributes.
                     for arg in method.sig.inputs.iter_mut() {
                         if let syn::FnArg::Typed(pat_type) = arg {
-                            pat_type.attrs.retain(|a| !a.path().is_ident("hyper") && !a.path().is_ident("tensor"));
+                            pat_type.attrs.retain(|a| {
+                                !a.path().is_ident("hyper") && !a.path().is_ident("tensor")
+                            });
                         }
                     }
                     Parsed::NotAFunction(method.to_token_stream())
@@ -71,7 +82,10 @@ fn describe_item(item: &syn::Item) -> (&'static str, TokenStream) {
     match item {
         Struct(s) => ("a struct", s.struct_token.to_token_stream()),
         Enum(e) => ("an enum", e.enum_token.to_token_stream()),
-        Impl(i) => ("an impl block: put it on a free function", i.impl_token.to_token_stream()),
+        Impl(i) => (
+            "an impl block: put it on a free function",
+            i.impl_token.to_token_stream(),
+        ),
         Trait(t) => ("a trait", t.trait_token.to_token_stream()),
         Mod(m) => ("a module", m.mod_token.to_token_stream()),
         Const(c) => ("a const item", c.const_token.to_token_stream()),

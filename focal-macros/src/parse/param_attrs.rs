@@ -52,7 +52,10 @@ pub(crate) fn read_param_attrs(attrs: Vec<Attribute>, errors: &mut Errors) -> Pa
             }
             out.tensor = Some((path, parse_tensor(list_tokens(&attr, errors), errors)));
         } else if path.is_ident("cfg") || path.is_ident("cfg_attr") {
-            errors.at(&attr, "a loss parameter cannot be conditional: the struct needs every parameter");
+            errors.at(
+                &attr,
+                "a loss parameter cannot be conditional: the struct needs every parameter",
+            );
         } else {
             out.others.push(attr);
         }
@@ -65,7 +68,13 @@ fn list_tokens(attr: &Attribute, errors: &mut Errors) -> TokenStream {
         Meta::Path(_) => TokenStream::new(),
         Meta::List(list) => list.tokens.clone(),
         Meta::NameValue(nv) => {
-            errors.at(nv, format!("expected `#[{0}(...)]`, not `#[{0} = ...]`", quote::quote!(#(nv.path))));
+            errors.at(
+                nv,
+                format!(
+                    "expected `#[{0}(...)]`, not `#[{0} = ...]`",
+                    quote::quote!(#(nv.path))
+                ),
+            );
             TokenStream::new()
         }
     }
@@ -75,9 +84,17 @@ fn parse_hyper(tokens: TokenStream, errors: &mut Errors) -> HyperAttr {
     let mut out = HyperAttr::default();
     let mut keys = KeySet::new("#[hyper] key", HYPER_KEYS);
     for entry in parse_entries(tokens, errors) {
-        let Some(key) = keys.accept(&entry.key, errors) else { continue };
-        let expected = if key == "default" { "<value>" } else { "<range or function>" };
-        let Some(value) = require_value(&entry, errors, expected) else { continue };
+        let Some(key) = keys.accept(&entry.key, errors) else {
+            continue;
+        };
+        let expected = if key == "default" {
+            "<value>"
+        } else {
+            "<range or function>"
+        };
+        let Some(value) = require_value(&entry, errors, expected) else {
+            continue;
+        };
         match key.as_str() {
             "default" => out.default = Some(value.clone()),
             "check" => out.check = Some(check(value)),
@@ -102,16 +119,25 @@ fn parse_tensor(tokens: TokenStream, errors: &mut Errors) -> TensorAttr {
     let mut out = TensorAttr::default();
     let mut keys = KeySet::new("#[tensor] key", TENSOR_KEYS);
     for entry in parse_entries(tokens, errors) {
-        let Some(key) = keys.accept(&entry.key, errors) else { continue };
+        let Some(key) = keys.accept(&entry.key, errors) else {
+            continue;
+        };
         if let Some(family) = DTypeFamily::from_name(&key) {
             forbid_value(&entry, errors);
             out.dtypes.push(family);
             continue;
         }
-        let Some(value) = require_value(&entry, errors, "<tensor parameter>") else { continue };
+        let Some(value) = require_value(&entry, errors, "<tensor parameter>") else {
+            continue;
+        };
         match value {
-            Expr::Path(p) if p.path.get_ident().is_some() => out.same_shape_as = p.path.get_ident().cloned(),
-            other => errors.at(other, "expected the name of another tensor parameter, such as `input`"),
+            Expr::Path(p) if p.path.get_ident().is_some() => {
+                out.same_shape_as = p.path.get_ident().cloned()
+            }
+            other => errors.at(
+                other,
+                "expected the name of another tensor parameter, such as `input`",
+            ),
         }
     }
     out

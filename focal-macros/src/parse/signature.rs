@@ -14,7 +14,11 @@ const RETURN_HELP: &str =
     "a loss function returns `Tensor`, `LossOutput`, `Result<Tensor, LossError>` or `Result<LossOutput, LossError>`";
 
 /// Reads the function into a model; parts that could not be read are left out (and reported).
-pub(super) fn read_function(mut function: ItemFn, args: LossArgs, errors: &mut Errors) -> LossModel {
+pub(super) fn read_function(
+    mut function: ItemFn,
+    args: LossArgs,
+    errors: &mut Errors,
+) -> LossModel {
     check_qualifiers(&function, errors);
     check_return_type(&function.sig, errors);
 
@@ -52,21 +56,15 @@ pub(super) fn read_function(mut function: ItemFn, args: LossArgs, errors: &mut E
                 let attrs = read_param_attrs(std::mem::take(&mut pat_type.attrs), errors);
                 pat_type.attrs = attrs.others.clone();
                 let Some(ident) = param_ident(&pat_type.pat, errors) else {
-                        continue;
+                    continue;
                 };
                 if position < 2 {
-                    match tensor_input(ident, &pat_type.ty, attrs, position, errors) {
-                        Some(t) => tensors.push(t),
-                        None => {}
-                    }
+                    tensors.extend(tensor_input(ident, &pat_type.ty, attrs, position, errors));
                 } else if mentions_any(&pat_type.ty, &generic_names) {
                     // Already reported at the generics; the stub cannot name the type.
                     continue;
                 } else {
-                    match hyper(ident, &pat_type.ty, attrs, errors) {
-                        Some(h) => hypers.push(h),
-                        None => {}
-                    }
+                    hypers.extend(hyper(ident, &pat_type.ty, attrs, errors));
                 }
             }
         }
@@ -87,7 +85,12 @@ pub(super) fn read_function(mut function: ItemFn, args: LossArgs, errors: &mut E
         Some(name) => name,
         None => derived_struct_name(&function.sig.ident, errors),
     };
-    let docs = function.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect();
+    let docs = function
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect();
     LossModel {
         vis: function.vis.clone(),
         fn_ident: function.sig.ident.clone(),
@@ -135,7 +138,11 @@ fn mentions_any(ty: &Type, names: &[String]) -> bool {
                 }
                 proc_macro2::TokenTree::Punct(p) => *lifetime = p.as_char() == '\'',
                 proc_macro2::TokenTree::Ident(i) => {
-                    let name = if std::mem::take(lifetime) { format!("'{i}") } else { i.to_string() };
+                    let name = if std::mem::take(lifetime) {
+                        format!("'{i}")
+                    } else {
+                        i.to_string()
+                    };
                     if names.contains(&name) {
                         return true;
                     }
@@ -151,19 +158,31 @@ fn mentions_any(ty: &Type, names: &[String]) -> bool {
 fn check_qualifiers(function: &ItemFn, errors: &mut Errors) {
     let sig = &function.sig;
     if let Some(t) = &sig.constness {
-        errors.at(t, "a loss function cannot be `const`: it runs tensor operations");
+        errors.at(
+            t,
+            "a loss function cannot be `const`: it runs tensor operations",
+        );
     }
     if let Some(t) = &sig.asyncness {
-        errors.at(t, "a loss function cannot be `async`: tensor operations are synchronous");
+        errors.at(
+            t,
+            "a loss function cannot be `async`: tensor operations are synchronous",
+        );
     }
     if let Some(t) = &sig.unsafety {
-        errors.at(t, "a loss function cannot be `unsafe`: the generated `forward` is safe to call");
+        errors.at(
+            t,
+            "a loss function cannot be `unsafe`: the generated `forward` is safe to call",
+        );
     }
     if let Some(abi) = &sig.abi {
         errors.at(abi, "a loss function cannot have an `extern` ABI");
     }
     if !sig.generics.params.is_empty() {
-        errors.at(&sig.generics, "a loss function cannot be generic: the struct's fields need concrete types");
+        errors.at(
+            &sig.generics,
+            "a loss function cannot be generic: the struct's fields need concrete types",
+        );
     }
     if let Some(w) = &sig.generics.where_clause {
         errors.at(w, "a loss function cannot have a `where` clause");
@@ -181,7 +200,13 @@ fn check_return_type(sig: &syn::Signature, errors: &mut Errors) {
         ),
         ReturnType::Type(_, ty) => {
             if !is_loss_return(ty) {
-                errors.at(ty, format!("unsupported return type `{}`: {RETURN_HELP}", naming::type_text(ty)));
+                errors.at(
+                    ty,
+                    format!(
+                        "unsupported return type `{}`: {RETURN_HELP}",
+                        naming::type_text(ty)
+                    ),
+                );
             }
         }
     }
@@ -205,11 +230,15 @@ fn is_loss_return(ty: &Type) -> bool {
     if is_elementwise(ty) {
         return true;
     }
-    let Some(segment) = last_segment(ty) else { return false };
+    let Some(segment) = last_segment(ty) else {
+        return false;
+    };
     if segment.ident != "Result" {
         return false;
     }
-    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else { return false };
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return false;
+    };
     let mut types = args.args.iter().filter_map(|a| match a {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,
@@ -251,7 +280,13 @@ fn param_ident(pat: &Pat, errors: &mut Errors) -> Option<Ident> {
     }
 }
 
-fn tensor_input(ident: Ident, ty: &Type, attrs: ParamAttrs, position: usize, errors: &mut Errors) -> Option<TensorInput> {
+fn tensor_input(
+    ident: Ident,
+    ty: &Type,
+    attrs: ParamAttrs,
+    position: usize,
+    errors: &mut Errors,
+) -> Option<TensorInput> {
     let role = if position == 0 { "input" } else { "target" };
     if let Some((path, _)) = &attrs.hyper {
         errors.at(
@@ -274,7 +309,11 @@ fn tensor_input(ident: Ident, ty: &Type, attrs: ParamAttrs, position: usize, err
         return None;
     }
     let tensor = attrs.tensor.map(|(_, t)| t).unwrap_or_default();
-    Some(TensorInput { ident, dtypes: tensor.dtypes, same_shape_as: tensor.same_shape_as })
+    Some(TensorInput {
+        ident,
+        dtypes: tensor.dtypes,
+        same_shape_as: tensor.same_shape_as,
+    })
 }
 
 fn hyper(param: Ident, ty: &Type, attrs: ParamAttrs, errors: &mut Errors) -> Option<Hyper> {
@@ -293,7 +332,10 @@ fn hyper(param: Ident, ty: &Type, attrs: ParamAttrs, errors: &mut Errors) -> Opt
         return None;
     }
     let Some(field) = naming::field_name(&param) else {
-        errors.at(&param, "a hyperparameter needs a name: `_` cannot become a field");
+        errors.at(
+            &param,
+            "a hyperparameter needs a name: `_` cannot become a field",
+        );
         return None;
     };
     let hyper_attr = attrs.hyper.map(|(_, h)| h).unwrap_or_default();
@@ -310,11 +352,19 @@ fn hyper(param: Ident, ty: &Type, attrs: ParamAttrs, errors: &mut Errors) -> Opt
 /// Hyperparameters are stored in the struct, so their types must be owned and nameable.
 fn owned_type(ty: &Type) -> Result<(), &'static str> {
     match ty {
-        Type::Reference(_) => Err("is stored in the struct, so it must be an owned type (`Vec<f64>`, not `&[f64]`)"),
-        Type::ImplTrait(_) => Err("is stored in the struct, so its type must be named, not `impl Trait`"),
+        Type::Reference(_) => {
+            Err("is stored in the struct, so it must be an owned type (`Vec<f64>`, not `&[f64]`)")
+        }
+        Type::ImplTrait(_) => {
+            Err("is stored in the struct, so its type must be named, not `impl Trait`")
+        }
         Type::Infer(_) => Err("needs a type"),
         Type::Never(_) => Err("cannot have the type `!`"),
-        Type::BareFn(_) | Type::TraitObject(_) | Type::Ptr(_) | Type::Macro(_) | Type::Verbatim(_) => {
+        Type::BareFn(_)
+        | Type::TraitObject(_)
+        | Type::Ptr(_)
+        | Type::Macro(_)
+        | Type::Verbatim(_) => {
             Err("must be plain data (numbers, bools, `Option`s, `Vec`s, or your own serde types)")
         }
         _ => Ok(()),

@@ -33,48 +33,257 @@ impl Rng {
     }
 }
 
-const ATTR_KEYS: &[&str] = &["name", "crate", "reduction", "nmae", "krate", "reduce", "default", "r#crate", "self", "_"];
+const ATTR_KEYS: &[&str] = &[
+    "name",
+    "crate",
+    "reduction",
+    "nmae",
+    "krate",
+    "reduce",
+    "default",
+    "r#crate",
+    "self",
+    "_",
+];
 const ATTR_VALUES: &[&str] = &[
-    "Mse", "\"Mse\"", "\"my loss\"", "\"\"", "\"1abc\"", "\"Self\"", "self", "r#loop", "crate", "::my_focal",
-    "my_focal::inner", "\"::my_focal\"", "\"::\"", "\"none\"", "\"mean\"", "\"sum\"", "\"avg\"", "1", "1.5", "true",
-    "[1, 2]", "(a, b)", "|x| x", "0.0..", "Vec<f64>", "'a'", "b\"x\"", "<T as U>::V",
+    "Mse",
+    "\"Mse\"",
+    "\"my loss\"",
+    "\"\"",
+    "\"1abc\"",
+    "\"Self\"",
+    "self",
+    "r#loop",
+    "crate",
+    "::my_focal",
+    "my_focal::inner",
+    "\"::my_focal\"",
+    "\"::\"",
+    "\"none\"",
+    "\"mean\"",
+    "\"sum\"",
+    "\"avg\"",
+    "1",
+    "1.5",
+    "true",
+    "[1, 2]",
+    "(a, b)",
+    "|x| x",
+    "0.0..",
+    "Vec<f64>",
+    "'a'",
+    "b\"x\"",
+    "<T as U>::V",
 ];
 const TYPES: &[&str] = &[
-    "&Tensor", "Tensor", "&mut Tensor", "& 'a Tensor", "&tch::Tensor", "&::tch::Tensor", "Option<&Tensor>", "f64",
-    "f32", "i64", "bool", "usize", "Vec<f64>", "Option<Vec<f64>>", "[f64; 3]", "(f64, f64)", "()", "!", "_", "Self",
-    "impl Fn(f64) -> f64", "dyn Fn()", "Box<dyn Fn()>", "fn(f64) -> f64", "*const f64", "&[f64]", "&str", "String",
-    "T", "m!()", "<T as Tr>::X", "std::num::NonZeroU32", "Result<Tensor, LossError>", "Tensor<f64>", "Tensor::<>",
+    "&Tensor",
+    "Tensor",
+    "&mut Tensor",
+    "& 'a Tensor",
+    "&tch::Tensor",
+    "&::tch::Tensor",
+    "Option<&Tensor>",
+    "f64",
+    "f32",
+    "i64",
+    "bool",
+    "usize",
+    "Vec<f64>",
+    "Option<Vec<f64>>",
+    "[f64; 3]",
+    "(f64, f64)",
+    "()",
+    "!",
+    "_",
+    "Self",
+    "impl Fn(f64) -> f64",
+    "dyn Fn()",
+    "Box<dyn Fn()>",
+    "fn(f64) -> f64",
+    "*const f64",
+    "&[f64]",
+    "&str",
+    "String",
+    "T",
+    "m!()",
+    "<T as Tr>::X",
+    "std::num::NonZeroU32",
+    "Result<Tensor, LossError>",
+    "Tensor<f64>",
+    "Tensor::<>",
 ];
 const RETURNS: &[&str] = &[
-    "", "-> Tensor", "-> LossOutput", "-> Result<Tensor, LossError>", "-> Result<LossOutput, LossError>",
-    "-> Result<Tensor>", "-> Result<Tensor, LossError, X>", "-> f64", "-> impl Trait", "-> !", "-> (Tensor,)",
-    "-> focal::LossOutput", "-> Result<>", "-> Result<'a, Tensor>", "-> Self",
+    "",
+    "-> Tensor",
+    "-> LossOutput",
+    "-> Result<Tensor, LossError>",
+    "-> Result<LossOutput, LossError>",
+    "-> Result<Tensor>",
+    "-> Result<Tensor, LossError, X>",
+    "-> f64",
+    "-> impl Trait",
+    "-> !",
+    "-> (Tensor,)",
+    "-> focal::LossOutput",
+    "-> Result<>",
+    "-> Result<'a, Tensor>",
+    "-> Self",
 ];
 const NAMES: &[&str] = &[
-    "input", "target", "gamma", "_gamma", "alpha", "reduction", "forward", "new", "validate", "name", "r#type",
-    "r#loop", "_", "__", "_1", "x", "self", "NAME", "default", "clone", "with_gamma", "f_forward",
+    "input",
+    "target",
+    "gamma",
+    "_gamma",
+    "alpha",
+    "reduction",
+    "forward",
+    "new",
+    "validate",
+    "name",
+    "r#type",
+    "r#loop",
+    "_",
+    "__",
+    "_1",
+    "x",
+    "self",
+    "NAME",
+    "default",
+    "clone",
+    "with_gamma",
+    "f_forward",
 ];
-const FN_NAMES: &[&str] = &["mse", "focal_loss", "r#loop", "__", "_1", "_", "a_1", "Mse", "x__y", "é", "_a_"];
-const QUALIFIERS: &[&str] = &["", "pub", "pub(crate)", "const", "async", "unsafe", "extern \"C\"", "pub const unsafe", "default"];
+const FN_NAMES: &[&str] = &[
+    "mse",
+    "focal_loss",
+    "r#loop",
+    "__",
+    "_1",
+    "_",
+    "a_1",
+    "Mse",
+    "x__y",
+    "é",
+    "_a_",
+];
+const QUALIFIERS: &[&str] = &[
+    "",
+    "pub",
+    "pub(crate)",
+    "const",
+    "async",
+    "unsafe",
+    "extern \"C\"",
+    "pub const unsafe",
+    "default",
+];
 const PARAM_ATTRS: &[&str] = &[
-    "", "#[hyper]", "#[hyper()]", "#[hyper(default = 2.0)]", "#[hyper(default = \"two\")]", "#[hyper(defualt = 2.0)]",
-    "#[hyper(default = 1.0, default = 2.0)]", "#[hyper(check = 0.0..=1.0)]", "#[hyper(check = positive)]",
-    "#[hyper(check)]", "#[hyper(default)]", "#[hyper(default =)]", "#[hyper(= 1)]", "#[hyper = 1]", "#[hyper(,,)]",
-    "#[hyper(default = 1 2)]", "#[tensor(float)]", "#[tensor(float, integer, bool)]", "#[tensor(flaot)]",
-    "#[tensor(float = 1)]", "#[tensor(same_shape_as = input)]", "#[tensor(same_shape_as = target)]",
-    "#[tensor(same_shape_as = nothing)]", "#[tensor(same_shape_as = 1 + 1)]", "#[tensor(same_shape_as)]",
-    "#[cfg(test)]", "#[cfg_attr(x, y)]", "/// docs", "#[doc = 1]", "#[allow(unused)]", "#[tensor] #[tensor]",
-    "#[hyper] #[hyper]", "#[hyper] #[tensor]",
+    "",
+    "#[hyper]",
+    "#[hyper()]",
+    "#[hyper(default = 2.0)]",
+    "#[hyper(default = \"two\")]",
+    "#[hyper(defualt = 2.0)]",
+    "#[hyper(default = 1.0, default = 2.0)]",
+    "#[hyper(check = 0.0..=1.0)]",
+    "#[hyper(check = positive)]",
+    "#[hyper(check)]",
+    "#[hyper(default)]",
+    "#[hyper(default =)]",
+    "#[hyper(= 1)]",
+    "#[hyper = 1]",
+    "#[hyper(,,)]",
+    "#[hyper(default = 1 2)]",
+    "#[tensor(float)]",
+    "#[tensor(float, integer, bool)]",
+    "#[tensor(flaot)]",
+    "#[tensor(float = 1)]",
+    "#[tensor(same_shape_as = input)]",
+    "#[tensor(same_shape_as = target)]",
+    "#[tensor(same_shape_as = nothing)]",
+    "#[tensor(same_shape_as = 1 + 1)]",
+    "#[tensor(same_shape_as)]",
+    "#[cfg(test)]",
+    "#[cfg_attr(x, y)]",
+    "/// docs",
+    "#[doc = 1]",
+    "#[allow(unused)]",
+    "#[tensor] #[tensor]",
+    "#[hyper] #[hyper]",
+    "#[hyper] #[tensor]",
 ];
 const BODIES: &[&str] = &[
-    "{ (input - target).square() }", "{}", "{ Ok(input.shallow_clone()) }", "{ todo!() }", "{ loop {} }",
+    "{ (input - target).square() }",
+    "{}",
+    "{ Ok(input.shallow_clone()) }",
+    "{ todo!() }",
+    "{ loop {} }",
     "{ LossOutput::weighted(input.shallow_clone(), target.shallow_clone()) }",
 ];
 const SOUP: &[&str] = &[
-    "fn", "pub", "struct", "impl", "trait", "self", "Self", "&", "&&", "mut", "'a", "::", ":", ";", ",", "=", "->",
-    "=>", "#", "!", "?", "..", "..=", "<", ">", "_", "Tensor", "f64", "loss", "hyper", "tensor", "1", "2.0", "\"s\"",
-    "b'x'", "r#type", "async", "const", "unsafe", "extern", "where", "dyn", "impl", "|", "+", "-", "*", "/", "@",
-    "$", "~", "(", ")", "[", "]", "{", "}", "()", "[]", "{}", "(input: &Tensor)", "#[hyper]", "<T>",
+    "fn",
+    "pub",
+    "struct",
+    "impl",
+    "trait",
+    "self",
+    "Self",
+    "&",
+    "&&",
+    "mut",
+    "'a",
+    "::",
+    ":",
+    ";",
+    ",",
+    "=",
+    "->",
+    "=>",
+    "#",
+    "!",
+    "?",
+    "..",
+    "..=",
+    "<",
+    ">",
+    "_",
+    "Tensor",
+    "f64",
+    "loss",
+    "hyper",
+    "tensor",
+    "1",
+    "2.0",
+    "\"s\"",
+    "b'x'",
+    "r#type",
+    "async",
+    "const",
+    "unsafe",
+    "extern",
+    "where",
+    "dyn",
+    "impl",
+    "|",
+    "+",
+    "-",
+    "*",
+    "/",
+    "@",
+    "$",
+    "~",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "()",
+    "[]",
+    "{}",
+    "(input: &Tensor)",
+    "#[hyper]",
+    "<T>",
 ];
 
 fn param(rng: &mut Rng, position: usize) -> String {
@@ -86,20 +295,49 @@ fn param(rng: &mut Rng, position: usize) -> String {
         (1, true) => "target",
         _ => rng.pick(NAMES),
     };
-    let ty = if position < 2 && rng.chance(85) { "&Tensor" } else { rng.pick(TYPES) };
-    let name = if rng.chance(3) { "(a, b)".to_owned() } else { name.to_owned() };
-    let name = if rng.chance(3) { format!("mut {name}") } else { name };
-    let attrs = if rng.chance(30) { rng.pick(PARAM_ATTRS) } else { "" };
+    let ty = if position < 2 && rng.chance(85) {
+        "&Tensor"
+    } else {
+        rng.pick(TYPES)
+    };
+    let name = if rng.chance(3) {
+        "(a, b)".to_owned()
+    } else {
+        name.to_owned()
+    };
+    let name = if rng.chance(3) {
+        format!("mut {name}")
+    } else {
+        name
+    };
+    let attrs = if rng.chance(30) {
+        rng.pick(PARAM_ATTRS)
+    } else {
+        ""
+    };
     format!("{attrs} {name}: {ty}")
 }
 
 const VALID_ATTRS: &[&str] = &[
-    "", "", "", "name = MyLoss", "reduction = \"sum\"", "crate = crate", "crate = ::focal", "name = \"Other\", reduction = \"none\"",
+    "",
+    "",
+    "",
+    "name = MyLoss",
+    "reduction = \"sum\"",
+    "crate = crate",
+    "crate = ::focal",
+    "name = \"Other\", reduction = \"none\"",
 ];
 const VALID_HYPERS: &[&str] = &[
-    "gamma: f64", "#[hyper(default = 2.0)] gamma: f64", "#[hyper(default = 0.25, check = 0.0..=1.0)] alpha: f64",
-    "/// Doc.\n#[hyper(check = positive)] eps: f64", "weights: Option<Vec<f64>>", "#[hyper(default = 3)] r#type: i64",
-    "_beta: f32", "#[hyper(check = (..10))] n: usize", "flag: bool",
+    "gamma: f64",
+    "#[hyper(default = 2.0)] gamma: f64",
+    "#[hyper(default = 0.25, check = 0.0..=1.0)] alpha: f64",
+    "/// Doc.\n#[hyper(check = positive)] eps: f64",
+    "weights: Option<Vec<f64>>",
+    "#[hyper(default = 3)] r#type: i64",
+    "_beta: f32",
+    "#[hyper(check = (..10))] n: usize",
+    "flag: bool",
 ];
 
 fn attr_args(rng: &mut Rng) -> String {
@@ -125,8 +363,16 @@ fn attr_args(rng: &mut Rng) -> String {
 
 fn signature(rng: &mut Rng) -> String {
     let docs = if rng.chance(30) { "/// A loss.\n" } else { "" };
-    let qualifier = if rng.chance(85) { "pub" } else { rng.pick(QUALIFIERS) };
-    let name = if rng.chance(85) { "mse" } else { rng.pick(FN_NAMES) };
+    let qualifier = if rng.chance(85) {
+        "pub"
+    } else {
+        rng.pick(QUALIFIERS)
+    };
+    let name = if rng.chance(85) {
+        "mse"
+    } else {
+        rng.pick(FN_NAMES)
+    };
     let generics = match rng.below(30) {
         0 => "<T>",
         1 => "<'a>",
@@ -140,15 +386,26 @@ fn signature(rng: &mut Rng) -> String {
     };
     let mut params: Vec<String> = (0..count).map(|i| param(rng, i)).collect();
     if rng.chance(3) {
-        params.insert(0, rng.pick(&["self", "&self", "&mut self", "self: Box<Self>"]).to_owned());
+        params.insert(
+            0,
+            rng.pick(&["self", "&self", "&mut self", "self: Box<Self>"])
+                .to_owned(),
+        );
     }
     if rng.chance(3) {
         params.push("...".to_owned());
     }
-    let ret = if rng.chance(75) { "-> Tensor" } else { rng.pick(RETURNS) };
+    let ret = if rng.chance(75) {
+        "-> Tensor"
+    } else {
+        rng.pick(RETURNS)
+    };
     let where_clause = if rng.chance(2) { "where T: Copy" } else { "" };
     let body = rng.pick(BODIES);
-    format!("{docs}{qualifier} fn {name}{generics}({}) {ret} {where_clause} {body}", params.join(", "))
+    format!(
+        "{docs}{qualifier} fn {name}{generics}({}) {ret} {where_clause} {body}",
+        params.join(", ")
+    )
 }
 
 /// Parses text into tokens; the generators only write balanced delimiters, but a bad lexeme
@@ -209,7 +466,10 @@ fn mutate(rng: &mut Rng, stream: TokenStream, depth: usize) -> TokenStream {
                 let i = rng.below(len);
                 let replacement = match rng.below(3) {
                     0 => TokenTree::Group(Group::new(Delimiter::None, tokens(rng.pick(TYPES)))),
-                    _ => tokens(rng.pick(SOUP)).into_iter().next().unwrap_or_else(|| trees[i].clone()),
+                    _ => tokens(rng.pick(SOUP))
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| trees[i].clone()),
                 };
                 trees[i] = replacement;
             }
@@ -221,7 +481,10 @@ fn mutate(rng: &mut Rng, stream: TokenStream, depth: usize) -> TokenStream {
 fn soup(rng: &mut Rng) -> TokenStream {
     let text: Vec<&str> = (0..rng.below(30)).map(|_| rng.pick(SOUP)).collect();
     // Unbalanced delimiters do not lex: drop lone ones.
-    let text: Vec<&str> = text.into_iter().filter(|t| !matches!(*t, "(" | ")" | "[" | "]" | "{" | "}")).collect();
+    let text: Vec<&str> = text
+        .into_iter()
+        .filter(|t| !matches!(*t, "(" | ")" | "[" | "]" | "{" | "}"))
+        .collect();
     tokens(&text.join(" "))
 }
 
@@ -244,19 +507,31 @@ fn never_panics() {
     let mut failures = Vec::new();
     for _ in 0..CASES {
         let (attr, item) = case(&mut rng);
-        let result = catch_unwind(AssertUnwindSafe(|| crate::expand_loss(attr.clone(), item.clone())));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            crate::expand_loss(attr.clone(), item.clone())
+        }));
         match result {
             Ok(out) => {
                 let text = out.to_string();
                 if text.contains("compile_error") {
                     with_errors += 1;
                 } else if syn::parse2::<syn::File>(out).is_err() {
-                    failures.push(format!("no errors, yet not Rust items: #[loss({attr})] {item}\n=> {text}"));
+                    failures.push(format!(
+                        "no errors, yet not Rust items: #[loss({attr})] {item}\n=> {text}"
+                    ));
                 }
             }
             Err(_) => failures.push(format!("panicked: #[loss({attr})] {item}")),
         }
     }
-    println!("no_panic: tried {CASES} inputs ({with_errors} expanded to compile errors, {} to code)", CASES - with_errors);
-    assert!(failures.is_empty(), "{} failures, first ones:\n{}", failures.len(), failures[..failures.len().min(10)].join("\n\n"));
+    println!(
+        "no_panic: tried {CASES} inputs ({with_errors} expanded to compile errors, {} to code)",
+        CASES - with_errors
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures, first ones:\n{}",
+        failures.len(),
+        failures[..failures.len().min(10)].join("\n\n")
+    );
 }

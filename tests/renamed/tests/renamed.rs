@@ -12,7 +12,14 @@ fn loss_under_renamed_dependency_runs() {
     let y = Tensor::from_slice(&[0.5f64, 0.0]);
     assert_eq!(loss.forward(&x, &y).double_value(&[]), 2.5);
     assert_eq!(loss.with_scale(2.0).forward(&x, &y).double_value(&[]), 5.0);
-    let err = Absolute::new().with_scale(-1.0).f_forward(&x, &y).unwrap_err();
-    assert!(err.to_string().starts_with("Absolute: hyperparameter scale"), "{err}");
+    let err = Absolute::new()
+        .with_scale(-1.0)
+        .f_forward(&x, &y)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Absolute: hyperparameter scale"),
+        "{err}"
+    );
     assert_eq!(Loss::name(&Absolute::new()), "Absolute");
 }
