@@ -28,7 +28,9 @@ fn main() -> Result<(), focal::LossError> {
 
     // Binary: probabilities and 0/1 targets of any shape.
     let probs = Tensor::rand([2, 1, 8, 8, 8], (Kind::Float, device)).set_requires_grad(true);
-    let labels = Tensor::rand([2, 1, 8, 8, 8], (Kind::Float, device)).gt(0.5).to_kind(Kind::Float);
+    let labels = Tensor::rand([2, 1, 8, 8, 8], (Kind::Float, device))
+        .gt(0.5)
+        .to_kind(Kind::Float);
     let binary = Focal::new().with_reduction(Reduction::Sum);
     let loss = binary.f_forward(&probs, &labels)?;
     loss.backward();

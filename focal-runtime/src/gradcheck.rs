@@ -17,7 +17,11 @@ pub struct GradcheckOptions {
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions { eps: 1e-6, max_elements: 512, seed: 0 }
+        GradcheckOptions {
+            eps: 1e-6,
+            max_elements: 512,
+            seed: 0,
+        }
     }
 }
 
@@ -63,7 +67,11 @@ pub fn gradcheck(
 ) -> Result<GradcheckReport, LossError> {
     let name = loss.name();
     let tag = |e: tch::TchError| LossError::from(e).in_loss(name);
-    let x = input.f_to_kind(Kind::Double).map_err(tag)?.f_detach().map_err(tag)?;
+    let x = input
+        .f_to_kind(Kind::Double)
+        .map_err(tag)?
+        .f_detach()
+        .map_err(tag)?;
     let target = if target.is_floating_point() {
         target.f_to_kind(Kind::Double).map_err(tag)?
     } else {
@@ -83,7 +91,10 @@ pub fn gradcheck(
         let out = loss.f_forward(value, &target)?;
         match &cotangent {
             None => Ok(out),
-            Some(v) => out.f_mul(v).and_then(|o| o.f_sum(Kind::Double)).map_err(tag),
+            Some(v) => out
+                .f_mul(v)
+                .and_then(|o| o.f_sum(Kind::Double))
+                .map_err(tag),
         }
     };
 
@@ -102,7 +113,11 @@ pub fn gradcheck(
             let original = flat.f_double_value(&[i]).map_err(tag)?;
             let shifted = |delta: f64| -> Result<f64, LossError> {
                 let perturbed = flat.f_detach_copy().map_err(tag)?;
-                let _ = perturbed.f_get(i).map_err(tag)?.f_fill_(original + delta).map_err(tag)?;
+                let _ = perturbed
+                    .f_get(i)
+                    .map_err(tag)?
+                    .f_fill_(original + delta)
+                    .map_err(tag)?;
                 let reshaped = perturbed.f_reshape(x.size()).map_err(tag)?;
                 scalar(&reshaped)?.f_double_value(&[]).map_err(tag)
             };
@@ -119,6 +134,15 @@ pub fn gradcheck(
         }
         Ok(())
     })?;
-    let scale = if max_numeric < 1e-12 { 1.0 } else { max_numeric };
-    Ok(GradcheckReport { max_abs_error: max_abs, max_rel_error: max_abs / scale, worst_index: worst, checked })
+    let scale = if max_numeric < 1e-12 {
+        1.0
+    } else {
+        max_numeric
+    };
+    Ok(GradcheckReport {
+        max_abs_error: max_abs,
+        max_rel_error: max_abs / scale,
+        worst_index: worst,
+        checked,
+    })
 }

@@ -33,7 +33,10 @@ impl LossOutput {
 
     /// Elementwise losses, averaged by the sum of `weight` (same shape as `loss`).
     pub fn weighted(loss: Tensor, weight: Tensor) -> Self {
-        LossOutput { loss, weight: Some(weight) }
+        LossOutput {
+            loss,
+            weight: Some(weight),
+        }
     }
 
     /// Applies `reduction`. `name` is the loss's name, for errors.

@@ -61,7 +61,9 @@ impl FromStr for Reduction {
         Reduction::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| ParseReductionError { found: s.to_owned() })
+            .ok_or_else(|| ParseReductionError {
+                found: s.to_owned(),
+            })
     }
 }
 

@@ -10,7 +10,10 @@ use crate::LossError;
 /// let b = Tensor::zeros([2], (Kind::Float, Device::Cpu));
 /// focal_runtime::checks::same_device("MyLoss", &[("input", &a), ("target", &b)]).unwrap();
 /// ```
-pub fn same_device(loss: &'static str, tensors: &[(&'static str, &Tensor)]) -> Result<(), LossError> {
+pub fn same_device(
+    loss: &'static str,
+    tensors: &[(&'static str, &Tensor)],
+) -> Result<(), LossError> {
     let Some(((reference, first), rest)) = tensors.split_first() else {
         return Ok(());
     };
@@ -18,7 +21,13 @@ pub fn same_device(loss: &'static str, tensors: &[(&'static str, &Tensor)]) -> R
     for (arg, t) in rest {
         let found = t.device();
         if found != expected {
-            return Err(LossError::DeviceMismatch { loss, arg, found, reference, expected });
+            return Err(LossError::DeviceMismatch {
+                loss,
+                arg,
+                found,
+                reference,
+                expected,
+            });
         }
     }
     Ok(())

@@ -39,13 +39,21 @@ impl DTypes {
 
     /// The set as a phrase: "a floating-point", "an integer or bool".
     pub fn describe(self) -> String {
-        let names: Vec<&str> = [(DTypes::FLOAT, "floating-point"), (DTypes::INTEGER, "integer"), (DTypes::BOOL, "bool")]
-            .into_iter()
-            .filter(|(d, _)| self.0 & d.0 != 0)
-            .map(|(_, n)| n)
-            .collect();
+        let names: Vec<&str> = [
+            (DTypes::FLOAT, "floating-point"),
+            (DTypes::INTEGER, "integer"),
+            (DTypes::BOOL, "bool"),
+        ]
+        .into_iter()
+        .filter(|(d, _)| self.0 & d.0 != 0)
+        .map(|(_, n)| n)
+        .collect();
         let joined = names.join(" or ");
-        let article = if joined.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let article = if joined.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         format!("{article} {joined}")
     }
 }
@@ -58,11 +66,21 @@ impl DTypes {
 /// let err = dtype("MyLoss", "input", &t, DTypes::FLOAT).unwrap_err();
 /// assert_eq!(err.to_string(), "MyLoss: input should have a floating-point dtype but has Int64");
 /// ```
-pub fn dtype(loss: &'static str, arg: &'static str, t: &Tensor, allowed: DTypes) -> Result<(), LossError> {
+pub fn dtype(
+    loss: &'static str,
+    arg: &'static str,
+    t: &Tensor,
+    allowed: DTypes,
+) -> Result<(), LossError> {
     let found = t.kind();
     if allowed.allows(found) {
         Ok(())
     } else {
-        Err(LossError::DTypeMismatch { loss, arg, expected: allowed.describe(), found })
+        Err(LossError::DTypeMismatch {
+            loss,
+            arg,
+            expected: allowed.describe(),
+            found,
+        })
     }
 }

@@ -32,6 +32,16 @@ pub fn same_shape(
 }
 
 /// A shape-mismatch error with a free-form expectation ("should be (N, C, *) with at least 2 dims").
-pub fn shape_of(loss: &'static str, arg: &'static str, t: &Tensor, expected: impl Into<String>) -> LossError {
-    LossError::ShapeMismatch { loss, arg, expected: expected.into(), found: t.size() }
+pub fn shape_of(
+    loss: &'static str,
+    arg: &'static str,
+    t: &Tensor,
+    expected: impl Into<String>,
+) -> LossError {
+    LossError::ShapeMismatch {
+        loss,
+        arg,
+        expected: expected.into(),
+        found: t.size(),
+    }
 }

@@ -24,8 +24,17 @@ fn refuse_where(
     }
     let count = bad.f_sum(Kind::Int64)?.f_int64_value(&[])?;
     let first = first_value(t, &bad)?;
-    let found = if count == 1 { first } else { format!("{first} (and {} more)", count - 1) };
-    Err(LossError::TargetOutOfRange { loss, arg, expected: expected(), found })
+    let found = if count == 1 {
+        first
+    } else {
+        format!("{first} (and {} more)", count - 1)
+    };
+    Err(LossError::TargetOutOfRange {
+        loss,
+        arg,
+        expected: expected(),
+        found,
+    })
 }
 
 /// Checks that `target` holds class indices in `[0, num_classes)`, or `ignore_index`.
@@ -59,7 +68,11 @@ pub fn class_indices(
 /// let err = focal_runtime::checks::binary_values("Focal", "target", &t).unwrap_err();
 /// assert_eq!(err.to_string(), "Focal: target should hold only 0 and 1 but holds 0.5");
 /// ```
-pub fn binary_values(loss: &'static str, arg: &'static str, target: &Tensor) -> Result<(), LossError> {
+pub fn binary_values(
+    loss: &'static str,
+    arg: &'static str,
+    target: &Tensor,
+) -> Result<(), LossError> {
     let bad = target.f_ne(0)?.f_logical_and(&target.f_ne(1)?)?;
     refuse_where(loss, arg, target, bad, || "only 0 and 1".to_owned())
 }
@@ -71,7 +84,13 @@ pub fn binary_values(loss: &'static str, arg: &'static str, target: &Tensor) -> 
 /// let err = focal_runtime::checks::values_in_unit_interval("Dice", "target", &t).unwrap_err();
 /// assert_eq!(err.to_string(), "Dice: target should hold values in [0, 1] but holds 1.5");
 /// ```
-pub fn values_in_unit_interval(loss: &'static str, arg: &'static str, target: &Tensor) -> Result<(), LossError> {
+pub fn values_in_unit_interval(
+    loss: &'static str,
+    arg: &'static str,
+    target: &Tensor,
+) -> Result<(), LossError> {
     let inside = target.f_ge(0)?.f_logical_and(&target.f_le(1)?)?;
-    refuse_where(loss, arg, target, inside.f_logical_not()?, || "values in [0, 1]".to_owned())
+    refuse_where(loss, arg, target, inside.f_logical_not()?, || {
+        "values in [0, 1]".to_owned()
+    })
 }

@@ -45,9 +45,16 @@ pub fn focal(
 }
 
 /// The elementwise seed focal loss for probabilities `p` against the boolean mask `positive`.
-pub(crate) fn binary_focal_terms(p: &Tensor, positive: &Tensor, gamma: f64, alpha: f64) -> Result<Tensor, tch::TchError> {
+pub(crate) fn binary_focal_terms(
+    p: &Tensor,
+    positive: &Tensor,
+    gamma: f64,
+    alpha: f64,
+) -> Result<Tensor, tch::TchError> {
     let one_minus_p = p.f_neg()?.f_add_scalar(1.0)?;
-    let p_t = p.f_where_self(positive, &one_minus_p)?.f_clamp(P_T_MIN, 1.0)?;
+    let p_t = p
+        .f_where_self(positive, &one_minus_p)?
+        .f_clamp(P_T_MIN, 1.0)?;
     let alpha_t = Tensor::f_scalar_tensor(alpha, (p.kind(), p.device()))?
         .f_where_scalarother(positive, 1.0 - alpha)?;
     let modulator = p_t.f_neg()?.f_add_scalar(1.0)?.f_pow_tensor_scalar(gamma)?;

@@ -42,16 +42,30 @@ pub fn focal_loss(
     let positive = one_hot_mask(&target, classes, input.dim())?;
     let p = input.f_softmax(1, input.kind())?;
     let terms = binary_focal_terms(&p, &positive, gamma, alpha)?;
-    Ok(terms.f_sum_dim_intlist(1, false, input.kind())?.f_div_scalar(classes as f64)?)
+    Ok(terms
+        .f_sum_dim_intlist(1, false, input.kind())?
+        .f_div_scalar(classes as f64)?)
 }
 
 /// The target as `(N, *)`: accepts `(N, *)` and `(N, 1, *)` for input `(N, C, *)`.
-pub(crate) fn class_index_target(loss: &'static str, input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
+pub(crate) fn class_index_target(
+    loss: &'static str,
+    input: &Tensor,
+    target: &Tensor,
+) -> Result<Tensor, LossError> {
     let shape = input.size();
     if shape.len() < 2 {
-        return Err(checks::shape_of(loss, "input", input, "should be (N, C, *) logits with at least 2 dims"));
+        return Err(checks::shape_of(
+            loss,
+            "input",
+            input,
+            "should be (N, C, *) logits with at least 2 dims",
+        ));
     }
-    let expected: Vec<i64> = [shape[0]].into_iter().chain(shape[2..].iter().copied()).collect();
+    let expected: Vec<i64> = [shape[0]]
+        .into_iter()
+        .chain(shape[2..].iter().copied())
+        .collect();
     let found = target.size();
     if found == expected {
         return Ok(target.shallow_clone());
@@ -70,9 +84,14 @@ pub(crate) fn class_index_target(loss: &'static str, input: &Tensor, target: &Te
 }
 
 /// `target[n, *] == c` as a boolean `(N, C, *)` mask, built without a loop over classes.
-pub(crate) fn one_hot_mask(target: &Tensor, classes: i64, input_dims: usize) -> Result<Tensor, LossError> {
+pub(crate) fn one_hot_mask(
+    target: &Tensor,
+    classes: i64,
+    input_dims: usize,
+) -> Result<Tensor, LossError> {
     let mut view = vec![1i64; input_dims];
     view[1] = classes;
-    let class_ids = Tensor::f_arange(classes, (Kind::Int64, target.device()))?.f_view(view.as_slice())?;
+    let class_ids =
+        Tensor::f_arange(classes, (Kind::Int64, target.device()))?.f_view(view.as_slice())?;
     Ok(target.f_unsqueeze(1)?.f_eq_tensor(&class_ids)?)
 }
