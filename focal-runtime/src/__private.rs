@@ -20,3 +20,25 @@ impl<T: Default> HyperDefault for T {
         T::default()
     }
 }
+
+/// A `#[hyper(check = range)]` range, checked against the hyperparameter's number type `T` with an
+/// error that says how to write it.
+#[diagnostic::on_unimplemented(
+    message = "the range `{Self}` cannot check a hyperparameter whose numbers are `{T}`",
+    label = "write the range with `{T}` bounds (`0.0..10.0` for floats, `0..10` for integers)"
+)]
+pub trait CheckRange<T>: core::ops::RangeBounds<T> {}
+
+impl<T, R: core::ops::RangeBounds<T>> CheckRange<T> for R {}
+
+/// [`checks::hyper_in_range`](crate::checks::hyper_in_range) as the macro calls it, spanned at
+/// the user's range: a range that does not fit the hyperparameter is reported there, once.
+pub fn hyper_in_range<T, V: crate::checks::InRange<T> + core::fmt::Debug, R: CheckRange<T>>(
+    loss: &'static str,
+    name: &'static str,
+    value: &V,
+    range: &R,
+    range_text: &str,
+) -> Result<(), crate::LossError> {
+    crate::checks::hyper_in_range(loss, name, value, range, range_text)
+}

@@ -1,8 +1,9 @@
 //! `validate`, `f_forward`, `forward` and `impl Loss`.
 
 use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 
 use super::stub_body;
 use crate::model::{Check, Hyper, LossModel, TensorInput};
@@ -100,7 +101,10 @@ fn hyper_check(krate: &syn::Path, hyper: &Hyper) -> Option<TokenStream> {
     Some(match hyper.check.as_ref()? {
         Check::Range(range) => {
             let text = compact(range.to_token_stream());
-            quote! { #krate::checks::hyper_in_range(Self::NAME, #name, &self.#field, &(#range), #text)?; }
+            // Spanned at the user's range, so that a range that does not fit is reported there.
+            quote_spanned! { range.span()=>
+                #krate::__private::hyper_in_range(Self::NAME, #name, &self.#field, &(#range), #text)?;
+            }
         }
         Check::Function(function) => {
             quote! { #krate::checks::hyper_check(Self::NAME, #name, &self.#field, #function)?; }

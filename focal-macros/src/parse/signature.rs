@@ -117,9 +117,13 @@ fn derived_struct_name(fn_ident: &Ident, errors: &mut Errors) -> Ident {
         Err(_) => {
             errors.at(
                 fn_ident,
-                format!(
-                    "cannot name the loss's struct after `{fn_ident}` (`{camel}` is not an identifier): name it with `#[loss(name = MyLoss)]`"
-                ),
+                if camel.is_empty() {
+                    format!("cannot name the loss's struct after `{fn_ident}`: name it with `#[loss(name = MyLoss)]`")
+                } else {
+                    format!(
+                        "cannot name the loss's struct after `{fn_ident}` (`{camel}` is not an identifier): name it with `#[loss(name = MyLoss)]`"
+                    )
+                },
             );
             Ident::new("__FocalUnnamedLoss", fn_ident.span())
         }

@@ -5,6 +5,10 @@ use crate::LossError;
 
 /// Hyperparameter values whose every number can be tested against a range: numbers, and
 /// `Option`s and `Vec`s of them (`None` and empty vectors pass).
+#[diagnostic::on_unimplemented(
+    message = "a range check cannot test a hyperparameter of type `{Self}`",
+    label = "`check = range` applies to numbers and to `Option`s and `Vec`s of numbers; use `check = function` for other types"
+)]
 pub trait InRange<T> {
     /// Whether every number in `self` lies in `range`.
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool;

@@ -74,14 +74,14 @@ impl Focal {
 impl Focal {
     /// Checks the hyperparameters, as `f_forward` does before each call.
     pub fn validate(&self) -> ::core::result::Result<(), crate::LossError> {
-        crate::checks::hyper_in_range(
+        crate::__private::hyper_in_range(
             Self::NAME,
             "gamma",
             &self.gamma,
             &(0.0..),
             "0.0..",
         )?;
-        crate::checks::hyper_in_range(
+        crate::__private::hyper_in_range(
             Self::NAME,
             "alpha",
             &self.alpha,
