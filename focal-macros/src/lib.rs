@@ -38,8 +38,8 @@ pub(crate) fn expand_loss(
             let errs = errors.into_compile_errors();
             quote::quote! { #errs #tokens }
         }
-        parse::Parsed::Function(model) => {
-            validate::validate(&model, &mut errors);
+        parse::Parsed::Function(mut model) => {
+            validate::validate(&mut model, &mut errors);
             if errors.is_empty() {
                 expand::expand(&model)
             } else {

@@ -23,6 +23,8 @@ pub(crate) struct LossModel {
     pub(crate) tensors: Vec<TensorInput>,
     /// The hyperparameters, in order.
     pub(crate) hypers: Vec<Hyper>,
+    /// Whether the function takes `self` (an error): it is a method, so no struct is emitted.
+    pub(crate) has_receiver: bool,
 }
 
 /// The three reductions, as the macro argument names them.

@@ -41,6 +41,19 @@ pub(crate) fn field_name(ident: &Ident) -> Option<Ident> {
         })
 }
 
+/// A type as users write it (`Result<Tensor, String>`), not as `to_string` spaces it.
+pub(crate) fn type_text(ty: &syn::Type) -> String {
+    quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace(" ::", "::")
+        .replace(":: ", "::")
+}
+
 /// The builder of a field: `with_gamma`.
 pub(crate) fn builder_name(field: &Ident) -> Ident {
     Ident::new(&format!("with_{}", field.unraw()), field.span())

@@ -19,30 +19,33 @@ const RESERVED: &[&str] = &[
     "clone",
 ];
 
-/// Records every clash and dangling reference of a parsed loss.
-pub(crate) fn validate(model: &LossModel, errors: &mut Errors) {
-    let mut fields: HashMap<String, &syn::Ident> = HashMap::new();
-    for hyper in &model.hypers {
+/// Records every clash and dangling reference of a parsed loss. Hyperparameters that clash are
+/// dropped from the model, so that the stub emitted beside the errors declares no field twice.
+pub(crate) fn validate(model: &mut LossModel, errors: &mut Errors) {
+    let mut fields: HashMap<String, syn::Ident> = HashMap::new();
+    let struct_ident = model.struct_ident.clone();
+    model.hypers.retain(|hyper| {
         let field = hyper.field.unraw().to_string();
         if RESERVED.contains(&field.as_str()) {
             errors.at(
                 &hyper.param,
                 format!(
-                    "`{field}` is the name of a generated item of `{}` (`{}` are reserved): rename this hyperparameter",
-                    model.struct_ident,
+                    "hyperparameter `{field}` would clash with a generated item of `{struct_ident}` (`{}` are reserved): rename it",
                     RESERVED.join("`, `")
                 ),
             );
+            return false;
         }
         if let Some(previous) = fields.get(&field) {
             errors.at(
                 &hyper.param,
                 format!("`{}` and `{previous}` would both become the field `{field}`: rename one of them", hyper.param),
             );
-        } else {
-            fields.insert(field, &hyper.param);
+            return false;
         }
-    }
+        fields.insert(field, hyper.param.clone());
+        true
+    });
     for tensor in &model.tensors {
         let Some(other) = &tensor.same_shape_as else {
             continue;

@@ -1,8 +1,9 @@
 //! `validate`, `f_forward`, `forward` and `impl Loss`.
 
 use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 
 use super::stub_body;
 use crate::model::{Check, Hyper, LossModel, TensorInput};
@@ -16,7 +17,13 @@ pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
     } = model;
     let tensor_ty = quote!(#krate::__private::tch::Tensor);
     let result_ty = quote!(::core::result::Result<#tensor_ty, #krate::LossError>);
-    let (input, target) = tensor_names(model);
+    // A stub's bodies do not use the tensors: fixed, unused names keep it free of warnings.
+    let (input, target) = if stub {
+        let name = |n: &str| syn::Ident::new(n, proc_macro2::Span::call_site());
+        (name("_input"), name("_target"))
+    } else {
+        tensor_names(model)
+    };
 
     let (validate_body, forward_body) = if stub {
         (stub_body(), stub_body())
@@ -93,13 +100,46 @@ fn hyper_check(krate: &syn::Path, hyper: &Hyper) -> Option<TokenStream> {
     let name = field.unraw().to_string();
     Some(match hyper.check.as_ref()? {
         Check::Range(range) => {
-            let text = range_text(range);
-            quote! { #krate::checks::hyper_in_range(Self::NAME, #name, &self.#field, &(#range), #text)?; }
+            let text = compact(range.to_token_stream());
+            // Spanned at the user's range, so that a range that does not fit is reported there.
+            quote_spanned! { range.span()=>
+                #krate::__private::hyper_in_range(Self::NAME, #name, &self.#field, &(#range), #text)?;
+            }
         }
         Check::Function(function) => {
             quote! { #krate::checks::hyper_check(Self::NAME, #name, &self.#field, #function)?; }
         }
     })
+}
+
+/// The tokens as the user would write them: a space only between two words (`0.0..=1.0`,
+/// `-1.0..x as f64`), whatever spacing `to_string` would give.
+fn compact(tokens: TokenStream) -> String {
+    use proc_macro2::{Delimiter, TokenTree};
+    let mut out = String::new();
+    let mut previous_word = false;
+    for tree in tokens {
+        let word = matches!(tree, TokenTree::Ident(_) | TokenTree::Literal(_));
+        if word && previous_word {
+            out.push(' ');
+        }
+        match &tree {
+            TokenTree::Group(g) => {
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::None => ("", ""),
+                };
+                out.push_str(open);
+                out.push_str(&compact(g.stream()));
+                out.push_str(close);
+            }
+            other => out.push_str(&other.to_string()),
+        }
+        previous_word = word;
+    }
+    out
 }
 
 fn forward_body(model: &LossModel) -> TokenStream {
@@ -144,19 +184,13 @@ fn tensor_checks(krate: &syn::Path, tensor: &TensorInput) -> TokenStream {
     quote! { #dtype #shape }
 }
 
-/// A range as written, without the spaces token printing adds: `0.0..=1.0`.
-fn range_text(range: &syn::Expr) -> String {
-    let syn::Expr::Range(r) = range else {
-        return range.to_token_stream().to_string();
-    };
-    let part = |e: &Option<Box<syn::Expr>>| {
-        e.as_ref()
-            .map(|e| e.to_token_stream().to_string())
-            .unwrap_or_default()
-    };
-    let limits = match r.limits {
-        syn::RangeLimits::HalfOpen(_) => "..",
-        syn::RangeLimits::Closed(_) => "..=",
-    };
-    format!("{}{limits}{}", part(&r.start), part(&r.end))
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn range_text_is_compact() {
+        let text = |t: proc_macro2::TokenStream| super::compact(t);
+        assert_eq!(text(quote::quote!(0.0..=1.0)), "0.0..=1.0");
+        assert_eq!(text(quote::quote!(0.0..)), "0.0..");
+        assert_eq!(text(quote::quote!(-1.0..(x as f64))), "-1.0..(x as f64)");
+    }
 }

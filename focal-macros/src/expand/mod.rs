@@ -25,6 +25,10 @@ pub(crate) fn expand(model: &LossModel) -> TokenStream {
 /// with the same public surface, so that code using it reports no second error.
 pub(crate) fn expand_stub(model: &LossModel) -> TokenStream {
     let function = &model.function;
+    if model.has_receiver {
+        // A method: it sits in an impl or trait block, where no struct can be declared.
+        return quote! { #function };
+    }
     let struct_def = struct_def::struct_def(model, true);
     let forward = forward::forward_impls(model, true);
     quote! {

@@ -64,7 +64,7 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
     let default_body = if stub {
         stub_body()
     } else {
-        let inits = hypers.iter().map(default_init);
+        let inits = hypers.iter().map(|h| default_init(krate, h));
         quote! { Self { #(#inits,)* reduction: #krate::Reduction::#reduction_default } }
     };
     let builders = hypers.iter().map(|h| {
@@ -120,7 +120,7 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
 }
 
 /// `field: <default>`, spanned at the user's default (or type) so a type error points there.
-fn default_init(hyper: &Hyper) -> TokenStream {
+fn default_init(krate: &syn::Path, hyper: &Hyper) -> TokenStream {
     let Hyper { field, ty, .. } = hyper;
     match &hyper.default {
         Some(expr) => {
@@ -128,7 +128,8 @@ fn default_init(hyper: &Hyper) -> TokenStream {
             quote! { #field: #value }
         }
         None => {
-            let value = quote_spanned! { ty.span()=> <#ty as ::core::default::Default>::default() };
+            // `HyperDefault` is `Default` with an error that suggests `#[hyper(default = ...)]`.
+            let value = quote_spanned! { ty.span()=> <#ty as #krate::__private::HyperDefault>::hyper_default() };
             quote! { #field: #value }
         }
     }

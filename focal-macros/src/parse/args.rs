@@ -47,14 +47,22 @@ fn string_literal(value: &Expr) -> Option<&syn::LitStr> {
 }
 
 fn struct_name(value: &Expr, errors: &mut Errors) -> Option<Ident> {
+    // `parse2::<Ident>` rejects keywords (`self`, `Self`, `crate`), which a path would let through.
     let parsed = match value {
-        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p
+            .path
+            .get_ident()
+            .and_then(|i| syn::parse2::<Ident>(quote::quote!(#i)).ok()),
         _ => string_literal(value).and_then(|s| s.parse::<Ident>().ok()),
     };
     if parsed.is_none() {
+        let found = match string_literal(value) {
+            Some(s) => format!("\"{}\" is not an identifier", s.value()),
+            None => format!("`{}` is not an identifier", quote::quote!(#value)),
+        };
         errors.at(
             value,
-            "expected a struct name, an identifier such as `FocalLoss`",
+            format!("expected a struct name such as `name = FocalLoss`: {found}"),
         );
     }
     parsed

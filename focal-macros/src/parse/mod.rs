@@ -20,7 +20,15 @@ pub(crate) enum Parsed {
 /// Parses `#[loss(attr)] item`.
 pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -> Parsed {
     let args = args::parse_args(attr, errors);
-    match syn::parse2::<syn::Item>(item.clone()) {
+    let item_parsed = syn::parse2::<syn::Item>(item.clone());
+    // `fn f(...);` (a trait method without a body) parses as a verbatim item: a method all the same.
+    let item_parsed = match item_parsed {
+        Ok(syn::Item::Verbatim(_)) => {
+            Err(syn::Error::new(proc_macro2::Span::call_site(), "verbatim"))
+        }
+        other => other,
+    };
+    match item_parsed {
         Ok(syn::Item::Fn(function)) => {
             Parsed::Function(Box::new(signature::read_function(function, args, errors)))
         }
@@ -33,19 +41,38 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream, errors: &mut Errors) -
             Parsed::NotAFunction(item)
         }
         Err(_) => {
-            let message = if syn::parse2::<syn::TraitItemFn>(item.clone()).is_ok() {
-                "#[loss] applies to a free function, not to a trait method: declare the loss as a free function and call it from the trait"
-            } else {
-                "#[loss] applies to a free function `fn name(input: &Tensor, target: &Tensor, ...) -> Tensor`"
-            };
             let span = item
                 .clone()
                 .into_iter()
                 .next()
                 .map(|t| t.span())
                 .unwrap_or_else(proc_macro2::Span::call_site);
-            errors.at_span(span, message);
-            Parsed::NotAFunction(item)
+            match syn::parse2::<syn::TraitItemFn>(item) {
+                Ok(mut method) => {
+                    errors.at_span(
+                        span,
+                        "#[loss] applies to a free function, not to a trait method: declare the loss as a free function and call it from the trait",
+                    );
+                    // Keep the method (so the trait stays whole), without our parameter attributes.
+                    for arg in method.sig.inputs.iter_mut() {
+                        if let syn::FnArg::Typed(pat_type) = arg {
+                            pat_type.attrs.retain(|a| {
+                                !a.path().is_ident("hyper") && !a.path().is_ident("tensor")
+                            });
+                        }
+                    }
+                    Parsed::NotAFunction(method.to_token_stream())
+                }
+                Err(_) => {
+                    // No item at all (a closure, a statement): only the error, as the tokens would
+                    // produce errors of their own in whatever position the attribute was.
+                    errors.at_span(
+                        span,
+                        "#[loss] applies to a free function `fn name(input: &Tensor, target: &Tensor, ...) -> Tensor`",
+                    );
+                    Parsed::NotAFunction(TokenStream::new())
+                }
+            }
         }
     }
 }

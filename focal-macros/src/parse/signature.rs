@@ -22,17 +22,37 @@ pub(super) fn read_function(
     check_qualifiers(&function, errors);
     check_return_type(&function.sig, errors);
 
+    // A `const fn` body cannot run tensor operations: emitting it `const` after the error above
+    // would only add errors about its body.
+    function.sig.constness = None;
+
+    let generic_names: Vec<String> = function
+        .sig
+        .generics
+        .params
+        .iter()
+        .map(|p| match p {
+            syn::GenericParam::Type(t) => t.ident.to_string(),
+            syn::GenericParam::Lifetime(l) => l.lifetime.to_string(),
+            syn::GenericParam::Const(c) => c.ident.to_string(),
+        })
+        .collect();
     let mut tensors = Vec::new();
     let mut hypers = Vec::new();
-    for (position, arg) in function.sig.inputs.iter_mut().enumerate() {
+    let mut has_receiver = false;
+    let mut position = 0;
+    for arg in function.sig.inputs.iter_mut() {
         match arg {
             FnArg::Receiver(receiver) => {
+                has_receiver = true;
                 errors.at(
                     &*receiver,
-                    "a loss function takes no `self`: #[loss] applies to free functions; move it out of the impl block",
+                    "a loss function takes no `self`: #[loss] applies to free functions; move the function out of the impl block",
                 );
             }
             FnArg::Typed(pat_type) => {
+                position += 1;
+                let position = position - 1;
                 let attrs = read_param_attrs(std::mem::take(&mut pat_type.attrs), errors);
                 pat_type.attrs = attrs.others.clone();
                 let Some(ident) = param_ident(&pat_type.pat, errors) else {
@@ -40,30 +60,31 @@ pub(super) fn read_function(
                 };
                 if position < 2 {
                     tensors.extend(tensor_input(ident, &pat_type.ty, attrs, position, errors));
+                } else if mentions_any(&pat_type.ty, &generic_names) {
+                    // Already reported at the generics; the stub cannot name the type.
+                    continue;
                 } else {
                     hypers.extend(hyper(ident, &pat_type.ty, attrs, errors));
                 }
             }
         }
     }
-    if function.sig.inputs.len() < 2 {
+    if position < 2 && !has_receiver {
         errors.at_span(
             function.sig.paren_token.span.join(),
             format!(
                 "a loss function takes two tensors first, `(input: &Tensor, target: &Tensor, ...)`; `{}` has {} parameter{}",
                 function.sig.ident,
-                function.sig.inputs.len(),
-                if function.sig.inputs.len() == 1 { "" } else { "s" }
+                position,
+                if position == 1 { "" } else { "s" }
             ),
         );
     }
 
-    let struct_ident = args.name.unwrap_or_else(|| {
-        Ident::new(
-            &naming::upper_camel(&function.sig.ident),
-            function.sig.ident.span(),
-        )
-    });
+    let struct_ident = match args.name {
+        Some(name) => name,
+        None => derived_struct_name(&function.sig.ident, errors),
+    };
     let docs = function
         .attrs
         .iter()
@@ -79,8 +100,63 @@ pub(super) fn read_function(
         docs,
         tensors,
         hypers,
+        has_receiver,
         function,
     }
+}
+
+/// The struct's name from the function's (`smooth_l1` -> `SmoothL1`), or an error where that is
+/// no identifier (`fn __`, `fn _1`, `fn self_`).
+fn derived_struct_name(fn_ident: &Ident, errors: &mut Errors) -> Ident {
+    let camel = naming::upper_camel(fn_ident);
+    match syn::parse_str::<Ident>(&camel) {
+        Ok(mut ident) => {
+            ident.set_span(fn_ident.span());
+            ident
+        }
+        Err(_) => {
+            errors.at(
+                fn_ident,
+                if camel.is_empty() {
+                    format!("cannot name the loss's struct after `{fn_ident}`: name it with `#[loss(name = MyLoss)]`")
+                } else {
+                    format!(
+                        "cannot name the loss's struct after `{fn_ident}` (`{camel}` is not an identifier): name it with `#[loss(name = MyLoss)]`"
+                    )
+                },
+            );
+            Ident::new("__FocalUnnamedLoss", fn_ident.span())
+        }
+    }
+}
+
+/// Whether `ty` names one of `names` (generic parameters of the function), at any depth.
+fn mentions_any(ty: &Type, names: &[String]) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream, names: &[String], lifetime: &mut bool) -> bool {
+        for tree in tokens {
+            match tree {
+                proc_macro2::TokenTree::Group(g) => {
+                    if walk(g.stream(), names, lifetime) {
+                        return true;
+                    }
+                }
+                proc_macro2::TokenTree::Punct(p) => *lifetime = p.as_char() == '\'',
+                proc_macro2::TokenTree::Ident(i) => {
+                    let name = if std::mem::take(lifetime) {
+                        format!("'{i}")
+                    } else {
+                        i.to_string()
+                    };
+                    if names.contains(&name) {
+                        return true;
+                    }
+                }
+                proc_macro2::TokenTree::Literal(_) => *lifetime = false,
+            }
+        }
+        false
+    }
+    !names.is_empty() && walk(ty.to_token_stream(), names, &mut false)
 }
 
 fn check_qualifiers(function: &ItemFn, errors: &mut Errors) {
@@ -132,7 +208,7 @@ fn check_return_type(sig: &syn::Signature, errors: &mut Errors) {
                     ty,
                     format!(
                         "unsupported return type `{}`: {RETURN_HELP}",
-                        ty.to_token_stream()
+                        naming::type_text(ty)
                     ),
                 );
             }
@@ -230,7 +306,7 @@ fn tensor_input(
             t if is_tensor(t) => format!("the {role} must be taken by reference, `&Tensor`, not by value"),
             _ => format!(
                 "expected the {role} tensor here: a loss function takes `(input: &Tensor, target: &Tensor, hyperparameters...)`, found `{}`",
-                ty.to_token_stream()
+                naming::type_text(ty)
             ),
         };
         errors.at(ty, message);

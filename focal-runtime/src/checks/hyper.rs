@@ -5,6 +5,10 @@ use crate::LossError;
 
 /// Hyperparameter values whose every number can be tested against a range: numbers, and
 /// `Option`s and `Vec`s of them (`None` and empty vectors pass).
+#[diagnostic::on_unimplemented(
+    message = "a range check cannot test a hyperparameter of type `{Self}`",
+    label = "`check = range` applies to numbers and to `Option`s and `Vec`s of numbers; use `check = function` for other types"
+)]
 pub trait InRange<T> {
     /// Whether every number in `self` lies in `range`.
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool;
@@ -23,7 +27,7 @@ in_range_for_numbers!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8, usize, isi
 
 impl<T, X: InRange<T>> InRange<T> for Option<X> {
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool {
-        self.as_ref().is_none_or(|x| x.in_range(range))
+        self.as_ref().map_or(true, |x| x.in_range(range))
     }
 }
 

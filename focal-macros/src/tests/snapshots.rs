@@ -1,0 +1,101 @@
+//! Snapshots of the expansion, pretty-printed. Update with `UPDATE_EXPECT=1 cargo test -p focal-macros`.
+
+use expect_test::expect_file;
+use quote::quote;
+
+use super::expand_pretty;
+
+#[test]
+fn no_hyperparameters() {
+    let out = expand_pretty(
+        quote!(),
+        quote! {
+            /// Squared error.
+            pub fn mse(input: &Tensor, target: &Tensor) -> Tensor {
+                (input - target).square()
+            }
+        },
+    );
+    expect_file!["snapshots/no_hyperparameters.rs"].assert_eq(&out);
+}
+
+/// The exact declaration of the `Focal` built-in in `focal-runtime/src/losses/focal.rs`.
+#[test]
+fn focal_builtin() {
+    let out = expand_pretty(
+        quote!(crate = crate),
+        quote! {
+            /// Binary focal loss on probabilities.
+            pub fn focal(
+                #[tensor(float)] input: &Tensor,
+                #[tensor(float, integer, bool, same_shape_as = input)] target: &Tensor,
+                /// The focusing exponent: larger values down-weight well-classified elements more.
+                #[hyper(default = 2.0, check = 0.0..)]
+                gamma: f64,
+                /// The weight of positives; negatives get `1 - alpha`.
+                #[hyper(default = 0.25, check = 0.0..=1.0)]
+                alpha: f64,
+            ) -> Result<Tensor, LossError> {
+                checks::binary_values(Focal::NAME, "target", target)?;
+                let positive = target.f_eq(1)?;
+                Ok(binary_focal_terms(input, &positive, gamma, alpha)?)
+            }
+        },
+    );
+    expect_file!["snapshots/focal_builtin.rs"].assert_eq(&out);
+}
+
+#[test]
+fn fallible_body() {
+    let out = expand_pretty(
+        quote!(name = SafeLog, reduction = "sum"),
+        quote! {
+            pub(crate) fn safe_log(
+                #[tensor(float)] input: &Tensor,
+                #[tensor(float, same_shape_as = input)] target: &Tensor,
+                #[hyper(default = 1e-6, check = positive)] eps: f64,
+            ) -> Result<Tensor, LossError> {
+                let log = input.f_clamp_min(eps)?.f_log()?;
+                Ok(log.f_mul(target)?.f_neg()?)
+            }
+        },
+    );
+    expect_file!["snapshots/fallible_body.rs"].assert_eq(&out);
+}
+
+#[test]
+fn per_element_weights() {
+    let out = expand_pretty(
+        quote!(),
+        quote! {
+            /// Squared error that ignores one target value.
+            pub fn masked_mse(
+                #[tensor(float)] input: &Tensor,
+                #[tensor(float, same_shape_as = input)] target: &Tensor,
+                /// The target value to ignore.
+                #[hyper(default = -1.0)] ignore: f64,
+                /// Extra weight per class.
+                class_weights: Option<Vec<f64>>,
+            ) -> LossOutput {
+                let _ = class_weights;
+                let keep = target.ne(ignore).to_kind(input.kind());
+                LossOutput::weighted((input - target).square() * &keep, keep)
+            }
+        },
+    );
+    expect_file!["snapshots/per_element_weights.rs"].assert_eq(&out);
+}
+
+/// An invalid loss expands to its errors, the function and a stub of the struct.
+#[test]
+fn stub_on_error() {
+    let out = expand_pretty(
+        quote!(reduction = "avg"),
+        quote! {
+            pub fn scaled(input: &Tensor, target: &Tensor, #[hyper(defualt = 2.0)] gamma: f64) -> Tensor {
+                (input - target).square() * gamma
+            }
+        },
+    );
+    expect_file!["snapshots/stub_on_error.rs"].assert_eq(&out);
+}

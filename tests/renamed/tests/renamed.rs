@@ -1,0 +1,25 @@
+//! The loss declared under a renamed dependency works like any other.
+
+use focal_renamed_test::Absolute;
+use my_focal::{Loss, Reduction};
+use tch::Tensor;
+
+#[test]
+fn loss_under_renamed_dependency_runs() {
+    let loss = Absolute::new();
+    assert_eq!(loss.reduction, Reduction::Sum);
+    let x = Tensor::from_slice(&[1.0f64, -2.0]);
+    let y = Tensor::from_slice(&[0.5f64, 0.0]);
+    assert_eq!(loss.forward(&x, &y).double_value(&[]), 2.5);
+    assert_eq!(loss.with_scale(2.0).forward(&x, &y).double_value(&[]), 5.0);
+    let err = Absolute::new()
+        .with_scale(-1.0)
+        .f_forward(&x, &y)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Absolute: hyperparameter scale"),
+        "{err}"
+    );
+    assert_eq!(Loss::name(&Absolute::new()), "Absolute");
+}

@@ -1,0 +1,9 @@
+use focal::loss;
+use tch::Tensor;
+
+#[loss]
+pub fn scaled(input: &Tensor, target: &Tensor, #[cfg(feature = "scale")] gamma: f64) -> Tensor {
+    (input - target).square() * gamma
+}
+
+fn main() {}

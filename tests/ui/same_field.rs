@@ -1,0 +1,9 @@
+use focal::loss;
+use tch::Tensor;
+
+#[loss]
+pub fn scaled(input: &Tensor, target: &Tensor, _gamma: f64, gamma: f64) -> Tensor {
+    (input - target).square() * gamma
+}
+
+fn main() {}
