@@ -28,7 +28,16 @@ fn out_dir(name: &str) -> PathBuf {
 }
 
 fn tiny(losses: Vec<LossKind>, out: PathBuf) -> Config {
-    Config { losses, device: tch::Device::Cpu, seed: 3, steps: 25, out, size: 8, batch: 2, quiet: true }
+    Config {
+        losses,
+        device: tch::Device::Cpu,
+        seed: 3,
+        steps: 25,
+        out,
+        size: 8,
+        batch: 2,
+        quiet: true,
+    }
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -38,12 +47,20 @@ fn mean(v: &[f64]) -> f64 {
 #[test]
 fn a_short_run_learns_and_writes_its_report() {
     let out = out_dir("run");
-    let summary = app::run(&tiny(vec![LossKind::Focal, LossKind::CrossEntropy], out.clone())).unwrap();
+    let summary = app::run(&tiny(
+        vec![LossKind::Focal, LossKind::CrossEntropy],
+        out.clone(),
+    ))
+    .unwrap();
     for run in &summary.runs {
         assert_eq!(run.curve.len(), 25);
         assert!(run.curve.iter().all(|v| v.is_finite()));
         let (first, last) = (mean(&run.curve[..3]), mean(&run.curve[22..]));
-        assert!(last < first, "{}: loss did not fall ({first} -> {last})", run.kind.name());
+        assert!(
+            last < first,
+            "{}: loss did not fall ({first} -> {last})",
+            run.kind.name()
+        );
         assert_eq!(run.dice.len(), data::CLASSES as usize);
         assert!(run.dice.iter().all(|d| (0.0..=1.0).contains(d)));
     }
@@ -67,13 +84,21 @@ fn a_short_run_learns_and_writes_its_report() {
         row[2].parse::<f64>().unwrap();
     }
 
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["runs"].as_array().unwrap().len(), 2);
     assert_eq!(json["runs"][0]["dice"].as_array().unwrap().len(), 3);
 
     let table = report::dice_table(&summary);
     for class in data::CLASS_NAMES {
-        assert_eq!(table.lines().filter(|l| l.starts_with(&format!("| {class} ("))).count(), 1, "{table}");
+        assert_eq!(
+            table
+                .lines()
+                .filter(|l| l.starts_with(&format!("| {class} (")))
+                .count(),
+            1,
+            "{table}"
+        );
     }
     let dice_csv = std::fs::read_to_string(out.join("dice.csv")).unwrap();
     assert_eq!(dice_csv.lines().count(), 1 + data::CLASSES as usize);
@@ -92,7 +117,9 @@ fn the_rare_class_is_rare_and_runs_are_deterministic_on_cpu() {
 }
 
 fn validate(args: &[&str]) -> Result<Config, String> {
-    Args::try_parse_from(std::iter::once("segmentation").chain(args.iter().copied())).unwrap().validate()
+    Args::try_parse_from(std::iter::once("segmentation").chain(args.iter().copied()))
+        .unwrap()
+        .validate()
 }
 
 #[test]
@@ -101,14 +128,31 @@ fn argument_errors_are_clear_and_exit_non_zero() {
     assert_eq!(err, "--loss: unknown loss `hinge`; expected one of focal, softmax-focal, dice-focal, cross-entropy, or all");
     let err = validate(&["--device", "gpu"]).unwrap_err();
     assert_eq!(err, "--device gpu: expected auto, cpu, cuda or cuda:N");
-    assert_eq!(validate(&["--steps", "0"]).unwrap_err(), "--steps must be at least 1");
-    assert_eq!(validate(&["--size", "10"]).unwrap_err(), "--size must be a multiple of 4 and at least 8, got 10");
+    assert_eq!(
+        validate(&["--steps", "0"]).unwrap_err(),
+        "--steps must be at least 1"
+    );
+    assert_eq!(
+        validate(&["--size", "10"]).unwrap_err(),
+        "--size must be a multiple of 4 and at least 8, got 10"
+    );
     if !tch::Cuda::is_available() {
         let err = validate(&["--device", "cuda:1"]).unwrap_err();
-        assert!(err.starts_with("--device cuda:1: CUDA is not available here"), "{err}");
+        assert!(
+            err.starts_with("--device cuda:1: CUDA is not available here"),
+            "{err}"
+        );
     }
-    for bad in [&["--loss", "hinge"][..], &["--device", "tpu"], &["--steps", "0"], &["--steps", "-3"], &["--bogus"]] {
-        let args = std::iter::once("segmentation").chain(bad.iter().copied()).map(String::from);
+    for bad in [
+        &["--loss", "hinge"][..],
+        &["--device", "tpu"],
+        &["--steps", "0"],
+        &["--steps", "-3"],
+        &["--bogus"],
+    ] {
+        let args = std::iter::once("segmentation")
+            .chain(bad.iter().copied())
+            .map(String::from);
         assert_eq!(app::run_from(args), 2, "{bad:?}");
     }
     assert_eq!(validate(&["--loss", "all"]).unwrap().losses.len(), 4);

@@ -57,7 +57,10 @@ pub fn run_from(args: impl IntoIterator<Item = String>) -> i32 {
             println!("{}", report::dice_table(&summary));
             match report::write_all(&summary) {
                 Ok(()) => {
-                    println!("wrote curves.png, training.csv, dice.csv and summary.json to {}", config.out.display());
+                    println!(
+                        "wrote curves.png, training.csv, dice.csv and summary.json to {}",
+                        config.out.display()
+                    );
                     0
                 }
                 Err(e) => {
@@ -77,10 +80,18 @@ pub fn run_from(args: impl IntoIterator<Item = String>) -> i32 {
 pub fn run(config: &Config) -> Result<Summary, focal::LossError> {
     let start = Instant::now();
     let train = data::make_batch(TRAIN_VOLUMES, config.size, config.seed, config.device);
-    let eval = data::make_batch(EVAL_VOLUMES, config.size, config.seed + 1_000_003, config.device);
+    let eval = data::make_batch(
+        EVAL_VOLUMES,
+        config.size,
+        config.seed + 1_000_003,
+        config.device,
+    );
     let class_fractions = data::class_fractions(&train.labels);
     if !config.quiet {
-        let shown: Vec<String> = class_fractions.iter().map(|f| format!("{:.3}%", 100.0 * f)).collect();
+        let shown: Vec<String> = class_fractions
+            .iter()
+            .map(|f| format!("{:.3}%", 100.0 * f))
+            .collect();
         println!(
             "{} training volumes of {}^3 on {}; class fractions (background, sphere, tube): {}",
             TRAIN_VOLUMES,
@@ -93,16 +104,32 @@ pub fn run(config: &Config) -> Result<Summary, focal::LossError> {
     for kind in &config.losses {
         runs.push(train_one(*kind, config, &train, &eval)?);
     }
-    Ok(Summary { config: config.clone(), runs, class_fractions, seconds: start.elapsed().as_secs_f64() })
+    Ok(Summary {
+        config: config.clone(),
+        runs,
+        class_fractions,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
-fn train_one(kind: LossKind, config: &Config, train: &Batch, eval: &Batch) -> Result<LossRun, focal::LossError> {
+fn train_one(
+    kind: LossKind,
+    config: &Config,
+    train: &Batch,
+    eval: &Batch,
+) -> Result<LossRun, focal::LossError> {
     tch::manual_seed(config.seed);
     let vs = nn::VarStore::new(config.device);
     let net = UNet3d::new(&vs.root(), 1, CLASSES, 8);
-    let mut opt = nn::Adam::default().build(&vs, 3e-3).map_err(focal::LossError::from)?;
+    let mut opt = nn::Adam::default()
+        .build(&vs, 3e-3)
+        .map_err(focal::LossError::from)?;
     let loss_fn = kind.build();
-    let bar = if config.quiet { ProgressBar::hidden() } else { ProgressBar::new(config.steps as u64) };
+    let bar = if config.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(config.steps as u64)
+    };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {msg}")
             .expect("a valid template")
@@ -114,7 +141,8 @@ fn train_one(kind: LossKind, config: &Config, train: &Batch, eval: &Batch) -> Re
     let mut curve = Vec::with_capacity(config.steps);
     for step in 0..config.steps {
         let first = (step as i64 * config.batch) % TRAIN_VOLUMES;
-        let index = Tensor::arange_start(first, first + config.batch, (Kind::Int64, config.device)).remainder(TRAIN_VOLUMES);
+        let index = Tensor::arange_start(first, first + config.batch, (Kind::Int64, config.device))
+            .remainder(TRAIN_VOLUMES);
         let images = train.images.index_select(0, &index);
         let labels = train.labels.index_select(0, &index);
         let logits = net.forward(&images);
@@ -129,7 +157,13 @@ fn train_one(kind: LossKind, config: &Config, train: &Batch, eval: &Batch) -> Re
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();
     let dice = tch::no_grad(|| evaluate(&net, eval));
-    Ok(LossRun { kind, curve, dice, seconds, voxels_per_second: voxels_per_step * config.steps as f64 / seconds })
+    Ok(LossRun {
+        kind,
+        curve,
+        dice,
+        seconds,
+        voxels_per_second: voxels_per_step * config.steps as f64 / seconds,
+    })
 }
 
 /// Per-class Dice of the argmax prediction over the whole held-out set (1 where a class is absent

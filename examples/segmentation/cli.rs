@@ -57,7 +57,10 @@ impl Args {
             return Err("--steps must be at least 1".to_owned());
         }
         if self.size < 8 || self.size % 4 != 0 {
-            return Err(format!("--size must be a multiple of 4 and at least 8, got {}", self.size));
+            return Err(format!(
+                "--size must be a multiple of 4 and at least 8, got {}",
+                self.size
+            ));
         }
         if self.batch < 1 {
             return Err(format!("--batch must be at least 1, got {}", self.batch));
@@ -85,7 +88,9 @@ pub fn parse_device(text: &str) -> Result<Device, String> {
     match text {
         "auto" => Ok(Device::cuda_if_available()),
         "cpu" => Ok(Device::Cpu),
-        "cuda" => tch::Cuda::is_available().then_some(Device::Cuda(0)).ok_or_else(|| no_cuda(text)),
+        "cuda" => tch::Cuda::is_available()
+            .then_some(Device::Cuda(0))
+            .ok_or_else(|| no_cuda(text)),
         _ => {
             let index = text
                 .strip_prefix("cuda:")
@@ -96,7 +101,10 @@ pub fn parse_device(text: &str) -> Result<Device, String> {
             }
             let count = tch::Cuda::device_count() as usize;
             if index >= count {
-                return Err(format!("--device {text}: there are {count} CUDA devices (cuda:0 to cuda:{})", count - 1));
+                return Err(format!(
+                    "--device {text}: there are {count} CUDA devices (cuda:0 to cuda:{})",
+                    count - 1
+                ));
             }
             Ok(Device::Cuda(index))
         }

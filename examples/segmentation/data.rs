@@ -56,7 +56,9 @@ pub fn make_batch(count: i64, size: i64, seed: i64, device: Device) -> Batch {
             let len2 = ab.iter().map(|v| v * v).sum::<f64>().max(1e-9);
             let (pz, py, px) = (&z - a[0], &y - a[1], &x - a[2]);
             let t = ((&pz * ab[0] + &py * ab[1] + &px * ab[2]) / len2).clamp(0.0, 1.0);
-            let d2 = (&pz - &t * ab[0]).square() + (&py - &t * ab[1]).square() + (&px - &t * ab[2]).square();
+            let d2 = (&pz - &t * ab[0]).square()
+                + (&py - &t * ab[1]).square()
+                + (&px - &t * ab[2]).square();
             label = label.masked_fill(&d2.le(1.2), 2);
         }
         labels.push(label);
@@ -66,11 +68,16 @@ pub fn make_batch(count: i64, size: i64, seed: i64, device: Device) -> Batch {
     let signal = labels.eq(1).to_kind(Kind::Float) * 1.0 + labels.eq(2).to_kind(Kind::Float) * 2.0;
     let noise = Tensor::randn(labels.size(), options) * 0.7;
     let images = (signal + noise).unsqueeze(1);
-    Batch { images: images.to_device(device), labels: labels.to_device(device) }
+    Batch {
+        images: images.to_device(device),
+        labels: labels.to_device(device),
+    }
 }
 
 /// The fraction of voxels of each class.
 pub fn class_fractions(labels: &Tensor) -> Vec<f64> {
     let total = labels.numel() as f64;
-    (0..CLASSES).map(|c| labels.eq(c).sum(Kind::Float).double_value(&[]) / total).collect()
+    (0..CLASSES)
+        .map(|c| labels.eq(c).sum(Kind::Float).double_value(&[]) / total)
+        .collect()
 }

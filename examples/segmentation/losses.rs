@@ -17,7 +17,12 @@ pub enum LossKind {
 }
 
 impl LossKind {
-    pub const ALL: [LossKind; 4] = [LossKind::Focal, LossKind::SoftmaxFocal, LossKind::DiceFocal, LossKind::CrossEntropy];
+    pub const ALL: [LossKind; 4] = [
+        LossKind::Focal,
+        LossKind::SoftmaxFocal,
+        LossKind::DiceFocal,
+        LossKind::CrossEntropy,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,10 +41,16 @@ impl LossKind {
                 out.extend(LossKind::ALL);
                 continue;
             }
-            let kind = LossKind::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
-                let valid: Vec<&str> = LossKind::ALL.iter().map(|k| k.name()).collect();
-                format!("--loss: unknown loss `{part}`; expected one of {}, or all", valid.join(", "))
-            })?;
+            let kind = LossKind::ALL
+                .into_iter()
+                .find(|k| k.name() == part)
+                .ok_or_else(|| {
+                    let valid: Vec<&str> = LossKind::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "--loss: unknown loss `{part}`; expected one of {}, or all",
+                        valid.join(", ")
+                    )
+                })?;
             out.push(kind);
         }
         out.dedup();
@@ -64,5 +75,8 @@ pub fn cross_entropy(
     #[tensor(integer)] target: &Tensor,
 ) -> Result<Tensor, LossError> {
     let log_p = input.f_log_softmax(1, input.kind())?;
-    Ok(log_p.f_gather(1, &target.f_unsqueeze(1)?, false)?.f_squeeze_dim(1)?.f_neg()?)
+    Ok(log_p
+        .f_gather(1, &target.f_unsqueeze(1)?, false)?
+        .f_squeeze_dim(1)?
+        .f_neg()?)
 }

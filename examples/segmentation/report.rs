@@ -21,7 +21,11 @@ pub fn dice_table(summary: &Summary) -> String {
     out.push_str(&"---:|".repeat(summary.runs.len()));
     out.push('\n');
     for (c, name) in CLASS_NAMES.iter().enumerate() {
-        let _ = write!(out, "| {name} ({:.2}%) |", 100.0 * summary.class_fractions[c]);
+        let _ = write!(
+            out,
+            "| {name} ({:.2}%) |",
+            100.0 * summary.class_fractions[c]
+        );
         for run in &summary.runs {
             let _ = write!(out, " {:.3} |", run.dice[c]);
         }
@@ -75,13 +79,17 @@ pub fn write_all(summary: &Summary) -> Result<(), Box<dyn std::error::Error>> {
             "voxels_per_second": r.voxels_per_second,
         })).collect::<Vec<_>>(),
     });
-    fs::write(out.join("summary.json"), serde_json::to_string_pretty(&json)?)?;
+    fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
     plot(summary, &out.join("curves.png"))?;
     Ok(())
 }
 
 fn plot(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    let _ =
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(640);
@@ -93,7 +101,12 @@ fn plot(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Error>
         .runs
         .iter()
         .map(|r| {
-            let first = r.curve.first().copied().filter(|v| *v != 0.0).unwrap_or(1.0);
+            let first = r
+                .curve
+                .first()
+                .copied()
+                .filter(|v| *v != 0.0)
+                .unwrap_or(1.0);
             r.curve.iter().map(|v| v / first).collect()
         })
         .collect();
@@ -108,11 +121,20 @@ fn plot(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Error>
     for (i, (run, curve)) in summary.runs.iter().zip(&normalised).enumerate() {
         let color = palette[i % palette.len()];
         chart
-            .draw_series(LineSeries::new(curve.iter().copied().enumerate(), color.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                curve.iter().copied().enumerate(),
+                color.stroke_width(2),
+            ))?
             .label(run.kind.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
 
     // Per-class Dice, grouped by class, one bar per loss.
     let n = summary.runs.len().max(1) as f64;
@@ -143,7 +165,10 @@ fn plot(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Error>
         .label(run.kind.name())
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     }
-    bars.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    bars.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     Ok(())
 }
