@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: i64,
     /// Training steps per loss.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 200)]
     pub steps: usize,
     /// Output folder for the plot and the logs.
     #[arg(long, default_value = "out/segmentation")]
