@@ -23,6 +23,14 @@ pub(crate) struct LossModel {
     pub(crate) tensors: Vec<TensorInput>,
     /// The hyperparameters, in order.
     pub(crate) hypers: Vec<Hyper>,
+    /// Loss-owned tensors (`#[param]`, `#[buffer]`), in order.
+    pub(crate) state: Vec<StateTensor>,
+    /// The parameters after input and target, in the function's order (how to call it).
+    pub(crate) extras: Vec<Extra>,
+    /// `#[loss(backward = f)]`: the gradient of the reduced loss with respect to the input.
+    pub(crate) backward: Option<Path>,
+    /// `#[loss(fused = f)]`: a kernel computing the reduced loss and its gradient in one pass.
+    pub(crate) fused: Option<Path>,
     /// Whether the function takes `self` (an error): it is a method, so no struct is emitted.
     pub(crate) has_receiver: bool,
 }
@@ -112,4 +120,20 @@ pub(crate) enum Check {
     Range(Expr),
     /// `check = path_or_closure`: `Fn(&T) -> Result<(), String>`, the string saying what was expected.
     Function(Expr),
+}
+
+/// A loss-owned tensor: a learnable parameter or a buffer, registered on a `VarStore` path.
+pub(crate) struct StateTensor {
+    pub(crate) param: Ident,
+    pub(crate) field: Ident,
+    pub(crate) trainable: bool,
+    pub(crate) shape: Option<Expr>,
+    pub(crate) init: Option<Expr>,
+    pub(crate) docs: Vec<Attribute>,
+}
+
+/// A parameter after input and target: a hyperparameter or a loss-owned tensor (by field).
+pub(crate) enum Extra {
+    Hyper(Ident),
+    State(Ident),
 }

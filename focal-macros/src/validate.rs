@@ -46,6 +46,34 @@ pub(crate) fn validate(model: &mut LossModel, errors: &mut Errors) {
         fields.insert(field, hyper.param.clone());
         true
     });
+    model.state.retain(|state| {
+        let field = state.field.unraw().to_string();
+        if RESERVED.contains(&field.as_str()) {
+            errors.at(
+                &state.param,
+                format!("`{field}` would clash with a generated item of `{struct_ident}`: rename it"),
+            );
+            return false;
+        }
+        if let Some(previous) = fields.get(&field) {
+            errors.at(
+                &state.param,
+                format!("`{}` and `{previous}` would both become the field `{field}`: rename one of them", state.param),
+            );
+            return false;
+        }
+        fields.insert(field, state.param.clone());
+        true
+    });
+    let learnable = model.state.iter().find(|s| s.trainable);
+    for (key, function) in [("backward", &model.backward), ("fused", &model.fused)] {
+        if let (Some(function), Some(p)) = (function, learnable) {
+            errors.at(
+                function,
+                format!("a hand-written `{key}` gives the gradient of the input only, so it cannot be combined with the learnable #[param] `{}`", p.param),
+            );
+        }
+    }
     for tensor in &model.tensors {
         let Some(other) = &tensor.same_shape_as else {
             continue;

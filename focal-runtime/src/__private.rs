@@ -42,3 +42,69 @@ pub fn hyper_in_range<T, V: crate::checks::InRange<T> + core::fmt::Debug, R: Che
 ) -> Result<(), crate::LossError> {
     crate::checks::hyper_in_range(loss, name, value, range, range_text)
 }
+
+/// What a `#[loss(backward = ...)]` function may return: `Tensor` or `Result<Tensor, LossError>`.
+pub trait IntoGradient {
+    /// The gradient, or the function's error.
+    fn into_gradient(self) -> Result<tch::Tensor, crate::LossError>;
+}
+
+impl IntoGradient for tch::Tensor {
+    fn into_gradient(self) -> Result<tch::Tensor, crate::LossError> {
+        Ok(self)
+    }
+}
+
+impl IntoGradient for Result<tch::Tensor, crate::LossError> {
+    fn into_gradient(self) -> Result<tch::Tensor, crate::LossError> {
+        self
+    }
+}
+
+/// The composed value with a hand-written gradient attached (`#[loss(backward = ...)]`).
+pub fn with_backward(
+    loss: &'static str,
+    value: tch::Tensor,
+    input: &tch::Tensor,
+    grad: impl IntoGradient,
+) -> Result<tch::Tensor, crate::LossError> {
+    let grad = grad.into_gradient().map_err(|e| e.in_loss(loss))?;
+    crate::attach_gradient(&value, input, &grad).map_err(|e| tag(e, loss))
+}
+
+/// The result of a `#[loss(fused = ...)]` kernel: `Some(loss)` (with its gradient attached when
+/// needed) where the kernel covered the input, `None` to take the composed path.
+pub fn fused_result(
+    loss: &'static str,
+    fused: Result<Option<crate::Fused>, crate::LossError>,
+    input: &tch::Tensor,
+    needs_grad: bool,
+) -> Result<Option<tch::Tensor>, crate::LossError> {
+    let Some(fused) = fused.map_err(|e| e.in_loss(loss))? else {
+        return Ok(None);
+    };
+    match (needs_grad, fused.grad) {
+        (false, _) => Ok(Some(fused.value)),
+        (true, Some(grad)) => crate::attach_gradient(&fused.value, input, &grad)
+            .map(Some)
+            .map_err(|e| tag(e, loss)),
+        (true, None) => Ok(None),
+    }
+}
+
+fn tag(e: crate::LossError, loss: &'static str) -> crate::LossError {
+    match e {
+        crate::LossError::ShapeMismatch {
+            loss: "",
+            arg,
+            expected,
+            found,
+        } => crate::LossError::ShapeMismatch {
+            loss,
+            arg,
+            expected,
+            found,
+        },
+        other => other.in_loss(loss),
+    }
+}

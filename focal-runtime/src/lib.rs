@@ -12,6 +12,7 @@
 //! assert!(loss.double_value(&[]) > 0.0);
 //! ```
 
+mod autograd;
 pub mod checks;
 mod config;
 mod error;
@@ -24,6 +25,7 @@ mod reduction;
 #[doc(hidden)]
 pub mod __private;
 
+pub use autograd::{attach_gradient, needs_grad, state_tensor, Fused, StateInit};
 pub use config::LossConfig;
 pub use error::{device_name, LossError};
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};

@@ -6,7 +6,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::stub_body;
-use crate::model::{Check, Hyper, LossModel, TensorInput};
+use crate::model::{Check, Extra, Hyper, LossModel, TensorInput};
 
 pub(super) fn forward_impls(model: &LossModel, stub: bool) -> TokenStream {
     let LossModel {
@@ -145,26 +145,66 @@ fn compact(tokens: TokenStream) -> String {
 fn forward_body(model: &LossModel) -> TokenStream {
     let krate = &model.krate;
     let fn_ident = &model.fn_ident;
-    let device_args = model.tensors.iter().map(|t| {
-        let ident = &t.ident;
-        let name = ident.unraw().to_string();
-        quote!((#name, #ident))
-    });
+    let device_args = model
+        .tensors
+        .iter()
+        .map(|t| {
+            let ident = &t.ident;
+            let name = ident.unraw().to_string();
+            quote!((#name, #ident))
+        })
+        .chain(model.state.iter().map(|s| {
+            let field = &s.field;
+            let name = field.unraw().to_string();
+            quote!((#name, &self.#field))
+        }));
     let tensor_checks = model.tensors.iter().map(|t| tensor_checks(krate, t));
-    let tensor_args = model.tensors.iter().map(|t| &t.ident);
-    let hyper_args = model.hypers.iter().map(|h| {
-        let field = &h.field;
-        quote!(::core::clone::Clone::clone(&self.#field))
+    let tensor_args: Vec<&syn::Ident> = model.tensors.iter().map(|t| &t.ident).collect();
+    let extra_args: Vec<TokenStream> = model
+        .extras
+        .iter()
+        .map(|extra| match extra {
+            Extra::Hyper(field) => quote!(::core::clone::Clone::clone(&self.#field)),
+            Extra::State(field) => quote!(&self.#field),
+        })
+        .collect();
+    let (input, _) = tensor_names(model);
+    let fused = model.fused.as_ref().map(|fused| {
+        quote! {
+            let __focal_needs_grad = #krate::needs_grad(#input);
+            let __focal_fused = #fused(#(#tensor_args,)* #(#extra_args,)* self.reduction, __focal_needs_grad);
+            if let ::core::option::Option::Some(loss) =
+                #krate::__private::fused_result(Self::NAME, __focal_fused, #input, __focal_needs_grad)?
+            {
+                return ::core::result::Result::Ok(loss);
+            }
+        }
+    });
+    let backward = model.backward.as_ref().map(|backward| {
+        quote! {
+            if self.reduction != #krate::Reduction::None && #krate::needs_grad(#input) {
+                let value = #krate::__private::tch::no_grad(|| __focal_composed())?;
+                let grad = #krate::__private::tch::no_grad(|| {
+                    #backward(#(#tensor_args,)* #(#extra_args,)* self.reduction)
+                });
+                return #krate::__private::with_backward(Self::NAME, value, #input, grad);
+            }
+        }
     });
     quote! {
         self.validate()?;
         #krate::checks::same_device(Self::NAME, &[#(#device_args),*])?;
         #(#tensor_checks)*
-        let output = #krate::__private::IntoLossOutput::into_loss_output(
-            #fn_ident(#(#tensor_args,)* #(#hyper_args),*)
-        )
-        .map_err(|err| err.in_loss(Self::NAME))?;
-        output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || {
+            let output = #krate::__private::IntoLossOutput::into_loss_output(
+                #fn_ident(#(#tensor_args,)* #(#extra_args),*)
+            )
+            .map_err(|err| err.in_loss(Self::NAME))?;
+            output.reduce(Self::NAME, self.reduction)
+        };
+        #fused
+        #backward
+        __focal_composed()
     }
 }
 

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use super::stub_body;
-use crate::model::{Hyper, LossModel};
+use crate::model::{Hyper, LossModel, StateTensor};
 use crate::naming;
 
 pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
@@ -51,8 +51,35 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
             pub #field: #ty,
         }
     });
+    let state_fields = model.state.iter().map(|st| {
+        let StateTensor {
+            field,
+            docs,
+            trainable,
+            ..
+        } = st;
+        let kind_doc = if *trainable {
+            " A learnable parameter, registered on the `VarStore` path given to `new`."
+        } else {
+            " A buffer (saved and moved with the `VarStore`, never trained)."
+        };
+        let blank = if docs.is_empty() {
+            quote!()
+        } else {
+            quote!(#[doc = ""])
+        };
+        quote! {
+            #(#docs)*
+            #blank
+            #[doc = #kind_doc]
+            pub #field: #krate::__private::tch::Tensor,
+        }
+    });
+    let stateful = !model.state.is_empty();
     let derives = if stub {
         quote!()
+    } else if stateful {
+        quote!(#[derive(::core::fmt::Debug)])
     } else {
         let serde_path = format!("{}::__private::serde", krate.to_token_stream()).replace(' ', "");
         quote! {
@@ -66,6 +93,58 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
     } else {
         let inits = hypers.iter().map(|h| default_init(krate, h));
         quote! { Self { #(#inits,)* reduction: #krate::Reduction::#reduction_default } }
+    };
+    let f_new_body = if stub {
+        stub_body()
+    } else {
+        let inits = hypers.iter().map(|h| default_init(krate, h));
+        let states = model.state.iter().map(|st| state_init(krate, st));
+        quote! {
+            ::core::result::Result::Ok(Self {
+                #(#inits,)*
+                #(#states,)*
+                reduction: #krate::Reduction::#reduction_default,
+            })
+        }
+    };
+    let constructors = if stateful {
+        quote! {
+            impl #struct_ident {
+                /// The loss with its default hyperparameters, its parameters and buffers
+                /// registered under `path` (on that `VarStore`'s device).
+                #vis fn f_new(path: &#krate::__private::tch::nn::Path) -> ::core::result::Result<Self, #krate::LossError> {
+                    #f_new_body
+                }
+
+                /// The loss with its default hyperparameters, its parameters and buffers
+                /// registered under `path`.
+                ///
+                /// # Panics
+                /// Where [`f_new`](Self::f_new) fails (an initial value of the wrong shape, say).
+                #[track_caller]
+                #vis fn new(path: &#krate::__private::tch::nn::Path) -> Self {
+                    match Self::f_new(path) {
+                        ::core::result::Result::Ok(loss) => loss,
+                        ::core::result::Result::Err(err) => ::core::panic!("{}", err),
+                    }
+                }
+            }
+        }
+    } else {
+        quote! {
+            impl ::core::default::Default for #struct_ident {
+                fn default() -> Self {
+                    #default_body
+                }
+            }
+
+            impl #struct_ident {
+                /// The loss with its default hyperparameters.
+                #vis fn new() -> Self {
+                    <Self as ::core::default::Default>::default()
+                }
+            }
+        }
     };
     let builders = hypers.iter().map(|h| {
         let Hyper { field, ty, .. } = h;
@@ -88,24 +167,16 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
         #derives
         #vis struct #struct_ident {
             #(#fields)*
+            #(#state_fields)*
             #[doc = #reduction_doc]
             pub reduction: #krate::Reduction,
         }
 
-        impl ::core::default::Default for #struct_ident {
-            fn default() -> Self {
-                #default_body
-            }
-        }
+        #constructors
 
         impl #struct_ident {
             /// The loss's name, as its error messages give it.
             pub const NAME: &'static str = ::core::stringify!(#struct_ident);
-
-            /// The loss with its default hyperparameters.
-            #vis fn new() -> Self {
-                <Self as ::core::default::Default>::default()
-            }
 
             #(#builders)*
 
@@ -132,5 +203,29 @@ fn default_init(krate: &syn::Path, hyper: &Hyper) -> TokenStream {
             let value = quote_spanned! { ty.span()=> <#ty as #krate::__private::HyperDefault>::hyper_default() };
             quote! { #field: #value }
         }
+    }
+}
+
+/// `field: state_tensor(path, "name", trainable, shape, init)?`, spanned at the user's values.
+fn state_init(krate: &syn::Path, state: &StateTensor) -> TokenStream {
+    let StateTensor {
+        field, trainable, ..
+    } = state;
+    let name = syn::ext::IdentExt::unraw(field).to_string();
+    let shape = match &state.shape {
+        Some(shape) => quote_spanned! { shape.span()=>
+            ::core::option::Option::Some(::core::convert::Into::<::std::vec::Vec<i64>>::into(#shape))
+        },
+        None => quote!(::core::option::Option::None),
+    };
+    let init = match &state.init {
+        Some(init) => quote_spanned! { init.span()=>
+            ::core::convert::Into::<#krate::StateInit>::into(#init)
+        },
+        None => quote!(#krate::StateInit::Const(0.0)),
+    };
+    quote! {
+        #field: #krate::state_tensor(path, #name, #trainable, #shape, #init)
+            .map_err(|err| err.in_loss(Self::NAME))?
     }
 }

@@ -1,4 +1,4 @@
-//! The macro's own arguments: `#[loss(name = ..., crate = ..., reduction = "...")]`.
+//! The macro's own arguments: `#[loss(name = ..., crate = ..., reduction = "...", backward = ..., fused = ...)]`.
 
 use proc_macro2::{Ident, TokenStream};
 use syn::{Expr, Lit, Path};
@@ -7,7 +7,7 @@ use super::entries::{parse_entries, require_value, KeySet};
 use crate::errors::Errors;
 use crate::model::ReductionArg;
 
-const KEYS: &[&str] = &["name", "crate", "reduction"];
+const KEYS: &[&str] = &["name", "crate", "reduction", "backward", "fused"];
 
 /// The arguments of `#[loss(...)]`, each `None` where not given or invalid.
 #[derive(Default)]
@@ -15,6 +15,8 @@ pub(crate) struct LossArgs {
     pub(crate) name: Option<Ident>,
     pub(crate) krate: Option<Path>,
     pub(crate) reduction: Option<ReductionArg>,
+    pub(crate) backward: Option<Path>,
+    pub(crate) fused: Option<Path>,
 }
 
 pub(super) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> LossArgs {
@@ -31,6 +33,8 @@ pub(super) fn parse_args(tokens: TokenStream, errors: &mut Errors) -> LossArgs {
             "name" => args.name = struct_name(value, errors),
             "crate" => args.krate = crate_path(value, errors),
             "reduction" => args.reduction = reduction(value, errors),
+            "backward" => args.backward = function_path(value, "backward", errors),
+            "fused" => args.fused = function_path(value, "fused", errors),
             _ => {}
         }
     }
@@ -94,4 +98,17 @@ fn reduction(value: &Expr, errors: &mut Errors) -> Option<ReductionArg> {
         );
     }
     parsed
+}
+
+fn function_path(value: &Expr, key: &str, errors: &mut Errors) -> Option<Path> {
+    match value {
+        Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+        _ => {
+            errors.at(
+                value,
+                format!("expected the path of a function, such as `{key} = my_{key}`"),
+            );
+            None
+        }
+    }
 }

@@ -9,6 +9,7 @@ use crate::model::{Check, DTypeFamily};
 
 const HYPER_KEYS: &[&str] = &["default", "check"];
 const TENSOR_KEYS: &[&str] = &["float", "integer", "bool", "same_shape_as"];
+const STATE_KEYS: &[&str] = &["shape", "init"];
 
 /// A parameter's attributes, sorted by kind. `hyper` and `tensor` hold the attribute's path for
 /// errors about where it was put.
@@ -18,6 +19,15 @@ pub(crate) struct ParamAttrs {
     pub(crate) others: Vec<Attribute>,
     pub(crate) hyper: Option<(syn::Path, HyperAttr)>,
     pub(crate) tensor: Option<(syn::Path, TensorAttr)>,
+    /// `#[param(...)]` or `#[buffer(...)]`.
+    pub(crate) state: Option<(syn::Path, StateAttr)>,
+}
+
+/// `#[param(shape = ..., init = ...)]` (learnable) or `#[buffer(...)]` (not trained).
+pub(crate) struct StateAttr {
+    pub(crate) trainable: bool,
+    pub(crate) shape: Option<Expr>,
+    pub(crate) init: Option<Expr>,
 }
 
 #[derive(Default)]
@@ -51,6 +61,16 @@ pub(crate) fn read_param_attrs(attrs: Vec<Attribute>, errors: &mut Errors) -> Pa
                 continue;
             }
             out.tensor = Some((path, parse_tensor(list_tokens(&attr, errors), errors)));
+        } else if path.is_ident("param") || path.is_ident("buffer") {
+            if out.state.is_some() {
+                errors.at(&attr, "a tensor is either #[param] or #[buffer], once");
+                continue;
+            }
+            let trainable = path.is_ident("param");
+            out.state = Some((
+                path,
+                parse_state(list_tokens(&attr, errors), trainable, errors),
+            ));
         } else if path.is_ident("cfg") || path.is_ident("cfg_attr") {
             errors.at(
                 &attr,
@@ -138,6 +158,39 @@ fn parse_tensor(tokens: TokenStream, errors: &mut Errors) -> TensorAttr {
                 other,
                 "expected the name of another tensor parameter, such as `input`",
             ),
+        }
+    }
+    out
+}
+
+fn parse_state(tokens: TokenStream, trainable: bool, errors: &mut Errors) -> StateAttr {
+    let mut out = StateAttr {
+        trainable,
+        shape: None,
+        init: None,
+    };
+    let what = if trainable {
+        "#[param] key"
+    } else {
+        "#[buffer] key"
+    };
+    let mut keys = KeySet::new(what, STATE_KEYS);
+    for entry in parse_entries(tokens, errors) {
+        let Some(key) = keys.accept(&entry.key, errors) else {
+            continue;
+        };
+        let expected = if key == "shape" {
+            "[dims...]"
+        } else {
+            "<value>"
+        };
+        let Some(value) = require_value(&entry, errors, expected) else {
+            continue;
+        };
+        match key.as_str() {
+            "shape" => out.shape = Some(value.clone()),
+            "init" => out.init = Some(value.clone()),
+            _ => {}
         }
     }
     out

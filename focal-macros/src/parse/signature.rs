@@ -7,7 +7,7 @@ use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 use super::args::LossArgs;
 use super::param_attrs::{read_param_attrs, ParamAttrs};
 use crate::errors::Errors;
-use crate::model::{Hyper, LossModel, ReductionArg, TensorInput};
+use crate::model::{Extra, Hyper, LossModel, ReductionArg, StateTensor, TensorInput};
 use crate::naming;
 
 const RETURN_HELP: &str =
@@ -39,6 +39,8 @@ pub(super) fn read_function(
         .collect();
     let mut tensors = Vec::new();
     let mut hypers = Vec::new();
+    let mut state = Vec::new();
+    let mut extras = Vec::new();
     let mut has_receiver = false;
     let mut position = 0;
     for arg in function.sig.inputs.iter_mut() {
@@ -63,8 +65,14 @@ pub(super) fn read_function(
                 } else if mentions_any(&pat_type.ty, &generic_names) {
                     // Already reported at the generics; the stub cannot name the type.
                     continue;
-                } else {
-                    hypers.extend(hyper(ident, &pat_type.ty, attrs, errors));
+                } else if attrs.state.is_some() {
+                    if let Some(s) = state_tensor(ident, &pat_type.ty, attrs, errors) {
+                        extras.push(Extra::State(s.field.clone()));
+                        state.push(s);
+                    }
+                } else if let Some(h) = hyper(ident, &pat_type.ty, attrs, errors) {
+                    extras.push(Extra::Hyper(h.field.clone()));
+                    hypers.push(h);
                 }
             }
         }
@@ -100,6 +108,10 @@ pub(super) fn read_function(
         docs,
         tensors,
         hypers,
+        state,
+        extras,
+        backward: args.backward,
+        fused: args.fused,
         has_receiver,
         function,
     }
@@ -298,6 +310,12 @@ fn tensor_input(
             format!("#[hyper] applies to hyperparameters, not to the tensor {role} `{ident}`; use #[tensor(...)] for its checks"),
         );
     }
+    if let Some((path, _)) = &attrs.state {
+        errors.at(
+            path,
+            format!("#[param] and #[buffer] apply to loss-owned tensors after the input and target, not to the {role} `{ident}`"),
+        );
+    }
     if !is_tensor_ref(ty) {
         let message = match ty {
             Type::Reference(r) if r.mutability.is_some() && is_tensor(&r.elem) => {
@@ -327,7 +345,7 @@ fn hyper(param: Ident, ty: &Type, attrs: ParamAttrs, errors: &mut Errors) -> Opt
     if mentions_tensor(ty) {
         errors.at(
             ty,
-            format!("`{param}`: a loss takes exactly two tensors, input and target; a third tensor cannot be a hyperparameter (pass plain data such as `Vec<f64>`)"),
+            format!("`{param}`: a loss takes two tensor arguments, input and target; make a tensor the loss owns `#[param(shape = [..], init = ..)]` (learnable) or `#[buffer(..)]`, or pass plain data such as `Vec<f64>`"),
         );
         return None;
     }
@@ -373,4 +391,57 @@ fn owned_type(ty: &Type) -> Result<(), &'static str> {
         }
         _ => Ok(()),
     }
+}
+
+fn state_tensor(
+    param: Ident,
+    ty: &Type,
+    attrs: ParamAttrs,
+    errors: &mut Errors,
+) -> Option<StateTensor> {
+    let (path, attr) = attrs.state?;
+    let kind = if attr.trainable {
+        "#[param]"
+    } else {
+        "#[buffer]"
+    };
+    if let Some((hyper_path, _)) = &attrs.hyper {
+        errors.at(
+            hyper_path,
+            format!("`{param}` is a {kind} tensor, not a hyperparameter: remove #[hyper]"),
+        );
+    }
+    if let Some((tensor_path, _)) = &attrs.tensor {
+        errors.at(
+            tensor_path,
+            format!(
+                "#[tensor] applies to the input and target, not to the {kind} tensor `{param}`"
+            ),
+        );
+    }
+    if !is_tensor_ref(ty) {
+        errors.at(
+            ty,
+            format!(
+                "a {kind} tensor is taken as `&Tensor`, found `{}`",
+                naming::type_text(ty)
+            ),
+        );
+        return None;
+    }
+    let Some(field) = naming::field_name(&param) else {
+        errors.at(
+            &path,
+            "a loss-owned tensor needs a name: `_` cannot become a field",
+        );
+        return None;
+    };
+    Some(StateTensor {
+        param,
+        field,
+        trainable: attr.trainable,
+        shape: attr.shape,
+        init: attr.init,
+        docs: attrs.docs,
+    })
 }

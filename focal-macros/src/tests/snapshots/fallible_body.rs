@@ -33,12 +33,14 @@ impl ::core::default::Default for SafeLog {
     }
 }
 impl SafeLog {
-    /// The loss's name, as its error messages give it.
-    pub const NAME: &'static str = ::core::stringify!(SafeLog);
     /// The loss with its default hyperparameters.
     pub(crate) fn new() -> Self {
         <Self as ::core::default::Default>::default()
     }
+}
+impl SafeLog {
+    /// The loss's name, as its error messages give it.
+    pub const NAME: &'static str = ::core::stringify!(SafeLog);
     /// Sets [`eps`](Self::eps).
     #[must_use]
     pub(crate) fn with_eps(mut self, eps: f64) -> Self {
@@ -82,11 +84,14 @@ impl SafeLog {
             ::focal::checks::DTypes::FLOAT,
         )?;
         ::focal::checks::same_shape(Self::NAME, "target", target, "input", input)?;
-        let output = ::focal::__private::IntoLossOutput::into_loss_output(
-                safe_log(input, target, ::core::clone::Clone::clone(&self.eps)),
-            )
-            .map_err(|err| err.in_loss(Self::NAME))?;
-        output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || {
+            let output = ::focal::__private::IntoLossOutput::into_loss_output(
+                    safe_log(input, target, ::core::clone::Clone::clone(&self.eps)),
+                )
+                .map_err(|err| err.in_loss(Self::NAME))?;
+            output.reduce(Self::NAME, self.reduction)
+        };
+        __focal_composed()
     }
     /// Computes the loss.
     ///

@@ -46,12 +46,14 @@ impl ::core::default::Default for Focal {
     }
 }
 impl Focal {
-    /// The loss's name, as its error messages give it.
-    pub const NAME: &'static str = ::core::stringify!(Focal);
     /// The loss with its default hyperparameters.
     pub fn new() -> Self {
         <Self as ::core::default::Default>::default()
     }
+}
+impl Focal {
+    /// The loss's name, as its error messages give it.
+    pub const NAME: &'static str = ::core::stringify!(Focal);
     /// Sets [`gamma`](Self::gamma).
     #[must_use]
     pub fn with_gamma(mut self, gamma: f64) -> Self {
@@ -108,16 +110,19 @@ impl Focal {
                 .or(crate::checks::DTypes::BOOL),
         )?;
         crate::checks::same_shape(Self::NAME, "target", target, "input", input)?;
-        let output = crate::__private::IntoLossOutput::into_loss_output(
-                focal(
-                    input,
-                    target,
-                    ::core::clone::Clone::clone(&self.gamma),
-                    ::core::clone::Clone::clone(&self.alpha),
-                ),
-            )
-            .map_err(|err| err.in_loss(Self::NAME))?;
-        output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || {
+            let output = crate::__private::IntoLossOutput::into_loss_output(
+                    focal(
+                        input,
+                        target,
+                        ::core::clone::Clone::clone(&self.gamma),
+                        ::core::clone::Clone::clone(&self.alpha),
+                    ),
+                )
+                .map_err(|err| err.in_loss(Self::NAME))?;
+            output.reduce(Self::NAME, self.reduction)
+        };
+        __focal_composed()
     }
     /// Computes the loss.
     ///

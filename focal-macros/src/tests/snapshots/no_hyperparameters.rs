@@ -23,12 +23,14 @@ impl ::core::default::Default for Mse {
     }
 }
 impl Mse {
-    /// The loss's name, as its error messages give it.
-    pub const NAME: &'static str = ::core::stringify!(Mse);
     /// The loss with its default hyperparameters.
     pub fn new() -> Self {
         <Self as ::core::default::Default>::default()
     }
+}
+impl Mse {
+    /// The loss's name, as its error messages give it.
+    pub const NAME: &'static str = ::core::stringify!(Mse);
     /// Sets [`reduction`](Self::reduction).
     #[must_use]
     pub fn with_reduction(mut self, reduction: ::focal::Reduction) -> Self {
@@ -52,11 +54,14 @@ impl Mse {
             Self::NAME,
             &[("input", input), ("target", target)],
         )?;
-        let output = ::focal::__private::IntoLossOutput::into_loss_output(
-                mse(input, target),
-            )
-            .map_err(|err| err.in_loss(Self::NAME))?;
-        output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || {
+            let output = ::focal::__private::IntoLossOutput::into_loss_output(
+                    mse(input, target),
+                )
+                .map_err(|err| err.in_loss(Self::NAME))?;
+            output.reduce(Self::NAME, self.reduction)
+        };
+        __focal_composed()
     }
     /// Computes the loss.
     ///

@@ -45,12 +45,14 @@ impl ::core::default::Default for MaskedMse {
     }
 }
 impl MaskedMse {
-    /// The loss's name, as its error messages give it.
-    pub const NAME: &'static str = ::core::stringify!(MaskedMse);
     /// The loss with its default hyperparameters.
     pub fn new() -> Self {
         <Self as ::core::default::Default>::default()
     }
+}
+impl MaskedMse {
+    /// The loss's name, as its error messages give it.
+    pub const NAME: &'static str = ::core::stringify!(MaskedMse);
     /// Sets [`ignore`](Self::ignore).
     #[must_use]
     pub fn with_ignore(mut self, ignore: f64) -> Self {
@@ -99,16 +101,19 @@ impl MaskedMse {
             ::focal::checks::DTypes::FLOAT,
         )?;
         ::focal::checks::same_shape(Self::NAME, "target", target, "input", input)?;
-        let output = ::focal::__private::IntoLossOutput::into_loss_output(
-                masked_mse(
-                    input,
-                    target,
-                    ::core::clone::Clone::clone(&self.ignore),
-                    ::core::clone::Clone::clone(&self.class_weights),
-                ),
-            )
-            .map_err(|err| err.in_loss(Self::NAME))?;
-        output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || {
+            let output = ::focal::__private::IntoLossOutput::into_loss_output(
+                    masked_mse(
+                        input,
+                        target,
+                        ::core::clone::Clone::clone(&self.ignore),
+                        ::core::clone::Clone::clone(&self.class_weights),
+                    ),
+                )
+                .map_err(|err| err.in_loss(Self::NAME))?;
+            output.reduce(Self::NAME, self.reduction)
+        };
+        __focal_composed()
     }
     /// Computes the loss.
     ///

@@ -20,12 +20,14 @@ impl ::core::default::Default for Scaled {
     }
 }
 impl Scaled {
-    /// The loss's name, as its error messages give it.
-    pub const NAME: &'static str = ::core::stringify!(Scaled);
     /// The loss with its default hyperparameters.
     pub fn new() -> Self {
         <Self as ::core::default::Default>::default()
     }
+}
+impl Scaled {
+    /// The loss's name, as its error messages give it.
+    pub const NAME: &'static str = ::core::stringify!(Scaled);
     /// Sets [`gamma`](Self::gamma).
     #[must_use]
     pub fn with_gamma(mut self, gamma: f64) -> Self {

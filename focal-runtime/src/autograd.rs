@@ -1,0 +1,165 @@
+//! How a loss hands autograd a gradient it computed itself, and how loss-owned tensors
+//! (learnable parameters and buffers) are registered on a `VarStore`.
+//!
+//! tch cannot define a custom autograd function, so [`attach_gradient`] builds a graph whose
+//! value is exactly the given value and whose gradient with respect to the input is exactly the
+//! given gradient: `value.detach() + (x · g − x.detach() · g)`, where both dot products run the
+//! same kernel on the same data, so their difference is exactly zero and the value is unchanged,
+//! while autograd sees `d/dx (x · g) = g` (times any upstream gradient).
+
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
+
+use crate::LossError;
+
+/// Whether autograd needs `input`'s gradient: it requires grad and grad mode is on (not inside
+/// `tch::no_grad`).
+///
+/// ```
+/// use tch::{Device, Kind, Tensor};
+/// let x = Tensor::zeros([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+/// assert!(focal_runtime::needs_grad(&x));
+/// assert!(!tch::no_grad(|| focal_runtime::needs_grad(&x)));
+/// assert!(!focal_runtime::needs_grad(&x.detach()));
+/// ```
+pub fn needs_grad(input: &Tensor) -> bool {
+    input.requires_grad() && grad_mode_enabled()
+}
+
+fn grad_mode_enabled() -> bool {
+    // tch exposes no getter for grad mode: an op on a tiny leaf that requires grad tells it.
+    Tensor::f_zeros([], (Kind::Float, tch::Device::Cpu))
+        .and_then(|t| t.set_requires_grad(true).f_mul_scalar(1.0))
+        .map(|t| t.requires_grad())
+        .unwrap_or(true)
+}
+
+/// A tensor equal to `value` whose gradient with respect to `input` is `grad` (same shape as
+/// `input`): registers a hand-written backward with autograd.
+///
+/// ```
+/// use tch::{Device, Kind, Tensor};
+/// let x = Tensor::from_slice(&[1.0f64, 2.0]).set_requires_grad(true);
+/// // Pretend a kernel computed sum(x^2) and its gradient 2x without autograd.
+/// let value = tch::no_grad(|| x.square().sum(Kind::Double));
+/// let grad = tch::no_grad(|| &x * 2.0);
+/// let loss = focal_runtime::attach_gradient(&value, &x, &grad).unwrap();
+/// assert_eq!(loss.double_value(&[]), 5.0);
+/// (loss * 3.0).backward();
+/// assert_eq!(Vec::<f64>::try_from(x.grad()).unwrap(), [6.0, 12.0]);
+/// ```
+pub fn attach_gradient(value: &Tensor, input: &Tensor, grad: &Tensor) -> Result<Tensor, LossError> {
+    if grad.size() != input.size() {
+        return Err(LossError::ShapeMismatch {
+            loss: "",
+            arg: "gradient",
+            expected: format!("should have the input's shape, {:?}", input.size()),
+            found: grad.size(),
+        });
+    }
+    let g = grad.f_detach()?.f_to_kind(input.kind())?.f_reshape([-1])?;
+    let live = input.f_reshape([-1])?.f_dot(&g)?;
+    let constant = input.f_detach()?.f_reshape([-1])?.f_dot(&g)?;
+    let zero = live.f_sub(&constant)?.f_to_kind(value.kind())?;
+    Ok(value.f_detach()?.f_add(&zero)?)
+}
+
+/// What a fused forward+backward kernel returns: the reduced loss and, when asked for, its
+/// gradient with respect to the input.
+#[derive(Debug)]
+pub struct Fused {
+    /// The loss, reduced as asked.
+    pub value: Tensor,
+    /// `d value / d input`, present when the kernel was asked for it.
+    pub grad: Option<Tensor>,
+}
+
+/// How a loss-owned tensor starts: a constant, a `tch::nn::Init`, explicit values, or a tensor.
+#[derive(Debug)]
+pub enum StateInit {
+    /// Every element this value.
+    Const(f64),
+    /// One of tch's initialisers.
+    Init(Init),
+    /// These values (shape `[len]` unless a shape is given).
+    Values(Vec<f64>),
+    /// A copy of this tensor (moved to the `VarStore`'s device).
+    Tensor(Tensor),
+}
+
+impl From<f64> for StateInit {
+    fn from(v: f64) -> Self {
+        StateInit::Const(v)
+    }
+}
+impl From<Init> for StateInit {
+    fn from(i: Init) -> Self {
+        StateInit::Init(i)
+    }
+}
+impl From<Vec<f64>> for StateInit {
+    fn from(v: Vec<f64>) -> Self {
+        StateInit::Values(v)
+    }
+}
+impl<const N: usize> From<[f64; N]> for StateInit {
+    fn from(v: [f64; N]) -> Self {
+        StateInit::Values(v.to_vec())
+    }
+}
+impl From<Tensor> for StateInit {
+    fn from(t: Tensor) -> Self {
+        StateInit::Tensor(t)
+    }
+}
+
+/// Registers a loss-owned tensor named `name` under `path`: a learnable parameter (`trainable`,
+/// found by `VarStore::trainable_variables` and stepped by optimizers) or a buffer (saved and
+/// moved with the `VarStore`, never trained). Used by `#[param]` and `#[buffer]`.
+///
+/// ```
+/// use tch::nn::VarStore;
+/// use tch::Device;
+/// use focal_runtime::{state_tensor, StateInit};
+/// let vs = VarStore::new(Device::Cpu);
+/// let w = state_tensor(&vs.root(), "w", false, None, StateInit::Values(vec![1.0, 2.0])).unwrap();
+/// assert_eq!(w.size(), [2]);
+/// assert!(vs.trainable_variables().is_empty());
+/// assert!(vs.variables().contains_key("w"));
+/// ```
+pub fn state_tensor(
+    path: &nn::Path,
+    name: &str,
+    trainable: bool,
+    shape: Option<Vec<i64>>,
+    init: StateInit,
+) -> Result<Tensor, LossError> {
+    let (device, kind) = (path.device(), path.kind());
+    let shape_or_scalar = shape.clone().unwrap_or_default();
+    let tensor = match init {
+        StateInit::Const(c) => Tensor::f_full(shape_or_scalar.as_slice(), c, (kind, device))?,
+        StateInit::Init(i) => nn::f_init(i, &shape_or_scalar, device, kind)?,
+        StateInit::Values(values) => {
+            let t = Tensor::f_from_slice(&values)?
+                .f_to_kind(kind)?
+                .f_to_device(device)?;
+            match shape {
+                Some(s) => t.f_reshape(s.as_slice())?,
+                None => t,
+            }
+        }
+        StateInit::Tensor(t) => {
+            let t = t
+                .f_detach()?
+                .f_to_kind(kind)?
+                .f_to_device(device)?
+                .f_contiguous()?;
+            let t = t.f_detach_copy()?;
+            match shape {
+                Some(s) => t.f_reshape(s.as_slice())?,
+                None => t,
+            }
+        }
+    };
+    Ok(path.add(name, tensor, trainable))
+}
