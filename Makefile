@@ -2,7 +2,7 @@
 # (Rust and Python present): they install libtorch once per machine, then build and run.
 RUN := ./scripts/with-libtorch.sh
 
-.PHONY: demo quickstart test lint fixtures doc
+.PHONY: demo quickstart learnable-weights test lint fixtures doc
 
 # The 3D segmentation training run (examples/segmentation); pass flags with ARGS="--steps 50".
 demo:
@@ -10,6 +10,10 @@ demo:
 
 quickstart:
 	$(RUN) cargo run --release --example quickstart
+
+# Multi-task uncertainty weighting: a loss with learnable parameters (docs/autograd.md).
+learnable-weights:
+	$(RUN) cargo run --release --example learnable_weights
 
 test:
 	$(RUN) cargo test --workspace --all-targets

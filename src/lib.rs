@@ -40,7 +40,16 @@ pub use focal_runtime::*;
 ///   [`LossOutput::weighted`]).
 ///
 /// Macro arguments: `name = StructName`, `reduction = "none" | "mean" | "sum"` (the default
-/// reduction), `crate = path` (where `focal` is, when renamed in `Cargo.toml`).
+/// reduction), `crate = path` (where `focal` is, when renamed in `Cargo.toml`),
+/// `backward = f` (a hand-written gradient of the reduced loss, registered with autograd) and
+/// `fused = k` (a kernel computing the reduced loss and its gradient in one pass). See
+/// `docs/autograd.md` in the repository for how these connect with autograd and optimizers.
+///
+/// Loss-owned tensors: `#[param(shape = [..], init = ..)] name: &Tensor` (learnable) and
+/// `#[buffer(init = ..)] name: &Tensor` (saved and moved, never trained). A loss with any is
+/// constructed from a `tch::nn::Path` (`new(path)` / `f_new(path)`), which registers them on
+/// that `VarStore`, so `trainable_variables()`, the optimizer, `save`/`load` and `set_device`
+/// all see them.
 ///
 /// Parameter attributes: `#[tensor(float | integer | bool, same_shape_as = other)]` on the two
 /// tensors; `#[hyper(default = expr, check = range_or_fn)]` on hyperparameters, where a check is
