@@ -40,10 +40,17 @@ fn main() {
 
     let x = Tensor::rand([1024, 4], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
     let true_w = Tensor::from_slice(&[1.0f32, -2.0, 0.5, 3.0, 0.3, 1.5, -1.0, 2.0]).view([4, 2]);
-    let noise = Tensor::randn([1024, 2], (Kind::Float, Device::Cpu)) * Tensor::from_slice(&[noise_a as f32, noise_b as f32]);
+    let noise = Tensor::randn([1024, 2], (Kind::Float, Device::Cpu))
+        * Tensor::from_slice(&[noise_a as f32, noise_b as f32]);
     let y = x.matmul(&true_w) + noise;
 
-    println!("{:>6}  {:>10}  {:>12}  {:>12}", "step", loss.name(), "weight A", "weight B");
+    println!(
+        "{:>6}  {:>10}  {:>12}  {:>12}",
+        "step",
+        loss.name(),
+        "weight A",
+        "weight B"
+    );
     for step in 0..=1500 {
         let value = loss.forward(&model.forward(&x), &y);
         opt.backward_step(&value);
@@ -57,7 +64,11 @@ fn main() {
             );
         }
     }
-    let mse = tch::no_grad(|| (model.forward(&x) - &y).square().mean_dim(0, false, Kind::Float));
+    let mse = tch::no_grad(|| {
+        (model.forward(&x) - &y)
+            .square()
+            .mean_dim(0, false, Kind::Float)
+    });
     println!(
         "learned weights exp(-s): A {:.2}, B {:.3}; 1 / (model's MSE): A {:.2}, B {:.3}; 1 / noise variance: A {:.0}, B {:.0}",
         (-loss.log_vars.double_value(&[0])).exp(),

@@ -99,3 +99,31 @@ fn stub_on_error() {
     );
     expect_file!["snapshots/stub_on_error.rs"].assert_eq(&out);
 }
+
+/// A loss with a learnable parameter, a buffer, and one with a hand-written backward.
+#[test]
+fn parameters_buffers_and_backward() {
+    let stateful = expand_pretty(
+        quote!(),
+        quote! {
+            pub fn uncertainty(
+                input: &Tensor,
+                target: &Tensor,
+                #[param(shape = [2], init = 0.0)] log_vars: &Tensor,
+                #[buffer(init = vec![1.0, 2.0])] task_weights: &Tensor,
+            ) -> Tensor {
+                (input - target).square() * (-log_vars).exp() * task_weights + log_vars
+            }
+        },
+    );
+    expect_file!["snapshots/parameters_and_buffers.rs"].assert_eq(&stateful);
+    let backward = expand_pretty(
+        quote!(backward = squared_error_grad),
+        quote! {
+            pub fn squared_error(input: &Tensor, target: &Tensor, #[hyper(default = 1.0)] scale: f64) -> Tensor {
+                (input - target).square() * scale
+            }
+        },
+    );
+    expect_file!["snapshots/hand_written_backward.rs"].assert_eq(&backward);
+}
