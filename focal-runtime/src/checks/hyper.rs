@@ -27,7 +27,7 @@ in_range_for_numbers!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8, usize, isi
 
 impl<T, X: InRange<T>> InRange<T> for Option<X> {
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool {
-        self.as_ref().map_or(true, |x| x.in_range(range))
+        self.as_ref().is_none_or(|x| x.in_range(range))
     }
 }
 
