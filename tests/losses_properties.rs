@@ -147,6 +147,42 @@ fn half_and_bfloat16_compute_in_float32_and_return_their_dtype() {
 }
 
 #[test]
+fn half_precision_reductions_over_many_elements_do_not_overflow() {
+    // 2 x 3 x 200 x 200: sums of weights past half's 65504 must not reach the result; the
+    // reduction runs in float32 and only the result is rounded to the input's dtype.
+    tch::manual_seed(5);
+    let x32 = Tensor::randn([2, 3, 200, 200], opts(Kind::Float));
+    let idx = Tensor::randint(3, [2, 200, 200], opts(Kind::Int64));
+    let onehot = idx.one_hot(3).permute([0, 3, 1, 2]).to_kind(Kind::Float);
+    for reduction in [Reduction::Mean, Reduction::Sum] {
+        for (loss, target_kind) in losses(2.0, reduction) {
+            let target32 = if target_kind == 0 {
+                idx.shallow_clone()
+            } else {
+                onehot.shallow_clone()
+            };
+            let target16 = if target_kind == 0 {
+                idx.shallow_clone()
+            } else {
+                onehot.to_kind(Kind::Half)
+            };
+            let x16 = x32.to_kind(Kind::Half);
+            let got = loss.forward(&x16, &target16).double_value(&[]);
+            let reference = loss
+                .forward(&x16.to_kind(Kind::Float), &target32)
+                .double_value(&[]);
+            if reference.abs() < 60_000.0 {
+                assert!(
+                    (got - reference).abs() <= 1e-3 * reference.abs(),
+                    "{} {reduction}: {got} vs {reference}",
+                    loss.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn saturated_logits_give_finite_losses_and_gradients() {
     for kind in [Kind::Float, Kind::Double, Kind::Half] {
         for gamma in GAMMAS {

@@ -3,7 +3,7 @@
 use tch::{Kind, Tensor};
 
 use super::focal_loss::{class_index_target, one_hot_mask};
-use crate::{checks, LossError};
+use crate::{checks, LossError, LossOutput};
 
 /// `t` in the dtype the losses compute in: float32 for half and bfloat16, else unchanged.
 pub(crate) fn compute_kind(kind: Kind) -> Kind {
@@ -23,13 +23,9 @@ pub(crate) fn upcast(t: &Tensor) -> Result<Tensor, LossError> {
     })
 }
 
-/// `loss` cast back to `kind` (the input's dtype).
-pub(crate) fn downcast(loss: Tensor, kind: Kind) -> Result<Tensor, LossError> {
-    Ok(if loss.kind() == kind {
-        loss
-    } else {
-        loss.f_to_kind(kind)?
-    })
+/// `loss` to be returned in `kind` (the input's dtype), reduced before the cast.
+pub(crate) fn downcast(loss: LossOutput, kind: Kind) -> LossOutput {
+    loss.with_output_kind(kind)
 }
 
 /// The focal modulating factor `(1 - p)^gamma` from `log(1 - p)`, as `exp(gamma * log(1 - p))`:

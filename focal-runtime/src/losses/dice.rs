@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::common::{dense_target, downcast, upcast};
-use crate::{checks, LossError};
+use crate::{checks, LossError, LossOutput};
 
 /// How logits become probabilities in [`DiceLoss`] and [`DiceFocalLoss`](crate::DiceFocalLoss).
 ///
@@ -75,7 +75,7 @@ pub fn dice_loss(
     /// Added to the denominator.
     #[hyper(default = 1e-5, check = 0.0..)]
     smooth_dr: f64,
-) -> Result<Tensor, LossError> {
+) -> Result<LossOutput, LossError> {
     let parts = DiceParts::new(
         DiceLoss::NAME,
         input,
@@ -84,7 +84,7 @@ pub fn dice_loss(
         include_background,
     )?;
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
-    downcast(dice, input.kind())
+    Ok(downcast(LossOutput::new(dice), input.kind()))
 }
 
 /// What Dice and Dice-Focal compute from: compute-precision logits, probabilities and a dense

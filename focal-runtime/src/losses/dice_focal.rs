@@ -6,7 +6,7 @@ use tch::Tensor;
 use super::common::{downcast, log_one_minus_softmax, modulator, per_class};
 use super::dice::{spatial_mean, Activation, DiceParts};
 use super::sigmoid_focal::sigmoid_focal_terms;
-use crate::LossError;
+use crate::{LossError, LossOutput};
 
 /// Weighted sum of the [`DiceLoss`](crate::DiceLoss) and a focal loss per sample and class, as
 /// MONAI's `DiceFocalLoss`, except that the focal part always uses the Dice part's activation
@@ -62,7 +62,7 @@ pub fn dice_focal_loss(
     /// The weight of the focal part.
     #[hyper(default = 1.0, check = 0.0..)]
     lambda_focal: f64,
-) -> Result<Tensor, LossError> {
+) -> Result<LossOutput, LossError> {
     let parts = DiceParts::new(
         DiceFocalLoss::NAME,
         input,
@@ -96,5 +96,5 @@ pub fn dice_focal_loss(
     let total = dice
         .f_mul_scalar(lambda_dice)?
         .f_add(&focal.f_mul_scalar(lambda_focal)?)?;
-    downcast(total, input.kind())
+    Ok(downcast(LossOutput::new(total), input.kind()))
 }

@@ -4,7 +4,7 @@ use focal_macros::loss;
 use tch::Tensor;
 
 use super::common::{downcast, modulator, upcast};
-use crate::{checks, LossError};
+use crate::{checks, LossError, LossOutput};
 
 /// Sigmoid focal loss on logits (Lin et al. 2017), elementwise as torchvision's
 /// `sigmoid_focal_loss`: `alpha_t * (1 - p_t)^gamma * bce_with_logits(x, t)`, where
@@ -40,11 +40,14 @@ pub fn sigmoid_focal_loss(
     /// by 1 (torchvision's `alpha = -1`).
     #[hyper(default = Some(0.25), check = 0.0..=1.0)]
     alpha: Option<f64>,
-) -> Result<Tensor, LossError> {
+) -> Result<LossOutput, LossError> {
     checks::values_in_unit_interval(SigmoidFocalLoss::NAME, "target", target)?;
     let x = upcast(input)?;
     let t = target.f_to_kind(x.kind())?;
-    downcast(sigmoid_focal_terms(&x, &t, gamma, alpha)?, input.kind())
+    Ok(downcast(
+        LossOutput::new(sigmoid_focal_terms(&x, &t, gamma, alpha)?),
+        input.kind(),
+    ))
 }
 
 /// The elementwise sigmoid focal loss of logits `x` against targets `t` in `[0, 1]` (same dtype).

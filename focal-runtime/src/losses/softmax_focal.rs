@@ -130,8 +130,5 @@ pub fn softmax_focal_loss(
     }
     .f_where_self(&valid, &zero)?;
     let out_kind = input.kind();
-    Ok(LossOutput::weighted(
-        downcast(loss, out_kind)?,
-        downcast(weight, out_kind)?,
-    ))
+    Ok(downcast(LossOutput::weighted(loss, weight), out_kind))
 }
