@@ -3,9 +3,10 @@
 //!
 //! tch cannot define a custom autograd function, so [`attach_gradient`] builds a graph whose
 //! value is exactly the given value and whose gradient with respect to the input is exactly the
-//! given gradient: `value.detach() + (x · g − x.detach() · g)`, where both dot products run the
-//! same kernel on the same data, so their difference is exactly zero and the value is unchanged,
-//! while autograd sees `d/dx (x · g) = g` (times any upstream gradient).
+//! given gradient: `value.detach() + (d − d.detach())` with `d = x · g`: the difference is
+//! exactly zero (a finite number minus itself), so the value is unchanged, while autograd sees
+//! `d/dx (x · g) = g` (times any upstream gradient). The cost is one dot product forward and one
+//! scaled copy of `g` backward.
 
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
@@ -59,8 +60,8 @@ pub fn attach_gradient(value: &Tensor, input: &Tensor, grad: &Tensor) -> Result<
     }
     let g = grad.f_detach()?.f_to_kind(input.kind())?.f_reshape([-1])?;
     let live = input.f_reshape([-1])?.f_dot(&g)?;
-    let constant = input.f_detach()?.f_reshape([-1])?.f_dot(&g)?;
-    let zero = live.f_sub(&constant)?.f_to_kind(value.kind())?;
+    // The same number minus itself: exactly zero, but only `live` carries the graph.
+    let zero = live.f_sub(&live.f_detach()?)?.f_to_kind(value.kind())?;
     Ok(value.f_detach()?.f_add(&zero)?)
 }
 

@@ -16,6 +16,7 @@ mod autograd;
 pub mod checks;
 mod config;
 mod error;
+pub mod fused;
 mod gradcheck;
 mod loss;
 mod losses;

@@ -1,0 +1,254 @@
+//! The number type the fused kernels compute in: `f32` with branch-free polynomial `exp` and `ln`
+//! (Cephes), which the compiler vectorizes, and `f64` with the standard library's.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use tch::Kind;
+
+/// A float the kernels compute in.
+pub(crate) trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    /// The tensor dtype of this type.
+    const KIND: Kind;
+    const ZERO: Self;
+    const ONE: Self;
+    fn of(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    /// `self * a + b` with one rounding (an FMA instruction where the kernel is built for one).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+
+    /// `ln(1 + u)`, accurate also where `1 + u` rounds to 1.
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        let w = Self::ONE + self;
+        let d = w - Self::ONE;
+        select(d == Self::ZERO, self, w.ln() * (self / d))
+    }
+}
+
+/// `if c { a } else { b }`, written so that it compiles to a blend.
+#[inline(always)]
+pub(crate) fn select<R: Copy>(c: bool, a: R, b: R) -> R {
+    if c {
+        a
+    } else {
+        b
+    }
+}
+
+/// The larger of two numbers (the second where either is NaN).
+#[inline(always)]
+pub(crate) fn max<R: Real>(a: R, b: R) -> R {
+    select(a > b, a, b)
+}
+
+/// The smaller of two numbers (the second where either is NaN).
+#[inline(always)]
+pub(crate) fn min<R: Real>(a: R, b: R) -> R {
+    select(a < b, a, b)
+}
+
+impl Real for f64 {
+    const KIND: Kind = Kind::Double;
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
+    }
+}
+
+impl Real for f32 {
+    const KIND: Kind = Kind::Float;
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        ln_f32(self)
+    }
+}
+
+/// `e^x` for `f32` (Cephes `expf`, within 2 ulp): 0 below -87.3, infinity above 88.7, NaN for NaN.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    let xc = min(max(x, -87.336_55), 88.722_84);
+    let t = xc * LOG2E + MAGIC;
+    let n = t.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let fx = t - MAGIC;
+    let r = xc - fx * C1 - fx * C2;
+    let z = r * r;
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1)
+        * z
+        + r
+        + 1.0;
+    // 2^n for n in [-126, 128]; n = 128 (x near the top) is split in two factors.
+    let half = n >> 1;
+    let a = f32::from_bits(((half + 127) as u32) << 23);
+    let b = f32::from_bits(((n - half + 127) as u32) << 23);
+    let y = p * a * b;
+    let y = select(x < -87.336_55, 0.0, y);
+    let y = select(x > 88.722_84, f32::INFINITY, y);
+    select(x.is_nan(), x, y)
+}
+
+/// `ln x` for `f32` (Cephes `logf`, within 2 ulp): -inf at 0, NaN below 0 and for NaN, subnormals
+/// handled.
+#[inline(always)]
+pub(crate) fn ln_f32(x: f32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let subnormal = x < f32::MIN_POSITIVE;
+    let xs = select(subnormal, x * 8_388_608.0, x);
+    let bits = xs.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 126 - select(subnormal, 23, 0);
+    // The mantissa in [0.5, 1).
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let low = m < SQRT_HALF;
+    let e = (e - select(low, 1, 0)) as f32;
+    let f = select(low, m + m, m) - 1.0;
+    let z = f * f;
+    let mut y = ((((((((7.037_683_6e-2 * f - 1.151_461e-1) * f + 1.167_699_9e-1) * f
+        - 1.242_014_1e-1)
+        * f
+        + 1.424_932_3e-1)
+        * f
+        - 1.666_805_8e-1)
+        * f
+        + 2.000_071_4e-1)
+        * f
+        - 2.499_999_4e-1)
+        * f
+        + 3.333_333_1e-1)
+        * f
+        * z;
+    y += -2.121_944_4e-4 * e;
+    y += -0.5 * z;
+    let r = f + y + 0.693_359_4 * e;
+    let r = select(x == 0.0, f32::NEG_INFINITY, r);
+    let r = select(x == f32::INFINITY, f32::INFINITY, r);
+    select(x < 0.0 || x.is_nan(), f32::NAN, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_of_the_exact_value() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let exact = (x as f64).exp() as f32;
+            assert!(
+                ulps(exp_f32(x), exact) <= 2,
+                "exp({x}) = {} vs {exact}",
+                exp_f32(x)
+            );
+            x += 0.0137;
+        }
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert_eq!(exp_f32(-1000.0), 0.0);
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(1000.0), f32::INFINITY);
+        assert!(exp_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn ln_is_within_two_ulp_of_the_exact_value() {
+        for x in [
+            1e-44f32, 1e-40, 1e-38, 1e-20, 1e-3, 0.5, 0.7071, 0.99999, 1.0, 1.5, 2.0, 1e10, 3e38,
+        ] {
+            let exact = (x as f64).ln() as f32;
+            assert!(
+                ulps(ln_f32(x), exact) <= 2,
+                "ln({x}) = {} vs {exact}",
+                ln_f32(x)
+            );
+        }
+        let mut x = 1e-6f32;
+        while x < 1e6 {
+            let exact = (x as f64).ln() as f32;
+            assert!(
+                ulps(ln_f32(x), exact) <= 2,
+                "ln({x}) = {} vs {exact}",
+                ln_f32(x)
+            );
+            x *= 1.0371;
+        }
+        assert_eq!(ln_f32(0.0), f32::NEG_INFINITY);
+        assert_eq!(ln_f32(f32::INFINITY), f32::INFINITY);
+        assert!(ln_f32(-1.0).is_nan() && ln_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn ln_1p_is_accurate_for_tiny_arguments() {
+        for u in [1e-30f32, 1e-10, 1e-7, 1e-3, 0.5, 1.0] {
+            let exact = (u as f64).ln_1p() as f32;
+            assert!(ulps(u.ln_1p(), exact) <= 1);
+            assert!(
+                ulps(Real::ln_1p(u), exact) <= 3,
+                "ln_1p({u}) = {} vs {exact}",
+                Real::ln_1p(u)
+            );
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Fused CPU kernels for the focal-family losses: one pass over the logits that computes the
+//! reduced loss and, when the input requires grad, its gradient, on all of tch's intra-op threads,
+//! for contiguous float32 and float64 inputs. They plug into the losses through
+//! `#[loss(fused = ...)]`; any input they do not cover (another dtype, a non-contiguous layout, a
+//! CUDA tensor, `Reduction::None`, a hyperparameter setting outside the kernel, invalid values)
+//! takes the composed path, which computes the same loss from tch operations.
+//!
+//! [`composed_only`] runs a closure with the kernels off on the current thread, to compare the
+//! two paths or to rule the kernels out.
+//!
+//! ```
+//! use focal_runtime::{fused, FocalLoss, Loss};
+//! use tch::{Device, Kind, Tensor};
+//! let logits = Tensor::randn([2, 3, 8, 8], (Kind::Double, Device::Cpu));
+//! let target = Tensor::randint(3, [2, 8, 8], (Kind::Int64, Device::Cpu));
+//! let loss = FocalLoss::default();
+//! let fused_value = loss.forward(&logits, &target);
+//! let composed_value = fused::composed_only(|| loss.forward(&logits, &target));
+//! let diff = (fused_value - composed_value).abs().double_value(&[]);
+//! assert!(diff < 1e-12);
+//! ```
+
+mod math;
+mod parallel;
+pub(crate) mod seed_focal;
+pub(crate) mod sigmoid_focal;
+pub(crate) mod softmax_focal;
+mod view;
+
+use std::cell::Cell;
+
+thread_local! {
+    static ENABLED: Cell<bool> = const { Cell::new(true) };
+    static RUNS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many times a fused kernel has computed a loss on the current thread: diagnostics, to see
+/// which path a call took.
+///
+/// ```
+/// use focal_runtime::{fused, Loss, SigmoidFocalLoss};
+/// use tch::Tensor;
+/// let (x, t) = (Tensor::from_slice(&[0.5f32]), Tensor::from_slice(&[1.0f32]));
+/// let before = fused::kernel_runs();
+/// SigmoidFocalLoss::new().forward(&x, &t);
+/// assert_eq!(fused::kernel_runs(), before + 1);
+/// fused::composed_only(|| SigmoidFocalLoss::new().forward(&x, &t));
+/// assert_eq!(fused::kernel_runs(), before + 1);
+/// ```
+pub fn kernel_runs() -> u64 {
+    RUNS.with(Cell::get)
+}
+
+/// Counts a kernel run (see [`kernel_runs`]).
+pub(crate) fn count_run() {
+    RUNS.with(|r| r.set(r.get() + 1));
+}
+
+/// Whether the fused kernels are on for the current thread (they are unless inside
+/// [`composed_only`]).
+///
+/// ```
+/// assert!(focal_runtime::fused::enabled());
+/// assert!(!focal_runtime::fused::composed_only(focal_runtime::fused::enabled));
+/// ```
+pub fn enabled() -> bool {
+    ENABLED.with(Cell::get)
+}
+
+/// Runs `f` with the fused kernels off on the current thread: every loss takes its composed
+/// path. The previous setting is restored afterwards, also if `f` panics.
+///
+/// ```
+/// use focal_runtime::{fused, Loss, SigmoidFocalLoss};
+/// use tch::Tensor;
+/// let x = Tensor::from_slice(&[0.5f64, -2.0]);
+/// let t = Tensor::from_slice(&[1.0f64, 0.0]);
+/// let composed = fused::composed_only(|| SigmoidFocalLoss::new().forward(&x, &t));
+/// let fused = SigmoidFocalLoss::new().forward(&x, &t);
+/// assert!((composed - fused).abs().double_value(&[]) < 1e-15);
+/// ```
+pub fn composed_only<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ENABLED.with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(ENABLED.with(|e| e.replace(false)));
+    f()
+}
+
+/// Positions processed together: each class's logits for `BLOCK` consecutive positions are
+/// contiguous in an `(N, C, *)` tensor, so a block is `C` short rows the compiler vectorizes over.
+pub(crate) const BLOCK: usize = 64;
+
+/// The exponent of a focal modulating factor, with the common cases computed without `exp`/`ln`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Power {
+    Zero,
+    One,
+    Two,
+    Other(f64),
+}
+
+impl Power {
+    pub(crate) fn of(gamma: f64) -> Self {
+        match gamma {
+            g if g == 0.0 => Power::Zero,
+            g if g == 1.0 => Power::One,
+            g if g == 2.0 => Power::Two,
+            g => Power::Other(g),
+        }
+    }
+
+    /// `base^gamma` and its derivative with respect to `base`.
+    #[inline(always)]
+    pub(crate) fn apply<R: math::Real>(self, base: R) -> (R, R) {
+        match self {
+            Power::Zero => (R::ONE, R::ZERO),
+            Power::One => (base, R::ONE),
+            Power::Two => (base * base, base + base),
+            Power::Other(g) => {
+                let l = base.ln();
+                let g = R::of(g);
+                ((g * l).exp(), g * ((g - R::ONE) * l).exp())
+            }
+        }
+    }
+}
+
+/// Defines `$name`, which calls `$inner` compiled for AVX2 and FMA where the CPU has them (chosen
+/// at run time), and as built otherwise. `$inner` and what it calls must be `#[inline(always)]`.
+macro_rules! multiversion {
+    (fn $name:ident<$($g:ident: $b:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $inner:path;) => {
+        fn $name<$($g: $b),*>($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<$($g: $b),*>($($arg: $ty),*) -> $ret {
+                    $inner($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;

@@ -1,0 +1,251 @@
+//! The fused `FocalLoss` kernel (the seed's semantics): from the softmax, each class's clamped
+//! binary focal term `-alpha_t (1 - p_t)^gamma ln p_t` and the gradient through the clamp and the
+//! softmax, `p_j (g_j - sum_c g_c p_c)`, in one pass, in the input's dtype and the composed
+//! path's order of operations.
+//!
+//! The softmax itself is libtorch's, the one the seed's `nn.Softmax` runs: near `p = 1` the
+//! seed's `1 - p` is ill-conditioned in float32 (an ulp of `p` moves `1 - p` by 5e-5 relative at
+//! `p = 0.999`), and its gradient follows it, so only bit-identical probabilities reproduce the
+//! seed's float32 gradients to 1e-5.
+
+use std::ops::Range;
+
+use tch::{Kind, Tensor};
+
+use super::math::{max, min, select, Real};
+use super::parallel::{for_ranges, SharedOut};
+use super::view::{self, ClassIndex, Classes};
+use super::{multiversion, Power, BLOCK};
+use crate::losses::class_index_target;
+use crate::{Fused, LossError, Reduction};
+
+/// The lower clamp of `p_t` (the seed's).
+const P_T_MIN: f64 = 1e-4;
+
+/// The `#[loss(fused = ...)]` hook of `FocalLoss`.
+pub(crate) fn seed_focal(
+    input: &Tensor,
+    target: &Tensor,
+    gamma: f64,
+    alpha: f64,
+    reduction: Reduction,
+    needs_grad: bool,
+) -> Result<Option<Fused>, LossError> {
+    if !super::enabled() || reduction == Reduction::None {
+        return Ok(None);
+    }
+    let shape = input.size();
+    if shape.len() < 2 || input.numel() == 0 {
+        return Ok(None);
+    }
+    let Ok(target) = class_index_target("FocalLoss", input, target) else {
+        return Ok(None);
+    };
+    let Some(classes) = view::classes(&target) else {
+        return Ok(None);
+    };
+    let params = Params {
+        shape: &shape,
+        power: Power::of(gamma),
+        alpha,
+        reduction,
+        needs_grad,
+    };
+    match input.kind() {
+        Kind::Float => with_targets::<f32>(input, &classes, &params),
+        Kind::Double => with_targets::<f64>(input, &classes, &params),
+        _ => Ok(None),
+    }
+}
+
+struct Params<'a> {
+    shape: &'a [i64],
+    power: Power,
+    alpha: f64,
+    reduction: Reduction,
+    needs_grad: bool,
+}
+
+fn with_targets<R: Real>(
+    input: &Tensor,
+    classes: &Classes<'_>,
+    params: &Params<'_>,
+) -> Result<Option<Fused>, LossError> {
+    if view::floats::<R>(input).is_none() {
+        return Ok(None);
+    }
+    let probs = input.f_detach()?.f_softmax(1, R::KIND)?;
+    let Some(p) = view::floats::<R>(&probs) else {
+        return Ok(None);
+    };
+    match classes {
+        Classes::I64(y) => run(p, y, params),
+        Classes::I32(y) => run(p, y, params),
+        Classes::U8(y) => run(p, y, params),
+    }
+}
+
+struct Ctx<'a, R, T> {
+    /// The softmax of the input.
+    p: &'a [R],
+    y: &'a [T],
+    classes: usize,
+    spatial: usize,
+    blocks_per_sample: usize,
+    power: Power,
+    alpha: R,
+    /// The gradient's scale: the reduction's, divided by the class count.
+    scale: R,
+}
+
+/// What a thread returns: its share of the loss and whether it saw a target out of range.
+struct Partial {
+    sum: f64,
+    bad_target: bool,
+}
+
+fn run<R: Real, T: ClassIndex>(
+    p: &[R],
+    y: &[T],
+    params: &Params<'_>,
+) -> Result<Option<Fused>, LossError> {
+    let (n, c) = (params.shape[0] as usize, params.shape[1] as usize);
+    let spatial = p.len() / (n * c);
+    if y.len() != n * spatial {
+        return Ok(None);
+    }
+    let elements = (n * spatial) as f64;
+    let scale = view::reduction_scale(params.reduction, elements);
+    let blocks_per_sample = spatial.div_ceil(BLOCK);
+    let ctx = Ctx {
+        p,
+        y,
+        classes: c,
+        spatial,
+        blocks_per_sample,
+        power: params.power,
+        alpha: R::of(params.alpha),
+        scale: R::of(scale) / R::of(c as f64),
+    };
+    let items = n * blocks_per_sample;
+    let mut grad = if params.needs_grad {
+        Some(view::new_floats::<R>(params.shape)?)
+    } else {
+        None
+    };
+    let parts = {
+        let out = grad.as_mut().and_then(view::floats_mut::<R>);
+        let out = out.map(SharedOut::new);
+        for_ranges(items, 2 * c * BLOCK, |range| {
+            work_dispatch(&ctx, range, out.as_ref())
+        })
+    };
+    if parts.iter().any(|p| p.bad_target) {
+        // The composed path reports the target out of range.
+        return Ok(None);
+    }
+    super::count_run();
+    let total: f64 = parts.iter().map(|p| p.sum).sum();
+    Ok(Some(Fused {
+        value: view::scalar::<R>(total * scale)?,
+        grad,
+    }))
+}
+
+multiversion! {
+    fn work_dispatch<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>, out: Option<&SharedOut<R>>) -> Partial = work;
+}
+
+#[inline(always)]
+fn work<R: Real, T: ClassIndex>(
+    ctx: &Ctx<'_, R, T>,
+    range: Range<usize>,
+    out: Option<&SharedOut<R>>,
+) -> Partial {
+    let mut g = vec![R::ZERO; ctx.classes * BLOCK];
+    let mut partial = Partial {
+        sum: 0.0,
+        bad_target: false,
+    };
+    for item in range {
+        let n = item / ctx.blocks_per_sample;
+        let s0 = (item % ctx.blocks_per_sample) * BLOCK;
+        let len = BLOCK.min(ctx.spatial - s0);
+        block(ctx, n, s0, len, &mut g, out, &mut partial);
+    }
+    partial
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<R: Real, T: ClassIndex>(
+    ctx: &Ctx<'_, R, T>,
+    n: usize,
+    s0: usize,
+    len: usize,
+    g: &mut [R],
+    out: Option<&SharedOut<R>>,
+    partial: &mut Partial,
+) {
+    let (c, s) = (ctx.classes, ctx.spatial);
+    let base = n * c * s + s0;
+    let targets = &ctx.y[n * s + s0..][..len];
+    let mut yi = [0i64; BLOCK];
+    for i in 0..len {
+        let k = targets[i].index();
+        partial.bad_target |= k < 0 || k >= c as i64;
+        yi[i] = k;
+    }
+    let (lo, hi) = (R::of(P_T_MIN), R::ONE);
+    let (alpha_pos, alpha_neg) = (ctx.alpha, R::ONE - ctx.alpha);
+    let mut acc = [R::ZERO; BLOCK];
+    let mut dot = [R::ZERO; BLOCK];
+    for k in 0..c {
+        let pr = &ctx.p[base + k * s..][..len];
+        let gr = &mut g[k * BLOCK..][..len];
+        for i in 0..len {
+            let prob = pr[i];
+            let pos = yi[i] == k as i64;
+            let p_t_raw = select(pos, prob, R::ONE - prob);
+            let p_t = min(max(p_t_raw, lo), hi);
+            let alpha_t = select(pos, alpha_pos, alpha_neg);
+            let (modulator, d_modulator) = ctx.power.apply(R::ONE - p_t);
+            let ln_p_t = p_t.ln();
+            acc[i] = acc[i] + -alpha_t * modulator * ln_p_t;
+            if out.is_some() {
+                // d term / d p_t, in the order autograd computes it on the composed path (so
+                // float32 rounds alike: near the clamp the softmax backward cancels digits), then
+                // through the clamp (whose gradient passes on [lo, hi]).
+                let from_log = ctx.scale * (-alpha_t * modulator) / p_t;
+                // Where 1 - p_t is 0, (1 - p_t)^(gamma - 1) ln p_t tends to 0 also for gamma < 1
+                // (whose factor alone has an infinite derivative).
+                let from_power = select(
+                    modulator == R::ZERO,
+                    R::ZERO,
+                    ctx.scale * ln_p_t * -alpha_t * d_modulator,
+                );
+                let d = from_log - from_power;
+                let inside = p_t_raw >= lo && p_t_raw <= hi;
+                let d = select(inside, select(pos, d, -d), R::ZERO);
+                gr[i] = d;
+                dot[i] = d.mul_add(prob, dot[i]);
+            }
+        }
+    }
+    let mut block_total = R::ZERO;
+    for &a in &acc[..len] {
+        block_total = block_total + a;
+    }
+    partial.sum += block_total.to_f64() / c as f64;
+    if let Some(out) = out {
+        for k in 0..c {
+            let pr = &ctx.p[base + k * s..][..len];
+            let gr = &g[k * BLOCK..][..len];
+            // SAFETY: block (n, s0) writes only its own positions s0..s0+len of each class row.
+            let o = unsafe { out.slice(base + k * s, len) };
+            for i in 0..len {
+                o[i] = pr[i] * (gr[i] - dot[i]);
+            }
+        }
+    }
+}

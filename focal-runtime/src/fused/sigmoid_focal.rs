@@ -1,0 +1,172 @@
+//! The fused `SigmoidFocalLoss` kernel: per element, with `u = e^-|x|`, `p = sigmoid(x)` and
+//! `q = 1 - p` from `u` without cancellation, `ce = max(x, 0) - x t + ln(1 + u)`,
+//! `1 - p_t = t q + (1 - t) p`, the loss `alpha_t (1 - p_t)^gamma ce` and its gradient
+//! `alpha_t (1 - p_t)^gamma ((p - t) + gamma ce (1 - 2t) p q / (1 - p_t))`.
+
+use std::ops::Range;
+
+use tch::{Kind, Tensor};
+
+use super::math::{max, select, Real};
+use super::parallel::{for_ranges, SharedOut};
+use super::view;
+use super::{multiversion, Power, BLOCK};
+use crate::{Fused, LossError, Reduction};
+
+/// The `#[loss(fused = ...)]` hook of `SigmoidFocalLoss`.
+pub(crate) fn sigmoid_focal(
+    input: &Tensor,
+    target: &Tensor,
+    gamma: f64,
+    alpha: Option<f64>,
+    reduction: Reduction,
+    needs_grad: bool,
+) -> Result<Option<Fused>, LossError> {
+    if !super::enabled() || reduction == Reduction::None || input.numel() == 0 {
+        return Ok(None);
+    }
+    if !matches!(input.kind(), Kind::Float | Kind::Double) || target.size() != input.size() {
+        return Ok(None);
+    }
+    let target = if target.kind() == input.kind() {
+        target.shallow_clone()
+    } else {
+        target.f_to_kind(input.kind())?
+    };
+    let params = Params {
+        power: Power::of(gamma),
+        gamma,
+        alpha,
+        reduction,
+        needs_grad,
+    };
+    match input.kind() {
+        Kind::Float => run::<f32>(input, &target, &params),
+        _ => run::<f64>(input, &target, &params),
+    }
+}
+
+struct Params {
+    power: Power,
+    gamma: f64,
+    alpha: Option<f64>,
+    reduction: Reduction,
+    needs_grad: bool,
+}
+
+struct Ctx<'a, R> {
+    x: &'a [R],
+    t: &'a [R],
+    power: Power,
+    gamma: R,
+    /// `alpha` and `1 - alpha`, or `(1, 1)` without alpha.
+    alpha: (R, R),
+    scale: R,
+}
+
+struct Partial {
+    sum: f64,
+    bad_target: bool,
+}
+
+fn run<R: Real>(
+    input: &Tensor,
+    target: &Tensor,
+    params: &Params,
+) -> Result<Option<Fused>, LossError> {
+    let (Some(x), Some(t)) = (view::floats::<R>(input), view::floats::<R>(target)) else {
+        return Ok(None);
+    };
+    let scale = view::reduction_scale(params.reduction, x.len() as f64);
+    let ctx = Ctx {
+        x,
+        t,
+        power: params.power,
+        gamma: R::of(params.gamma),
+        alpha: match params.alpha {
+            Some(a) => (R::of(a), R::of(1.0 - a)),
+            None => (R::ONE, R::ONE),
+        },
+        scale: R::of(scale),
+    };
+    let mut grad = if params.needs_grad {
+        Some(view::new_floats::<R>(&input.size())?)
+    } else {
+        None
+    };
+    let items = x.len().div_ceil(BLOCK);
+    let parts = {
+        let out = grad.as_mut().and_then(view::floats_mut::<R>);
+        let out = out.map(SharedOut::new);
+        for_ranges(items, BLOCK, |range| {
+            work_dispatch(&ctx, range, out.as_ref())
+        })
+    };
+    if parts.iter().any(|p| p.bad_target) {
+        // The composed path reports the target outside [0, 1].
+        return Ok(None);
+    }
+    super::count_run();
+    let total: f64 = parts.iter().map(|p| p.sum).sum();
+    Ok(Some(Fused {
+        value: view::scalar::<R>(total * scale)?,
+        grad,
+    }))
+}
+
+multiversion! {
+    fn work_dispatch<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R>>) -> Partial = work;
+}
+
+#[inline(always)]
+fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R>>) -> Partial {
+    let mut partial = Partial {
+        sum: 0.0,
+        bad_target: false,
+    };
+    let len_all = ctx.x.len();
+    for item in range {
+        let start = item * BLOCK;
+        let len = BLOCK.min(len_all - start);
+        let x = &ctx.x[start..][..len];
+        let t = &ctx.t[start..][..len];
+        let mut loss = [R::ZERO; BLOCK];
+        let mut grad = [R::ZERO; BLOCK];
+        let mut bad = false;
+        for i in 0..len {
+            let (xi, ti) = (x[i], t[i]);
+            bad |= !(ti >= R::ZERO && ti <= R::ONE);
+            let neg = xi < R::ZERO;
+            let u = select(neg, xi, -xi).exp();
+            let inv = R::ONE / (R::ONE + u);
+            let p = select(neg, u * inv, inv);
+            let q = select(neg, inv, u * inv);
+            let ce = max(xi, R::ZERO) - xi * ti + u.ln_1p();
+            let one_minus_t = R::ONE - ti;
+            let one_minus_p_t = ti * q + one_minus_t * p;
+            let (modulator, _) = ctx.power.apply(one_minus_p_t);
+            let alpha_t = ctx.alpha.0 * ti + ctx.alpha.1 * one_minus_t;
+            loss[i] = alpha_t * modulator * ce;
+            if out.is_some() {
+                let ratio = select(
+                    one_minus_p_t > R::ZERO,
+                    p * q / one_minus_p_t,
+                    select(ti > R::of(0.5), p, q),
+                );
+                let d_modulator = ctx.gamma * modulator * (one_minus_t - ti) * ratio;
+                grad[i] = alpha_t * ((p - ti) * modulator + ce * d_modulator) * ctx.scale;
+            }
+        }
+        partial.bad_target |= bad;
+        let mut block_total = R::ZERO;
+        for &l in &loss[..len] {
+            block_total = block_total + l;
+        }
+        partial.sum += block_total.to_f64();
+        if let Some(out) = out {
+            // SAFETY: each block writes only its own elements.
+            unsafe { out.slice(start, len) }.copy_from_slice(&grad[..len]);
+        }
+    }
+    partial
+}

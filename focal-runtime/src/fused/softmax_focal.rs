@@ -1,0 +1,277 @@
+//! The fused `SoftmaxFocalLoss` kernel (without label smoothing): per position, the log-softmax
+//! of the target class, `log(1 - p_y)` from the other classes' sum, the loss
+//! `-alpha_y (1 - p_y)^gamma ln p_y`, and its gradient
+//! `-alpha_y (1 - p_y)^gamma ((onehot_j - p_j) + gamma ln p_y (w_j - p_j))`, where `w` is the
+//! softmax over the classes other than `y` (the derivative of `log(1 - p_y)`).
+
+use std::ops::Range;
+
+use tch::{Kind, Tensor};
+
+use super::math::{max, select, Real};
+use super::parallel::{for_ranges, SharedOut};
+use super::view::{self, ClassIndex, Classes};
+use super::{multiversion, Power, BLOCK};
+use crate::losses::class_index_target;
+use crate::{Fused, LossError, Reduction};
+
+/// The `#[loss(fused = ...)]` hook of `SoftmaxFocalLoss`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softmax_focal(
+    input: &Tensor,
+    target: &Tensor,
+    gamma: f64,
+    alpha: Option<Vec<f64>>,
+    ignore_index: Option<i64>,
+    label_smoothing: f64,
+    reduction: Reduction,
+    needs_grad: bool,
+) -> Result<Option<Fused>, LossError> {
+    if !super::enabled() || reduction == Reduction::None || label_smoothing != 0.0 {
+        return Ok(None);
+    }
+    let shape = input.size();
+    if shape.len() < 2 || shape[1] < 2 || input.numel() == 0 {
+        return Ok(None);
+    }
+    if alpha.as_ref().is_some_and(|a| a.len() as i64 != shape[1]) {
+        return Ok(None);
+    }
+    let Ok(target) = class_index_target("SoftmaxFocalLoss", input, target) else {
+        return Ok(None);
+    };
+    let Some(classes) = view::classes(&target) else {
+        return Ok(None);
+    };
+    let params = Params {
+        shape: &shape,
+        power: Power::of(gamma),
+        gamma,
+        alpha: alpha.as_deref(),
+        ignore: ignore_index,
+        reduction,
+        needs_grad,
+    };
+    match input.kind() {
+        Kind::Float => with_targets::<f32>(input, &classes, &params),
+        Kind::Double => with_targets::<f64>(input, &classes, &params),
+        _ => Ok(None),
+    }
+}
+
+struct Params<'a> {
+    shape: &'a [i64],
+    power: Power,
+    gamma: f64,
+    alpha: Option<&'a [f64]>,
+    ignore: Option<i64>,
+    reduction: Reduction,
+    needs_grad: bool,
+}
+
+fn with_targets<R: Real>(
+    input: &Tensor,
+    classes: &Classes<'_>,
+    params: &Params<'_>,
+) -> Result<Option<Fused>, LossError> {
+    let Some(x) = view::floats::<R>(input) else {
+        return Ok(None);
+    };
+    match classes {
+        Classes::I64(y) => run(x, y, params),
+        Classes::I32(y) => run(x, y, params),
+        Classes::U8(y) => run(x, y, params),
+    }
+}
+
+struct Ctx<'a, R, T> {
+    x: &'a [R],
+    y: &'a [T],
+    classes: usize,
+    spatial: usize,
+    blocks_per_sample: usize,
+    alpha: Vec<R>,
+    ignore: Option<i64>,
+    power: Power,
+    gamma: R,
+    scale: R,
+}
+
+fn run<R: Real, T: ClassIndex>(
+    x: &[R],
+    y: &[T],
+    params: &Params<'_>,
+) -> Result<Option<Fused>, LossError> {
+    let (n, c) = (params.shape[0] as usize, params.shape[1] as usize);
+    let spatial = x.len() / (n * c);
+    if y.len() != n * spatial {
+        return Ok(None);
+    }
+    // Pass 1, over the targets: their range (an invalid one goes to the composed path, which
+    // reports it) and the sum of the weights `Mean` divides by.
+    let alpha: Vec<f64> = params.alpha.map_or_else(|| vec![1.0; c], <[f64]>::to_vec);
+    let parts = for_ranges(y.len(), 1, |range| {
+        let (mut weight, mut bad) = (0.0f64, false);
+        for &t in &y[range] {
+            let k = t.index();
+            if Some(k) == params.ignore {
+                continue;
+            }
+            if k < 0 || k >= c as i64 {
+                bad = true;
+            } else {
+                weight += alpha[k as usize];
+            }
+        }
+        (weight, bad)
+    });
+    if parts.iter().any(|p| p.1) {
+        return Ok(None);
+    }
+    let weight: f64 = parts.iter().map(|p| p.0).sum();
+    if params.reduction == Reduction::Mean && weight == 0.0 {
+        return Ok(None);
+    }
+    let scale = super::view::reduction_scale(params.reduction, weight);
+    let blocks_per_sample = spatial.div_ceil(BLOCK);
+    let ctx = Ctx {
+        x,
+        y,
+        classes: c,
+        spatial,
+        blocks_per_sample,
+        alpha: alpha.iter().map(|&a| R::of(a)).collect(),
+        ignore: params.ignore,
+        power: params.power,
+        gamma: R::of(params.gamma),
+        scale: R::of(scale),
+    };
+    // Pass 2, over the logits.
+    let items = n * blocks_per_sample;
+    let mut grad = if params.needs_grad {
+        Some(view::new_floats::<R>(params.shape)?)
+    } else {
+        None
+    };
+    let sums = {
+        let out = grad.as_mut().and_then(view::floats_mut::<R>);
+        let out = out.map(SharedOut::new);
+        for_ranges(items, c * BLOCK, |range| {
+            work_dispatch(&ctx, range, out.as_ref())
+        })
+    };
+    super::count_run();
+    let total: f64 = sums.iter().sum();
+    Ok(Some(Fused {
+        value: view::scalar::<R>(total * scale)?,
+        grad,
+    }))
+}
+
+multiversion! {
+    fn work_dispatch<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>, out: Option<&SharedOut<R>>) -> f64 = work;
+}
+
+#[inline(always)]
+fn work<R: Real, T: ClassIndex>(
+    ctx: &Ctx<'_, R, T>,
+    range: Range<usize>,
+    out: Option<&SharedOut<R>>,
+) -> f64 {
+    let mut e = vec![R::ZERO; ctx.classes * BLOCK];
+    let mut total = 0.0f64;
+    for item in range {
+        let n = item / ctx.blocks_per_sample;
+        let s0 = (item % ctx.blocks_per_sample) * BLOCK;
+        let len = BLOCK.min(ctx.spatial - s0);
+        total += block(ctx, n, s0, len, &mut e, out);
+    }
+    total
+}
+
+#[inline(always)]
+fn block<R: Real, T: ClassIndex>(
+    ctx: &Ctx<'_, R, T>,
+    n: usize,
+    s0: usize,
+    len: usize,
+    e: &mut [R],
+    out: Option<&SharedOut<R>>,
+) -> f64 {
+    let (c, s) = (ctx.classes, ctx.spatial);
+    let base = n * c * s + s0;
+    let targets = &ctx.y[n * s + s0..][..len];
+    let mut yi = [-1i64; BLOCK];
+    let mut a = [R::ZERO; BLOCK];
+    for i in 0..len {
+        let k = targets[i].index();
+        if Some(k) != ctx.ignore {
+            yi[i] = k;
+            a[i] = ctx.alpha[k as usize];
+        }
+    }
+    let mut m = [R::ZERO; BLOCK];
+    m[..len].copy_from_slice(&ctx.x[base..base + len]);
+    for k in 1..c {
+        let row = &ctx.x[base + k * s..][..len];
+        for i in 0..len {
+            m[i] = max(m[i], row[i]);
+        }
+    }
+    let (mut sum, mut others) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let (mut x_y, mut e_y) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    for k in 0..c {
+        let row = &ctx.x[base + k * s..][..len];
+        let er = &mut e[k * BLOCK..][..len];
+        for i in 0..len {
+            let v = (row[i] - m[i]).exp();
+            er[i] = v;
+            sum[i] = sum[i] + v;
+            let is_y = yi[i] == k as i64;
+            others[i] = others[i] + select(is_y, R::ZERO, v);
+            x_y[i] = select(is_y, row[i], x_y[i]);
+            e_y[i] = select(is_y, v, e_y[i]);
+        }
+    }
+    // The gradient is the composed path's, term by term:
+    // -alpha_y mod ((onehot_j - p_j) + gamma ln p_y (w_j - p_j)), w the softmax of the others.
+    let (mut b, mut d) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let (mut inv, mut inv_others) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let mut block_total = R::ZERO;
+    for i in 0..len {
+        let lse = sum[i].ln();
+        let log_p = x_y[i] - m[i] - lse;
+        inv[i] = R::ONE / sum[i];
+        let q = others[i] * inv[i];
+        let modulator = match ctx.power {
+            Power::Zero => R::ONE,
+            Power::One => q,
+            Power::Two => q * q,
+            Power::Other(_) => (ctx.gamma * (others[i].ln() - lse)).exp(),
+        };
+        let valid = yi[i] >= 0;
+        let loss = -(modulator * log_p) * a[i];
+        block_total = block_total + select(valid, loss, R::ZERO);
+        if out.is_some() {
+            let base_coef = -(a[i] * modulator) * ctx.scale;
+            b[i] = select(valid, base_coef, R::ZERO);
+            d[i] = select(valid, base_coef * ctx.gamma * log_p, R::ZERO);
+            inv_others[i] = select(others[i] > R::ZERO, R::ONE / others[i], R::ZERO);
+        }
+    }
+    if let Some(out) = out {
+        for k in 0..c {
+            let er = &e[k * BLOCK..][..len];
+            // SAFETY: block (n, s0) writes only its own positions s0..s0+len of each class row.
+            let o = unsafe { out.slice(base + k * s, len) };
+            for i in 0..len {
+                let is_y = yi[i] == k as i64;
+                let p = er[i] * inv[i];
+                let onehot = select(is_y, R::ONE, R::ZERO);
+                let w = select(is_y, R::ZERO, er[i] * inv_others[i]);
+                o[i] = b[i] * (onehot - p) + d[i] * (w - p);
+            }
+        }
+    }
+    block_total.to_f64()
+}

@@ -1,0 +1,114 @@
+//! Borrowing a tensor's memory as a slice, for the kernels: only contiguous CPU tensors of the
+//! expected dtype, and only for as long as the tensor is borrowed.
+
+use tch::{Device, Kind, Tensor};
+
+use super::math::Real;
+use crate::{LossError, Reduction};
+
+/// The elements of a contiguous CPU tensor of dtype `R::KIND`, or `None` for any other tensor.
+pub(crate) fn floats<R: Real>(t: &Tensor) -> Option<&[R]> {
+    if t.device() != Device::Cpu || t.kind() != R::KIND || !t.is_contiguous() {
+        return None;
+    }
+    let len = t.numel();
+    if len == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: a contiguous CPU tensor of dtype R holds `numel` elements of R from its data
+    // pointer; the slice borrows `t`, which keeps the storage alive.
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const R, len) })
+}
+
+/// A fresh contiguous CPU tensor of `shape` and dtype `R::KIND` (uninitialised: the kernel
+/// writes every element through [`floats_mut`]).
+pub(crate) fn new_floats<R: Real>(shape: &[i64]) -> Result<Tensor, LossError> {
+    Ok(Tensor::f_empty(shape, (R::KIND, Device::Cpu))?)
+}
+
+/// The elements of a tensor made by [`new_floats`], writable for as long as it is borrowed.
+pub(crate) fn floats_mut<R: Real>(t: &mut Tensor) -> Option<&mut [R]> {
+    if t.device() != Device::Cpu || t.kind() != R::KIND || !t.is_contiguous() {
+        return None;
+    }
+    let len = t.numel();
+    if len == 0 {
+        return Some(&mut []);
+    }
+    // SAFETY: as in `floats`; the exclusive borrow of the (unshared, freshly made) tensor makes
+    // this slice its only accessor while it lives.
+    Some(unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut R, len) })
+}
+
+/// Class-index targets borrowed as one of the integer types a kernel reads directly.
+pub(crate) enum Classes<'a> {
+    I64(&'a [i64]),
+    I32(&'a [i32]),
+    U8(&'a [u8]),
+}
+
+/// Integer targets of a contiguous CPU tensor, or `None` for other dtypes and layouts.
+pub(crate) fn classes(t: &Tensor) -> Option<Classes<'_>> {
+    if t.device() != Device::Cpu || !t.is_contiguous() {
+        return None;
+    }
+    let len = t.numel();
+    let ptr = t.data_ptr();
+    if len == 0 {
+        return None;
+    }
+    // SAFETY: as in `floats`, for the tensor's own dtype.
+    unsafe {
+        match t.kind() {
+            Kind::Int64 => Some(Classes::I64(std::slice::from_raw_parts(
+                ptr as *const i64,
+                len,
+            ))),
+            Kind::Int => Some(Classes::I32(std::slice::from_raw_parts(
+                ptr as *const i32,
+                len,
+            ))),
+            Kind::Uint8 => Some(Classes::U8(std::slice::from_raw_parts(
+                ptr as *const u8,
+                len,
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// An integer type class indices are stored in.
+pub(crate) trait ClassIndex: Copy + Send + Sync {
+    fn index(self) -> i64;
+}
+impl ClassIndex for i64 {
+    #[inline(always)]
+    fn index(self) -> i64 {
+        self
+    }
+}
+impl ClassIndex for i32 {
+    #[inline(always)]
+    fn index(self) -> i64 {
+        self as i64
+    }
+}
+impl ClassIndex for u8 {
+    #[inline(always)]
+    fn index(self) -> i64 {
+        self as i64
+    }
+}
+
+/// The scale of the gradient and of the sum for a reduction: `1 / divisor` for `Mean`, 1 for `Sum`.
+pub(crate) fn reduction_scale(reduction: Reduction, divisor: f64) -> f64 {
+    match reduction {
+        Reduction::Mean => 1.0 / divisor,
+        _ => 1.0,
+    }
+}
+
+/// The reduced loss as a scalar tensor of dtype `R`.
+pub(crate) fn scalar<R: Real>(value: f64) -> Result<Tensor, LossError> {
+    Ok(Tensor::f_scalar_tensor(value, (R::KIND, Device::Cpu))?)
+}

@@ -1,0 +1,301 @@
+//! The fused CPU kernels against the composed path (the same loss from tch operations, with
+//! autograd's gradient): loss and input gradient agree within 1e-10 in float64 and 1e-5 in
+//! float32 (relative to the largest magnitude), on random shapes and values, odd sizes that do not
+//! divide the thread count, one class, one element, ignored elements and saturated logits; inputs
+//! the kernels do not cover take the composed path.
+
+mod common;
+
+use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+use tch::{Device, Kind, Tensor};
+
+fn tolerance(kind: Kind) -> f64 {
+    match kind {
+        Kind::Double => 1e-10,
+        _ => 1e-5,
+    }
+}
+
+/// Loss and gradient with the kernels on (asserting that one ran) and with them off.
+fn both_paths(loss: &dyn Loss, input: &Tensor, target: &Tensor) -> [(Tensor, Tensor); 2] {
+    let run = || {
+        let x = input.detach().set_requires_grad(true);
+        let value = loss.forward(&x, target);
+        value.backward();
+        (value.detach(), x.grad())
+    };
+    let before = fused::kernel_runs();
+    let fused_result = run();
+    assert_eq!(
+        fused::kernel_runs(),
+        before + 1,
+        "{}: the kernel did not run",
+        loss.name()
+    );
+    let composed = fused::composed_only(run);
+    assert_eq!(fused::kernel_runs(), before + 1);
+    [fused_result, composed]
+}
+
+fn assert_agree(loss: &dyn Loss, input: &Tensor, target: &Tensor, case: &str) {
+    assert_agree_within(loss, input, target, case, tolerance(input.kind()));
+}
+
+/// Saturated logits (probabilities within rounding of 1) make `1 - p` ill-conditioned, and the
+/// seed's clamp of `p_t` at 1e-4 makes its softmax backward cancel about four digits there. Where
+/// such elements dominate, the two paths (which round `1 - p`, `exp` and `pow` in different places)
+/// agree to 1e-5 in float64 and 1e-4 in float32; unsaturated inputs are held to 1e-10 and 1e-5.
+fn assert_agree_saturated(loss: &dyn Loss, input: &Tensor, target: &Tensor, case: &str) {
+    let tol = if input.kind() == Kind::Double {
+        1e-5
+    } else {
+        1e-4
+    };
+    assert_agree_within(loss, input, target, case, tol);
+}
+
+fn assert_agree_within(loss: &dyn Loss, input: &Tensor, target: &Tensor, case: &str, tol: f64) {
+    let [(fv, fg), (cv, cg)] = both_paths(loss, input, target);
+    assert_eq!(fv.kind(), input.kind(), "{case}: dtype");
+    // The composed seed FocalLoss has PyTorch's NaN gradient where p_t saturates to 1 with
+    // gamma < 1 (inf * 0 in pow's backward); the kernel gives the limit, 0. Compare elsewhere.
+    let finite = cg.isfinite();
+    let (fg, cg) = (fg.masked_select(&finite), cg.masked_select(&finite));
+    let ve = common::rel_error(&fv, &cv);
+    let ge = if cg.numel() == 0 {
+        0.0
+    } else {
+        common::rel_error(&fg, &cg)
+    };
+    assert!(
+        ve <= tol,
+        "{case}: loss differs by {ve:e} (fused {fv:?}, composed {cv:?})"
+    );
+    assert!(ge <= tol, "{case}: gradient differs by {ge:e}");
+    assert!(
+        fg.isfinite().all().int64_value(&[]) == 1,
+        "{case}: gradient not finite"
+    );
+}
+
+fn logits(shape: &[i64], kind: Kind, scale: f64, seed: i64) -> Tensor {
+    tch::manual_seed(seed);
+    Tensor::randn(shape, (kind, Device::Cpu)) * scale
+}
+
+fn classes_target(shape: &[i64], seed: i64) -> Tensor {
+    tch::manual_seed(seed + 1000);
+    let mut t_shape = vec![shape[0]];
+    t_shape.extend_from_slice(&shape[2..]);
+    Tensor::randint(shape[1], t_shape.as_slice(), (Kind::Int64, Device::Cpu))
+}
+
+/// (N, C, *) shapes: odd sizes, more elements than one thread takes, one class, one element.
+const SHAPES: &[&[i64]] = &[
+    &[2, 4, 5, 7, 3],
+    &[3, 5, 37, 41, 7],
+    &[1, 3],
+    &[7, 10],
+    &[1, 1, 4, 4],
+    &[2, 2, 33],
+    &[1, 6, 65537],
+];
+
+#[test]
+fn focal_loss_fused_matches_composed() {
+    for kind in [Kind::Double, Kind::Float] {
+        for (i, shape) in SHAPES.iter().enumerate() {
+            for (gamma, alpha) in [(2.0, 0.25), (0.0, 0.5), (0.5, 0.9), (1.0, 0.25), (3.5, 0.1)] {
+                for reduction in [Reduction::Mean, Reduction::Sum] {
+                    for scale in [1.0, 12.0] {
+                        let x = logits(shape, kind, scale, i as i64);
+                        let t = classes_target(shape, i as i64);
+                        let loss = FocalLoss::new()
+                            .with_gamma(gamma)
+                            .with_alpha(alpha)
+                            .with_reduction(reduction);
+                        let case = format!(
+                            "{kind:?} {shape:?} gamma {gamma} alpha {alpha} {reduction} x{scale}"
+                        );
+                        if scale > 10.0 {
+                            assert_agree_saturated(&loss, &x, &t, &case);
+                        } else {
+                            assert_agree(&loss, &x, &t, &case);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn focal_loss_fused_reads_every_target_layout() {
+    let shape = [2, 3, 9, 11];
+    let x = logits(&shape, Kind::Float, 2.0, 7);
+    let t = classes_target(&shape, 7);
+    for target in [
+        t.shallow_clone(),
+        t.unsqueeze(1),
+        t.to_kind(Kind::Int),
+        t.to_kind(Kind::Uint8),
+    ] {
+        let case = format!("target {:?} {:?}", target.kind(), target.size());
+        assert_agree(&FocalLoss::default(), &x, &target, &case);
+    }
+}
+
+#[test]
+fn softmax_focal_fused_matches_composed() {
+    for kind in [Kind::Double, Kind::Float] {
+        for (i, shape) in SHAPES.iter().enumerate().filter(|(_, s)| s[1] >= 2) {
+            let classes = shape[1] as usize;
+            let weights: Vec<f64> = (0..classes).map(|c| 0.2 + 0.3 * c as f64).collect();
+            for gamma in [2.0, 0.0, 0.5, 1.0, 4.5] {
+                for alpha in [None, Some(weights.clone())] {
+                    for reduction in [Reduction::Mean, Reduction::Sum] {
+                        for scale in [1.0, 40.0] {
+                            let x = logits(shape, kind, scale, i as i64);
+                            // About a fifth of the elements ignored.
+                            let t = classes_target(shape, i as i64);
+                            let ignored =
+                                Tensor::rand(t.size().as_slice(), (Kind::Float, Device::Cpu))
+                                    .lt(0.2);
+                            let t = t.masked_fill(&ignored, -100);
+                            if t.ne(-100).sum(Kind::Int64).int64_value(&[]) == 0 {
+                                continue;
+                            }
+                            let loss = SoftmaxFocalLoss::new()
+                                .with_gamma(gamma)
+                                .with_alpha(alpha.clone())
+                                .with_reduction(reduction);
+                            let case = format!(
+                                "{kind:?} {shape:?} gamma {gamma} alpha {alpha:?} {reduction} x{scale}"
+                            );
+                            if scale > 10.0 {
+                                assert_agree_saturated(&loss, &x, &t, &case);
+                            } else {
+                                assert_agree(&loss, &x, &t, &case);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sigmoid_focal_fused_matches_composed() {
+    let shapes: &[&[i64]] = &[&[1], &[3, 7, 11], &[2, 5, 33, 37], &[100_003]];
+    for kind in [Kind::Double, Kind::Float] {
+        for (i, shape) in shapes.iter().enumerate() {
+            for gamma in [2.0, 0.0, 0.5, 1.0, 3.0] {
+                for alpha in [Some(0.25), None] {
+                    for reduction in [Reduction::Mean, Reduction::Sum] {
+                        for (soft, scale) in [(false, 1.0), (false, 25.0), (true, 3.0)] {
+                            let x = logits(shape, kind, scale, i as i64);
+                            tch::manual_seed(i as i64 + 77);
+                            let u = Tensor::rand(*shape, (kind, Device::Cpu));
+                            let t = if soft { u } else { u.lt(0.3).to_kind(kind) };
+                            let loss = SigmoidFocalLoss::new()
+                                .with_gamma(gamma)
+                                .with_alpha(alpha)
+                                .with_reduction(reduction);
+                            let case = format!(
+                                "{kind:?} {shape:?} gamma {gamma} alpha {alpha:?} {reduction} soft {soft} x{scale}"
+                            );
+                            if scale > 10.0 {
+                                assert_agree_saturated(&loss, &x, &t, &case);
+                            } else {
+                                assert_agree(&loss, &x, &t, &case);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn forward_without_grad_matches_composed() {
+    let x = logits(&[2, 4, 17, 19], Kind::Float, 3.0, 3);
+    let t = classes_target(&[2, 4, 17, 19], 3);
+    let losses: [&dyn Loss; 2] = [&FocalLoss::default(), &SoftmaxFocalLoss::default()];
+    for loss in losses {
+        let before = fused::kernel_runs();
+        let fused_value = tch::no_grad(|| loss.forward(&x, &t));
+        assert_eq!(fused::kernel_runs(), before + 1);
+        let composed = fused::composed_only(|| loss.forward(&x, &t));
+        assert!(
+            common::rel_error(&fused_value, &composed) <= 1e-5,
+            "{}",
+            loss.name()
+        );
+    }
+}
+
+/// Inputs the kernels do not cover take the composed path (no kernel run) and still work.
+#[test]
+fn uncovered_inputs_take_the_composed_path() {
+    let x = logits(&[2, 3, 8, 6], Kind::Float, 1.0, 5);
+    let t = classes_target(&[2, 3, 8, 6], 5);
+    let before = fused::kernel_runs();
+    // A non-contiguous input, half precision, no reduction, label smoothing.
+    let transposed = x.transpose(2, 3);
+    let t_transposed = t.transpose(1, 2);
+    let _ = FocalLoss::default().forward(&transposed, &t_transposed);
+    let _ = FocalLoss::default().forward(&x.to_kind(Kind::Half), &t);
+    let _ = FocalLoss::default()
+        .with_reduction(Reduction::None)
+        .forward(&x, &t);
+    let _ = SoftmaxFocalLoss::new()
+        .with_label_smoothing(0.1)
+        .forward(&x, &t);
+    assert_eq!(fused::kernel_runs(), before);
+}
+
+/// Invalid targets reach the composed path's checks: the same typed error as without kernels.
+#[test]
+fn invalid_targets_get_the_same_errors() {
+    let x = logits(&[2, 3, 4], Kind::Float, 1.0, 9);
+    let bad = Tensor::from_slice(&[0i64, 1, 2, 3, 0, 1, 2, 1]).view([2, 4]);
+    let losses: [&dyn Loss; 2] = [&FocalLoss::default(), &SoftmaxFocalLoss::default()];
+    for loss in losses {
+        let fused_error = loss.f_forward(&x, &bad).unwrap_err().to_string();
+        let composed = fused::composed_only(|| loss.f_forward(&x, &bad))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(fused_error, composed);
+        assert!(fused_error.contains("target"), "{fused_error}");
+    }
+    let soft = Tensor::from_slice(&[0.5f32, 1.5]);
+    let xs = Tensor::from_slice(&[0.5f32, 1.5]);
+    let error = SigmoidFocalLoss::new().f_forward(&xs, &soft).unwrap_err();
+    assert!(
+        error.to_string().starts_with("SigmoidFocalLoss: target"),
+        "{error}"
+    );
+}
+
+/// The kernel's gradient is scaled by the upstream gradient, as autograd's would be.
+#[test]
+fn upstream_gradients_scale_the_kernel_gradient() {
+    let x = logits(&[2, 3, 9, 5], Kind::Double, 2.0, 11);
+    let t = classes_target(&[2, 3, 9, 5], 11);
+    let losses: [&dyn Loss; 2] = [&FocalLoss::default(), &SoftmaxFocalLoss::default()];
+    for loss in losses {
+        let grad = |upstream: f64| {
+            let leaf = x.detach().set_requires_grad(true);
+            (loss.forward(&leaf, &t) * upstream).backward();
+            leaf.grad()
+        };
+        let (one, three) = (grad(1.0), grad(-3.0));
+        assert!(
+            common::rel_error(&three, &(one * -3.0)) < 1e-15,
+            "{}",
+            loss.name()
+        );
+    }
+}
