@@ -2,7 +2,7 @@
 # (Rust and Python present): they install libtorch once per machine, then build and run.
 RUN := ./scripts/with-libtorch.sh
 
-.PHONY: demo quickstart learnable-weights test lint fixtures doc
+.PHONY: demo quickstart learnable-weights test lint fixtures doc bench
 
 # The 3D segmentation training run (examples/segmentation); pass flags with ARGS="--steps 50".
 demo:
@@ -32,3 +32,11 @@ doc:
 .PHONY: anchors-fixtures
 anchors-fixtures:
 	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." python3 scripts/make_fixtures.py'
+
+# The loss benchmark: our losses (fused and composed) and the PyTorch anchors on the same shapes,
+# back to back, in one table (out/bench.md, out/bench.json). ARGS="--reps 5 --shapes seg128" narrows it.
+bench:
+	mkdir -p out
+	$(RUN) cargo bench --bench losses -- --json out/bench-focal.json $(ARGS)
+	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." python3 scripts/bench/anchors.py --json out/bench-anchors.json $(ARGS)'
+	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --json out/bench.json --markdown out/bench.md

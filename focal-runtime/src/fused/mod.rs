@@ -113,17 +113,54 @@ impl Power {
         }
     }
 
-    /// `base^gamma` and its derivative with respect to `base`.
+    /// `base^gamma` and its derivative with respect to `base`, for each element, into `value` and
+    /// `derivative` (the exponent is matched once, outside the loops, so they vectorize).
     #[inline(always)]
-    pub(crate) fn apply<R: math::Real>(self, base: R) -> (R, R) {
+    pub(crate) fn apply<R: math::Real>(self, base: &[R], value: &mut [R], derivative: &mut [R]) {
+        let (value, derivative) = (&mut value[..base.len()], &mut derivative[..base.len()]);
         match self {
-            Power::Zero => (R::ONE, R::ZERO),
-            Power::One => (base, R::ONE),
-            Power::Two => (base * base, base + base),
+            Power::Zero => {
+                value.fill(R::ONE);
+                derivative.fill(R::ZERO);
+            }
+            Power::One => {
+                value.copy_from_slice(base);
+                derivative.fill(R::ONE);
+            }
+            Power::Two => {
+                for i in 0..base.len() {
+                    value[i] = base[i] * base[i];
+                    derivative[i] = base[i] + base[i];
+                }
+            }
             Power::Other(g) => {
-                let l = base.ln();
+                let (g, g1) = (R::of(g), R::of(g - 1.0));
+                for i in 0..base.len() {
+                    let l = base[i].ln();
+                    value[i] = (g * l).exp();
+                    derivative[i] = g * (g1 * l).exp();
+                }
+            }
+        }
+    }
+
+    /// `exp(gamma * log_base)`, for each element: the factor from the logarithm of its base.
+    #[inline(always)]
+    pub(crate) fn apply_log<R: math::Real>(self, log_base: &[R], base: &[R], value: &mut [R]) {
+        let value = &mut value[..log_base.len()];
+        match self {
+            Power::Zero => value.fill(R::ONE),
+            Power::One => value.copy_from_slice(&base[..log_base.len()]),
+            Power::Two => {
+                for i in 0..log_base.len() {
+                    value[i] = base[i] * base[i];
+                }
+            }
+            Power::Other(g) => {
                 let g = R::of(g);
-                ((g * l).exp(), g * ((g - R::ONE) * l).exp())
+                for i in 0..log_base.len() {
+                    value[i] = (g * log_base[i]).exp();
+                }
             }
         }
     }

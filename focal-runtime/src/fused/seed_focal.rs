@@ -188,7 +188,7 @@ fn block<R: Real, T: ClassIndex>(
     partial: &mut Partial,
 ) {
     let (c, s) = (ctx.classes, ctx.spatial);
-    let base = n * c * s + s0;
+    let base_index = n * c * s + s0;
     let targets = &ctx.y[n * s + s0..][..len];
     let mut yi = [0i64; BLOCK];
     for i in 0..len {
@@ -200,35 +200,45 @@ fn block<R: Real, T: ClassIndex>(
     let (alpha_pos, alpha_neg) = (ctx.alpha, R::ONE - ctx.alpha);
     let mut acc = [R::ZERO; BLOCK];
     let mut dot = [R::ZERO; BLOCK];
+    let (mut p_t_raw, mut p_t, mut alpha_t) =
+        ([R::ZERO; BLOCK], [R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let (mut base, mut ln_p_t) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let (mut modulator, mut d_modulator) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
     for k in 0..c {
-        let pr = &ctx.p[base + k * s..][..len];
-        let gr = &mut g[k * BLOCK..][..len];
+        let pr = &ctx.p[base_index + k * s..][..len];
         for i in 0..len {
-            let prob = pr[i];
             let pos = yi[i] == k as i64;
-            let p_t_raw = select(pos, prob, R::ONE - prob);
-            let p_t = min(max(p_t_raw, lo), hi);
-            let alpha_t = select(pos, alpha_pos, alpha_neg);
-            let (modulator, d_modulator) = ctx.power.apply(R::ONE - p_t);
-            let ln_p_t = p_t.ln();
-            acc[i] = acc[i] + -alpha_t * modulator * ln_p_t;
-            if out.is_some() {
+            p_t_raw[i] = select(pos, pr[i], R::ONE - pr[i]);
+            p_t[i] = min(max(p_t_raw[i], lo), hi);
+            alpha_t[i] = select(pos, alpha_pos, alpha_neg);
+            base[i] = R::ONE - p_t[i];
+            ln_p_t[i] = p_t[i].ln();
+        }
+        ctx.power
+            .apply(&base[..len], &mut modulator, &mut d_modulator);
+        for i in 0..len {
+            acc[i] = acc[i] + -alpha_t[i] * modulator[i] * ln_p_t[i];
+        }
+        if out.is_some() {
+            let gr = &mut g[k * BLOCK..][..len];
+            for i in 0..len {
                 // d term / d p_t, in the order autograd computes it on the composed path (so
                 // float32 rounds alike: near the clamp the softmax backward cancels digits), then
                 // through the clamp (whose gradient passes on [lo, hi]).
-                let from_log = ctx.scale * (-alpha_t * modulator) / p_t;
+                let from_log = ctx.scale * (-alpha_t[i] * modulator[i]) / p_t[i];
                 // Where 1 - p_t is 0, (1 - p_t)^(gamma - 1) ln p_t tends to 0 also for gamma < 1
                 // (whose factor alone has an infinite derivative).
                 let from_power = select(
-                    modulator == R::ZERO,
+                    modulator[i] == R::ZERO,
                     R::ZERO,
-                    ctx.scale * ln_p_t * -alpha_t * d_modulator,
+                    ctx.scale * ln_p_t[i] * -alpha_t[i] * d_modulator[i],
                 );
                 let d = from_log - from_power;
-                let inside = p_t_raw >= lo && p_t_raw <= hi;
+                let inside = p_t_raw[i] >= lo && p_t_raw[i] <= hi;
+                let pos = yi[i] == k as i64;
                 let d = select(inside, select(pos, d, -d), R::ZERO);
                 gr[i] = d;
-                dot[i] = d.mul_add(prob, dot[i]);
+                dot[i] = d.mul_add(pr[i], dot[i]);
             }
         }
     }
@@ -239,10 +249,10 @@ fn block<R: Real, T: ClassIndex>(
     partial.sum += block_total.to_f64() / c as f64;
     if let Some(out) = out {
         for k in 0..c {
-            let pr = &ctx.p[base + k * s..][..len];
+            let pr = &ctx.p[base_index + k * s..][..len];
             let gr = &g[k * BLOCK..][..len];
             // SAFETY: block (n, s0) writes only its own positions s0..s0+len of each class row.
-            let o = unsafe { out.slice(base + k * s, len) };
+            let o = unsafe { out.slice(base_index + k * s, len) };
             for i in 0..len {
                 o[i] = pr[i] * (gr[i] - dot[i]);
             }

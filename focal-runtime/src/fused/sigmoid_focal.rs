@@ -130,8 +130,8 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
         let len = BLOCK.min(len_all - start);
         let x = &ctx.x[start..][..len];
         let t = &ctx.t[start..][..len];
-        let mut loss = [R::ZERO; BLOCK];
-        let mut grad = [R::ZERO; BLOCK];
+        let (mut p, mut q, mut ce) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+        let (mut omt, mut alpha_t) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
         let mut bad = false;
         for i in 0..len {
             let (xi, ti) = (x[i], t[i]);
@@ -139,33 +139,34 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
             let neg = xi < R::ZERO;
             let u = select(neg, xi, -xi).exp();
             let inv = R::ONE / (R::ONE + u);
-            let p = select(neg, u * inv, inv);
-            let q = select(neg, inv, u * inv);
-            let ce = max(xi, R::ZERO) - xi * ti + u.ln_1p();
+            p[i] = select(neg, u * inv, inv);
+            q[i] = select(neg, inv, u * inv);
+            ce[i] = max(xi, R::ZERO) - xi * ti + u.ln_1p();
             let one_minus_t = R::ONE - ti;
-            let one_minus_p_t = ti * q + one_minus_t * p;
-            let (modulator, _) = ctx.power.apply(one_minus_p_t);
-            let alpha_t = ctx.alpha.0 * ti + ctx.alpha.1 * one_minus_t;
-            loss[i] = alpha_t * modulator * ce;
-            if out.is_some() {
-                let ratio = select(
-                    one_minus_p_t > R::ZERO,
-                    p * q / one_minus_p_t,
-                    select(ti > R::of(0.5), p, q),
-                );
-                let d_modulator = ctx.gamma * modulator * (one_minus_t - ti) * ratio;
-                grad[i] = alpha_t * ((p - ti) * modulator + ce * d_modulator) * ctx.scale;
-            }
+            omt[i] = ti * q[i] + one_minus_t * p[i];
+            alpha_t[i] = ctx.alpha.0 * ti + ctx.alpha.1 * one_minus_t;
         }
         partial.bad_target |= bad;
+        let (mut modulator, mut unused) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+        ctx.power.apply(&omt[..len], &mut modulator, &mut unused);
         let mut block_total = R::ZERO;
-        for &l in &loss[..len] {
-            block_total = block_total + l;
+        for i in 0..len {
+            block_total = block_total + alpha_t[i] * modulator[i] * ce[i];
         }
         partial.sum += block_total.to_f64();
         if let Some(out) = out {
             // SAFETY: each block writes only its own elements.
-            unsafe { out.slice(start, len) }.copy_from_slice(&grad[..len]);
+            let o = unsafe { out.slice(start, len) };
+            for i in 0..len {
+                let ti = t[i];
+                let ratio = select(
+                    omt[i] > R::ZERO,
+                    p[i] * q[i] / omt[i],
+                    select(ti > R::of(0.5), p[i], q[i]),
+                );
+                let d_modulator = ctx.gamma * modulator[i] * (R::ONE - ti - ti) * ratio;
+                o[i] = alpha_t[i] * ((p[i] - ti) * modulator[i] + ce[i] * d_modulator) * ctx.scale;
+            }
         }
     }
     partial

@@ -237,25 +237,33 @@ fn block<R: Real, T: ClassIndex>(
     // -alpha_y mod ((onehot_j - p_j) + gamma ln p_y (w_j - p_j)), w the softmax of the others.
     let (mut b, mut d) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
     let (mut inv, mut inv_others) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let (mut log_p, mut q, mut log_q) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let mut lse = [R::ZERO; BLOCK];
+    for i in 0..len {
+        lse[i] = sum[i].ln();
+        log_p[i] = x_y[i] - m[i] - lse[i];
+        inv[i] = R::ONE / sum[i];
+        q[i] = others[i] * inv[i];
+    }
+    if matches!(ctx.power, Power::Other(_)) {
+        for i in 0..len {
+            log_q[i] = others[i].ln() - lse[i];
+        }
+    }
+    let mut modulator = [R::ZERO; BLOCK];
+    ctx.power
+        .apply_log(&log_q[..len], &q[..len], &mut modulator);
     let mut block_total = R::ZERO;
     for i in 0..len {
-        let lse = sum[i].ln();
-        let log_p = x_y[i] - m[i] - lse;
-        inv[i] = R::ONE / sum[i];
-        let q = others[i] * inv[i];
-        let modulator = match ctx.power {
-            Power::Zero => R::ONE,
-            Power::One => q,
-            Power::Two => q * q,
-            Power::Other(_) => (ctx.gamma * (others[i].ln() - lse)).exp(),
-        };
-        let valid = yi[i] >= 0;
-        let loss = -(modulator * log_p) * a[i];
-        block_total = block_total + select(valid, loss, R::ZERO);
-        if out.is_some() {
-            let base_coef = -(a[i] * modulator) * ctx.scale;
+        let loss = -(modulator[i] * log_p[i]) * a[i];
+        block_total = block_total + select(yi[i] >= 0, loss, R::ZERO);
+    }
+    if out.is_some() {
+        for i in 0..len {
+            let valid = yi[i] >= 0;
+            let base_coef = -(a[i] * modulator[i]) * ctx.scale;
             b[i] = select(valid, base_coef, R::ZERO);
-            d[i] = select(valid, base_coef * ctx.gamma * log_p, R::ZERO);
+            d[i] = select(valid, base_coef * ctx.gamma * log_p[i], R::ZERO);
             inv_others[i] = select(others[i] > R::ZERO, R::ONE / others[i], R::ZERO);
         }
     }

@@ -23,7 +23,35 @@ pub(crate) fn floats<R: Real>(t: &Tensor) -> Option<&[R]> {
 /// A fresh contiguous CPU tensor of `shape` and dtype `R::KIND` (uninitialised: the kernel
 /// writes every element through [`floats_mut`]).
 pub(crate) fn new_floats<R: Real>(shape: &[i64]) -> Result<Tensor, LossError> {
-    Ok(Tensor::f_empty(shape, (R::KIND, Device::Cpu))?)
+    let t = Tensor::f_empty(shape, (R::KIND, Device::Cpu))?;
+    advise_huge_pages(t.data_ptr() as usize, t.numel() * std::mem::size_of::<R>());
+    Ok(t)
+}
+
+/// Asks Linux to back a large fresh buffer with transparent huge pages where they are enabled
+/// on request (`madvise` mode): the kernel then takes one page fault per 2 MiB instead of one
+/// per 4 KiB when it first writes the buffer, which on a 64 MiB gradient is most of the cost of
+/// writing it. Only a hint: nothing changes where the system declines.
+fn advise_huge_pages(start: usize, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE_PAGE: usize = 2 << 20;
+        const MADV_HUGEPAGE: i32 = 14;
+        extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
+        }
+        let first = start.next_multiple_of(HUGE_PAGE);
+        let end = (start + len) / HUGE_PAGE * HUGE_PAGE;
+        if end > first {
+            // SAFETY: the range lies inside the buffer the tensor owns; MADV_HUGEPAGE changes
+            // how its pages are backed, never their contents.
+            unsafe {
+                madvise(first as *mut std::ffi::c_void, end - first, MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (start, len);
 }
 
 /// The elements of a tensor made by [`new_floats`], writable for as long as it is borrowed.

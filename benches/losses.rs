@@ -1,0 +1,254 @@
+//! The loss benchmark: forward + backward of the focal losses, fused and composed, next to a copy
+//! of the logits (the memory-traffic floor), tch's cross entropy and the cost of the input checks,
+//! on the segmentation shapes `2 x 4 x 64^3`, `2 x 4 x 128^3` and the dense-detection shape
+//! `8 x 20000 x 80`, in float32 on every intra-op thread. Medians of `--reps` runs after one
+//! warm-up; peak memory of one forward + backward above the inputs, measured in a fresh process
+//! per case (`VmHWM` after resetting it).
+//!
+//! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--json PATH]`; `make
+//! bench` runs it together with the PyTorch anchors (`scripts/bench/`) and prints one table.
+//! Under `cargo test` (no `--bench` argument) it runs every case once on small shapes.
+
+use std::time::Instant;
+
+use focal::checks::{self, DTypes};
+use focal::{fused, FocalLoss, Loss, SigmoidFocalLoss, SoftmaxFocalLoss};
+use tch::{Device, Kind, Tensor};
+
+/// The inputs of one shape.
+struct Inputs {
+    logits: Tensor,
+    /// Class indices `(N, *)` (segmentation) or `None` (detection).
+    classes: Option<Tensor>,
+    /// Float targets of the logits' shape: one-hot classes, or random binary labels.
+    dense: Tensor,
+}
+
+fn inputs(shape: &str, small: bool) -> Inputs {
+    tch::manual_seed(0);
+    let opts = (Kind::Float, Device::Cpu);
+    if shape == "det" {
+        let dims: [i64; 3] = if small { [2, 100, 8] } else { [8, 20000, 80] };
+        let logits = Tensor::randn(dims, opts) * 2.0 - 2.0;
+        let dense = Tensor::rand(dims, opts).lt(0.01).to_kind(Kind::Float);
+        return Inputs {
+            logits,
+            classes: None,
+            dense,
+        };
+    }
+    let side = match (shape, small) {
+        (_, true) => 8,
+        ("seg64", _) => 64,
+        _ => 128,
+    };
+    let logits = Tensor::randn([2, 4, side, side, side], opts) * 2.0;
+    let classes = Tensor::randint(4, [2, side, side, side], (Kind::Int64, Device::Cpu));
+    let dense = classes
+        .one_hot(4)
+        .permute([0, 4, 1, 2, 3])
+        .to_kind(Kind::Float)
+        .contiguous();
+    Inputs {
+        logits,
+        classes: Some(classes),
+        dense,
+    }
+}
+
+/// The cases of a shape; with `parts`, also the pieces of the fused softmax path (the kernel
+/// without and with its gradient) and of libtorch's (softmax, dot, a fresh zeroed tensor).
+fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
+    let mut all = vec!["copy"];
+    if shape == "det" {
+        all.extend([
+            "bce_with_logits (tch)",
+            "SigmoidFocalLoss",
+            "SigmoidFocalLoss composed",
+        ]);
+        return all;
+    }
+    all.extend([
+        "cross_entropy (tch)",
+        "checks",
+        "FocalLoss",
+        "FocalLoss composed",
+        "SoftmaxFocalLoss",
+        "SoftmaxFocalLoss composed",
+        "SigmoidFocalLoss",
+        "SigmoidFocalLoss composed",
+    ]);
+    if parts {
+        all.extend([
+            "SoftmaxFocalLoss forward",
+            "SoftmaxFocalLoss forward with grad",
+            "softmax (tch)",
+            "dot (tch)",
+            "zeros (tch)",
+        ]);
+    }
+    all
+}
+
+/// Runs `case` once: forward and, for losses, backward.
+fn run_once(case: &str, inp: &Inputs) {
+    let x = inp.logits.detach().set_requires_grad(true);
+    let classes = || inp.classes.as_ref().expect("a segmentation shape");
+    let loss = |l: &dyn Loss, target: &Tensor| l.forward(&x, target).backward();
+    match case {
+        "copy" => {
+            let _ = inp.logits.copy();
+        }
+        "cross_entropy (tch)" => x
+            .cross_entropy_loss::<Tensor>(classes(), None, tch::Reduction::Mean, -100, 0.0)
+            .backward(),
+        "bce_with_logits (tch)" => x
+            .binary_cross_entropy_with_logits::<Tensor>(
+                &inp.dense,
+                None,
+                None,
+                tch::Reduction::Mean,
+            )
+            .backward(),
+        "checks" => {
+            checks::same_device("FocalLoss", &[("input", &x), ("target", classes())]).unwrap();
+            checks::dtype("FocalLoss", "input", &x, DTypes::FLOAT).unwrap();
+            checks::dtype("FocalLoss", "target", classes(), DTypes::INTEGER).unwrap();
+            checks::class_indices("FocalLoss", "target", classes(), 4, None).unwrap();
+        }
+        "FocalLoss" => loss(&FocalLoss::default(), classes()),
+        "FocalLoss composed" => fused::composed_only(|| loss(&FocalLoss::default(), classes())),
+        "SoftmaxFocalLoss" => loss(&SoftmaxFocalLoss::default(), classes()),
+        "SoftmaxFocalLoss composed" => {
+            fused::composed_only(|| loss(&SoftmaxFocalLoss::default(), classes()))
+        }
+        "SigmoidFocalLoss" => loss(&SigmoidFocalLoss::default(), &inp.dense),
+        "SigmoidFocalLoss composed" => {
+            fused::composed_only(|| loss(&SigmoidFocalLoss::default(), &inp.dense))
+        }
+        "SoftmaxFocalLoss forward" => {
+            let _ = tch::no_grad(|| SoftmaxFocalLoss::default().forward(&x, classes()));
+        }
+        "SoftmaxFocalLoss forward with grad" => {
+            let _ = SoftmaxFocalLoss::default().forward(&x, classes());
+        }
+        "softmax (tch)" => {
+            let _ = inp.logits.softmax(1, Kind::Float);
+        }
+        "dot (tch)" => {
+            let _ = inp.logits.view([-1]).dot(&inp.logits.view([-1]));
+        }
+        "zeros (tch)" => {
+            let _ = inp.logits.zeros_like();
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+fn median_ms(case: &str, inp: &Inputs, reps: usize) -> f64 {
+    run_once(case, inp);
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            run_once(case, inp);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// In a fresh process: the peak resident memory of one run above the memory before it, in bytes
+/// (the inputs are made, and the peak is reset, first).
+fn peak_above_inputs(case: &str, inp: &Inputs) -> Option<u64> {
+    // The first run loads and warms what is loaded once per process (thread pools, kernels).
+    run_once(case, inp);
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    let before = status_kib("VmRSS:");
+    run_once(case, inp);
+    let peak = status_kib("VmHWM:");
+    Some(peak.saturating_sub(before) * 1024)
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(spec) = arg(&args, "--memory-of") {
+        let (shape, case) = spec.split_once(':').expect("--memory-of shape:case");
+        let inp = inputs(shape, false);
+        println!("{}", peak_above_inputs(case, &inp).unwrap_or(0));
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
+    if !bench {
+        // Under `cargo test`: every case once, on small inputs.
+        for shape in ["seg64", "det"] {
+            let inp = inputs(shape, true);
+            for case in cases(shape, true) {
+                run_once(case, &inp);
+            }
+        }
+        println!("bench smoke run: ok");
+        return;
+    }
+    let reps: usize = arg(&args, "--reps")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7);
+    let shapes = arg(&args, "--shapes").unwrap_or_else(|| "seg64,seg128,det".into());
+    let parts = args.iter().any(|a| a == "--parts");
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut rows = Vec::new();
+    for shape in shapes.split(',') {
+        let inp = inputs(shape, false);
+        let logits_bytes = inp.logits.numel() * 4;
+        for case in cases(shape, parts) {
+            let ms = median_ms(case, &inp, reps);
+            let peak = std::process::Command::new(&exe)
+                .args(["--memory-of", &format!("{shape}:{case}")])
+                .output()
+                .ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                });
+            eprintln!(
+                "{shape:7} {case:28} {ms:9.1} ms  peak {:>8.1} MiB above inputs",
+                peak.unwrap_or(0) as f64 / (1 << 20) as f64
+            );
+            rows.push(serde_json::json!({
+                "side": "focal",
+                "shape": shape,
+                "case": case,
+                "median_ms": ms,
+                "peak_bytes": peak,
+                "logits_bytes": logits_bytes,
+            }));
+        }
+    }
+    let doc = serde_json::json!({
+        "threads": tch::get_num_threads(),
+        "reps": reps,
+        "rows": rows,
+    });
+    let text = serde_json::to_string_pretty(&doc).expect("json");
+    match arg(&args, "--json") {
+        Some(path) => std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {path}: {e}")),
+        None => println!("{text}"),
+    }
+}

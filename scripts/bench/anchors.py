@@ -1,0 +1,157 @@
+"""The PyTorch side of `make bench`: the anchors the focal losses are compared with, forward +
+backward in float32 on the same shapes as `benches/losses.rs`, medians of --reps runs after one
+warm-up, and the peak memory of one run above the inputs (measured in a fresh process per case,
+from VmHWM after resetting it). Writes JSON rows like the Rust side's.
+
+Anchors: the seed note's reference FocalLoss, torchvision.ops.sigmoid_focal_loss, kornia's
+focal_loss, MONAI's FocalLoss(use_softmax=True), F.cross_entropy / binary_cross_entropy_with_logits,
+and a copy of the logits (the memory-traffic floor).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
+
+
+def inputs(shape):
+    torch.manual_seed(0)
+    if shape == "det":
+        x = torch.randn(8, 20000, 80) * 2.0 - 2.0
+        dense = (torch.rand(8, 20000, 80) < 0.01).float()
+        return x, None, dense
+    side = 64 if shape == "seg64" else 128
+    x = torch.randn(2, 4, side, side, side) * 2.0
+    t = torch.randint(0, 4, (2, side, side, side))
+    dense = F.one_hot(t, 4).permute(0, 4, 1, 2, 3).float().contiguous()
+    return x, t, dense
+
+
+def cases(shape):
+    if shape == "det":
+        return ["copy", "bce_with_logits", "torchvision sigmoid_focal_loss"]
+    return [
+        "copy",
+        "cross_entropy",
+        "seed FocalLoss",
+        "kornia focal_loss",
+        "MONAI FocalLoss(use_softmax)",
+        "torchvision sigmoid_focal_loss",
+    ]
+
+
+def runner(case, x0, t, dense):
+    """A function doing one forward (+ backward) of `case`."""
+    if case == "copy":
+        return lambda: x0.clone()
+    if case == "cross_entropy":
+        loss = lambda x: F.cross_entropy(x, t)
+    elif case == "bce_with_logits":
+        loss = lambda x: F.binary_cross_entropy_with_logits(x, dense)
+    elif case == "seed FocalLoss":
+        from seed import FocalLoss
+
+        seed = FocalLoss()
+        t1 = t.unsqueeze(1)
+        loss = lambda x: seed(x, t1)
+    elif case == "kornia focal_loss":
+        from kornia.losses import focal_loss
+
+        loss = lambda x: focal_loss(x, t, alpha=None, gamma=2.0, reduction="mean")
+    elif case == "MONAI FocalLoss(use_softmax)":
+        from monai.losses import FocalLoss
+
+        monai = FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
+        t1 = t.unsqueeze(1)
+        loss = lambda x: monai(x, t1)
+    elif case == "torchvision sigmoid_focal_loss":
+        from torchvision.ops import sigmoid_focal_loss
+
+        loss = lambda x: sigmoid_focal_loss(x, dense, alpha=0.25, gamma=2.0, reduction="mean")
+    else:
+        raise ValueError(case)
+
+    def run():
+        x = x0.detach().requires_grad_(True)
+        loss(x).backward()
+
+    return run
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_above_inputs(shape, case):
+    x, t, dense = inputs(shape)
+    run = runner(case, x, t, dense)
+    run()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status_kib("VmRSS:")
+    run()
+    return (status_kib("VmHWM:") - before) * 1024
+
+
+def median_ms(run, reps):
+    run()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--shapes", default="seg64,seg128,det")
+    ap.add_argument("--json")
+    ap.add_argument("--memory-of")
+    args = ap.parse_args()
+    if args.memory_of:
+        shape, case = args.memory_of.split(":", 1)
+        print(peak_above_inputs(shape, case))
+        return
+    rows = []
+    for shape in args.shapes.split(","):
+        x, t, dense = inputs(shape)
+        for case in cases(shape):
+            ms = median_ms(runner(case, x, t, dense), args.reps)
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-of", f"{shape}:{case}"],
+                capture_output=True, text=True,
+            )
+            try:
+                peak = int(out.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                peak = None
+            print(f"{shape:7} {case:32} {ms:9.1f} ms  peak {(peak or 0) / 2**20:8.1f} MiB above inputs",
+                  file=sys.stderr)
+            rows.append({"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
+                         "peak_bytes": peak, "logits_bytes": x.numel() * 4})
+    doc = {"threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
+           "rows": rows}
+    text = json.dumps(doc, indent=2)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

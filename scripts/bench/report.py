@@ -1,0 +1,109 @@
+"""Merges the two halves of `make bench` (benches/losses.rs and anchors.py, run back to back on
+the same machine) into one table of medians, ratios and peak memory, checks the speed targets of
+issue 7, and writes the whole as JSON and Markdown."""
+import argparse
+import datetime
+import json
+import os
+import platform
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("focal")
+    ap.add_argument("anchors")
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--markdown", required=True)
+    args = ap.parse_args()
+    focal = json.load(open(args.focal))
+    anchors = json.load(open(args.anchors))
+    rows = focal["rows"] + anchors["rows"]
+    get = {(r["shape"], r["side"], r["case"]): r for r in rows}
+
+    def ms(shape, side, case):
+        r = get.get((shape, side, case))
+        return r["median_ms"] if r else None
+
+    out = []
+    machine = f"{cpu_name()}, {os.cpu_count()} cores, {focal['threads']} intra-op threads"
+    date = datetime.date.today().isoformat()
+    out.append(f"Measured {date} on {machine}; torch {anchors.get('torch', '?')}, float32, "
+               f"forward + backward, median of {focal['reps']} runs.\n")
+    shapes = []
+    for r in rows:
+        if r["shape"] not in shapes:
+            shapes.append(r["shape"])
+    for shape in shapes:
+        copy = ms(shape, "focal", "copy")
+        out.append(f"\n**{shape}**\n")
+        out.append("| side | case | median ms | x copy | peak above inputs (x logits) |")
+        out.append("|---|---|---:|---:|---:|")
+        for r in rows:
+            if r["shape"] != shape:
+                continue
+            peak = r.get("peak_bytes")
+            peak_text = f"{peak / r['logits_bytes']:.2f}" if peak is not None else "?"
+            ratio = f"{r['median_ms'] / copy:.1f}" if copy else "?"
+            out.append(f"| {r['side']} | {r['case']} | {r['median_ms']:.1f} | {ratio} | {peak_text} |")
+
+    targets = []
+
+    def target(name, value, goal, better):
+        if value is None:
+            return
+        met = value >= goal if better == "higher" else value <= goal
+        targets.append({"target": name, "value": round(value, 3), "goal": goal, "met": met})
+
+    def speedup(shape, ours, anchor):
+        a, o = ms(shape, "pytorch", anchor), ms(shape, "focal", ours)
+        return a / o if a and o else None
+
+    target("FocalLoss vs the seed's code, seg128 (x faster)",
+           speedup("seg128", "FocalLoss", "seed FocalLoss"), 30, "higher")
+    target("SoftmaxFocalLoss vs kornia focal_loss, seg128 (x faster)",
+           speedup("seg128", "SoftmaxFocalLoss", "kornia focal_loss"), 4, "higher")
+    target("SigmoidFocalLoss vs torchvision, seg128 (x faster)",
+           speedup("seg128", "SigmoidFocalLoss", "torchvision sigmoid_focal_loss"), 10, "higher")
+    target("SigmoidFocalLoss vs torchvision, det (x faster)",
+           speedup("det", "SigmoidFocalLoss", "torchvision sigmoid_focal_loss"), 10, "higher")
+    for loss in ["FocalLoss", "SoftmaxFocalLoss", "SigmoidFocalLoss"]:
+        o, c = ms("seg128", "focal", loss), ms("seg128", "focal", "copy")
+        if o and c:
+            target(f"{loss} time, seg128 (x one copy of the logits)", o / c, 5, "lower")
+        r = get.get(("seg128", "focal", loss))
+        if r and r.get("peak_bytes") is not None:
+            target(f"{loss} peak memory above inputs, seg128 (x logits)",
+                   r["peak_bytes"] / r["logits_bytes"], 3, "lower")
+    checks = ms("seg128", "focal", "checks")
+    for loss in ["FocalLoss", "SoftmaxFocalLoss"]:
+        o = ms("seg128", "focal", loss)
+        if checks and o:
+            target(f"checks (device, dtype, target range) / {loss}, seg128", checks / o, 0.10, "lower")
+    out.append("\n**Targets**\n")
+    out.append("| target | measured | goal | met |")
+    out.append("|---|---:|---:|---|")
+    for t in targets:
+        op = ">=" if "faster" in t["target"] else "<="
+        out.append(f"| {t['target']} | {t['value']:.2f} | {op} {t['goal']} | {'yes' if t['met'] else 'no'} |")
+    text = "\n".join(out) + "\n"
+    with open(args.markdown, "w") as f:
+        f.write(text)
+    with open(args.json, "w") as f:
+        json.dump({"date": date, "machine": machine, "focal": focal, "anchors": anchors,
+                   "targets": targets}, f, indent=2)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
