@@ -65,6 +65,11 @@ impl<R: Copy> SharedOut<R> {
         }
     }
 
+    /// The buffer's length.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// The `len` elements from `start`, for one thread to write.
     ///
     /// # Safety

@@ -74,20 +74,28 @@ fn with_targets<R: Real>(
     if view::floats::<R>(input).is_none() {
         return Ok(None);
     }
-    let probs = input.f_detach()?.f_softmax(1, R::KIND)?;
-    let Some(p) = view::floats::<R>(&probs) else {
+    // The softmax goes into a fresh buffer that, with a gradient, the kernel then overwrites with
+    // the gradient block by block: one full-size allocation instead of two.
+    let mut probs = view::new_floats::<R>(params.shape)?;
+    let _written = input.f_detach()?.f_softmax_int_out(&probs, 1, R::KIND)?;
+    let Some(buffer) = view::floats_mut::<R>(&mut probs) else {
         return Ok(None);
     };
-    match classes {
-        Classes::I64(y) => run(p, y, params),
-        Classes::I32(y) => run(p, y, params),
-        Classes::U8(y) => run(p, y, params),
-    }
+    let buffer = SharedOut::new(buffer);
+    let result = match classes {
+        Classes::I64(y) => run(&buffer, y, params),
+        Classes::I32(y) => run(&buffer, y, params),
+        Classes::U8(y) => run(&buffer, y, params),
+    }?;
+    Ok(result.map(|(value, has_grad)| Fused {
+        value,
+        grad: has_grad.then_some(probs),
+    }))
 }
 
 struct Ctx<'a, R, T> {
-    /// The softmax of the input.
-    p: &'a [R],
+    /// The softmax of the input, overwritten by the gradient where there is one.
+    p: &'a SharedOut<R>,
     y: &'a [T],
     classes: usize,
     spatial: usize,
@@ -96,6 +104,7 @@ struct Ctx<'a, R, T> {
     alpha: R,
     /// The gradient's scale: the reduction's, divided by the class count.
     scale: R,
+    needs_grad: bool,
 }
 
 /// What a thread returns: its share of the loss and whether it saw a target out of range.
@@ -104,11 +113,12 @@ struct Partial {
     bad_target: bool,
 }
 
+/// The reduced loss and whether the buffer now holds the gradient.
 fn run<R: Real, T: ClassIndex>(
-    p: &[R],
+    p: &SharedOut<R>,
     y: &[T],
     params: &Params<'_>,
-) -> Result<Option<Fused>, LossError> {
+) -> Result<Option<(Tensor, bool)>, LossError> {
     let (n, c) = (params.shape[0] as usize, params.shape[1] as usize);
     let spatial = p.len() / (n * c);
     if y.len() != n * spatial {
@@ -126,43 +136,27 @@ fn run<R: Real, T: ClassIndex>(
         power: params.power,
         alpha: R::of(params.alpha),
         scale: R::of(scale) / R::of(c as f64),
+        needs_grad: params.needs_grad,
     };
     let items = n * blocks_per_sample;
-    let mut grad = if params.needs_grad {
-        Some(view::new_floats::<R>(params.shape)?)
-    } else {
-        None
-    };
-    let parts = {
-        let out = grad.as_mut().and_then(view::floats_mut::<R>);
-        let out = out.map(SharedOut::new);
-        for_ranges(items, 2 * c * BLOCK, |range| {
-            work_dispatch(&ctx, range, out.as_ref())
-        })
-    };
+    let parts = for_ranges(items, 2 * c * BLOCK, |range| work_dispatch(&ctx, range));
     if parts.iter().any(|p| p.bad_target) {
         // The composed path reports the target out of range.
         return Ok(None);
     }
     super::count_run();
     let total: f64 = parts.iter().map(|p| p.sum).sum();
-    Ok(Some(Fused {
-        value: view::scalar::<R>(total * scale)?,
-        grad,
-    }))
+    Ok(Some((view::scalar::<R>(total * scale)?, params.needs_grad)))
 }
 
 multiversion! {
-    fn work_dispatch<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>, out: Option<&SharedOut<R>>) -> Partial = work;
+    fn work_dispatch<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>) -> Partial = work;
 }
 
 #[inline(always)]
-fn work<R: Real, T: ClassIndex>(
-    ctx: &Ctx<'_, R, T>,
-    range: Range<usize>,
-    out: Option<&SharedOut<R>>,
-) -> Partial {
+fn work<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>) -> Partial {
     let mut g = vec![R::ZERO; ctx.classes * BLOCK];
+    let mut probs = vec![R::ZERO; ctx.classes * BLOCK];
     let mut partial = Partial {
         sum: 0.0,
         bad_target: false,
@@ -171,7 +165,7 @@ fn work<R: Real, T: ClassIndex>(
         let n = item / ctx.blocks_per_sample;
         let s0 = (item % ctx.blocks_per_sample) * BLOCK;
         let len = BLOCK.min(ctx.spatial - s0);
-        block(ctx, n, s0, len, &mut g, out, &mut partial);
+        block(ctx, n, s0, len, &mut probs, &mut g, &mut partial);
     }
     partial
 }
@@ -183,8 +177,8 @@ fn block<R: Real, T: ClassIndex>(
     n: usize,
     s0: usize,
     len: usize,
+    probs: &mut [R],
     g: &mut [R],
-    out: Option<&SharedOut<R>>,
     partial: &mut Partial,
 ) {
     let (c, s) = (ctx.classes, ctx.spatial);
@@ -196,6 +190,13 @@ fn block<R: Real, T: ClassIndex>(
         partial.bad_target |= k < 0 || k >= c as i64;
         yi[i] = k;
     }
+    // This block's probabilities, copied out before the gradient overwrites them.
+    for k in 0..c {
+        // SAFETY: block (n, s0) reads and writes only its own positions s0..s0+len of each class
+        // row, and no other slice of these rows is alive while this one is.
+        let row = unsafe { ctx.p.slice(base_index + k * s, len) };
+        probs[k * BLOCK..][..len].copy_from_slice(row);
+    }
     let (lo, hi) = (R::of(P_T_MIN), R::ONE);
     let (alpha_pos, alpha_neg) = (ctx.alpha, R::ONE - ctx.alpha);
     let mut acc = [R::ZERO; BLOCK];
@@ -205,7 +206,7 @@ fn block<R: Real, T: ClassIndex>(
     let (mut base, mut ln_p_t) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
     let (mut modulator, mut d_modulator) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
     for k in 0..c {
-        let pr = &ctx.p[base_index + k * s..][..len];
+        let pr = &probs[k * BLOCK..][..len];
         for i in 0..len {
             let pos = yi[i] == k as i64;
             p_t_raw[i] = select(pos, pr[i], R::ONE - pr[i]);
@@ -219,7 +220,7 @@ fn block<R: Real, T: ClassIndex>(
         for i in 0..len {
             acc[i] = acc[i] + -alpha_t[i] * modulator[i] * ln_p_t[i];
         }
-        if out.is_some() {
+        if ctx.needs_grad {
             let gr = &mut g[k * BLOCK..][..len];
             for i in 0..len {
                 // d term / d p_t, in the order autograd computes it on the composed path (so
@@ -247,12 +248,12 @@ fn block<R: Real, T: ClassIndex>(
         block_total = block_total + a;
     }
     partial.sum += block_total.to_f64() / c as f64;
-    if let Some(out) = out {
+    if ctx.needs_grad {
         for k in 0..c {
-            let pr = &ctx.p[base_index + k * s..][..len];
+            let pr = &probs[k * BLOCK..][..len];
             let gr = &g[k * BLOCK..][..len];
-            // SAFETY: block (n, s0) writes only its own positions s0..s0+len of each class row.
-            let o = unsafe { out.slice(base_index + k * s, len) };
+            // SAFETY: as above; the rows were copied out, so this overwrites them.
+            let o = unsafe { ctx.p.slice(base_index + k * s, len) };
             for i in 0..len {
                 o[i] = pr[i] * (gr[i] - dot[i]);
             }
