@@ -3,7 +3,8 @@
 //! on the segmentation shapes `2 x 4 x 64^3`, `2 x 4 x 128^3` and the dense-detection shape
 //! `8 x 20000 x 80`, in float32 on every intra-op thread. Medians of `--reps` runs after one
 //! warm-up; peak memory of one forward + backward above the inputs, measured in a fresh process
-//! per case (`VmHWM` after resetting it).
+//! per case (`VmHWM` after resetting it, with glibc returning every freed allocation above 64 KiB
+//! to the system, so that resident memory follows allocation).
 //!
 //! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--json PATH]`; `make
 //! bench` runs it together with the PyTorch anchors (`scripts/bench/`) and prints one table.
@@ -219,6 +220,9 @@ fn main() {
             let ms = median_ms(case, &inp, reps);
             let peak = std::process::Command::new(&exe)
                 .args(["--memory-of", &format!("{shape}:{case}")])
+                // Every allocation above 64 KiB mapped and returned on free, so that the resident
+                // memory follows what is allocated (glibc otherwise keeps freed chunks below 32 MiB).
+                .env("MALLOC_MMAP_THRESHOLD_", "65536")
                 .output()
                 .ok()
                 .and_then(|o| {

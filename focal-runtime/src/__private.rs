@@ -85,9 +85,11 @@ pub fn fused_result(
     };
     match (needs_grad, fused.grad) {
         (false, _) => Ok(Some(fused.value)),
-        (true, Some(grad)) => crate::attach_gradient(&fused.value, input, &grad)
-            .map(Some)
-            .map_err(|e| tag(e, loss)),
+        (true, Some(grad)) => {
+            { crate::attach_scaled_gradient(&fused.value, input, &grad, fused.grad_scale) }
+                .map(Some)
+                .map_err(|e| tag(e, loss))
+        }
         (true, None) => Ok(None),
     }
 }

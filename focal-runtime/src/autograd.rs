@@ -50,6 +50,27 @@ fn grad_mode_enabled() -> bool {
 /// assert_eq!(Vec::<f64>::try_from(x.grad()).unwrap(), [6.0, 12.0]);
 /// ```
 pub fn attach_gradient(value: &Tensor, input: &Tensor, grad: &Tensor) -> Result<Tensor, LossError> {
+    attach_scaled_gradient(value, input, grad, 1.0)
+}
+
+/// [`attach_gradient`] with the gradient `grad * scale`, where the scale is applied to the scalar
+/// in the backward pass (one multiplication) instead of to every element of `grad`.
+///
+/// ```
+/// use tch::{Kind, Tensor};
+/// let x = Tensor::from_slice(&[1.0f64, 2.0]).set_requires_grad(true);
+/// let value = Tensor::from(2.5f64);
+/// let loss = focal_runtime::attach_scaled_gradient(&value, &x, &(x.detach() * 2.0), 0.25).unwrap();
+/// loss.backward();
+/// assert_eq!(loss.double_value(&[]), 2.5);
+/// assert_eq!(Vec::<f64>::try_from(x.grad()).unwrap(), [0.5, 1.0]);
+/// ```
+pub fn attach_scaled_gradient(
+    value: &Tensor,
+    input: &Tensor,
+    grad: &Tensor,
+    scale: f64,
+) -> Result<Tensor, LossError> {
     if grad.size() != input.size() {
         return Err(LossError::ShapeMismatch {
             loss: "",
@@ -61,18 +82,52 @@ pub fn attach_gradient(value: &Tensor, input: &Tensor, grad: &Tensor) -> Result<
     let g = grad.f_detach()?.f_to_kind(input.kind())?.f_reshape([-1])?;
     let live = input.f_reshape([-1])?.f_dot(&g)?;
     // The same number minus itself: exactly zero, but only `live` carries the graph.
-    let zero = live.f_sub(&live.f_detach()?)?.f_to_kind(value.kind())?;
+    let mut zero = live.f_sub(&live.f_detach()?)?;
+    if scale != 1.0 {
+        zero = zero.f_mul_scalar(scale)?;
+    }
+    let zero = zero.f_to_kind(value.kind())?;
     Ok(value.f_detach()?.f_add(&zero)?)
 }
 
 /// What a fused forward+backward kernel returns: the reduced loss and, when asked for, its
 /// gradient with respect to the input.
+///
+/// ```
+/// use focal_runtime::Fused;
+/// use tch::Tensor;
+/// let fused = Fused::new(Tensor::from(1.5f64), Some(Tensor::from_slice(&[2.0f64, 4.0])))
+///     .with_grad_scale(0.5);
+/// assert_eq!(fused.grad_scale, 0.5);
+/// ```
 #[derive(Debug)]
 pub struct Fused {
     /// The loss, reduced as asked.
     pub value: Tensor,
-    /// `d value / d input`, present when the kernel was asked for it.
+    /// `d value / d input` divided by `grad_scale`, present when the kernel was asked for it.
     pub grad: Option<Tensor>,
+    /// The factor `grad` still needs (1 unless the kernel wrote the gradient before it knew its
+    /// normaliser, as a weighted mean's): applied to the scalar in the backward pass, not to
+    /// every element.
+    pub grad_scale: f64,
+}
+
+impl Fused {
+    /// A reduced value and its gradient (`None` where none was asked for).
+    pub fn new(value: Tensor, grad: Option<Tensor>) -> Self {
+        Fused {
+            value,
+            grad,
+            grad_scale: 1.0,
+        }
+    }
+
+    /// The same, with `grad` to be multiplied by `scale`.
+    #[must_use]
+    pub fn with_grad_scale(mut self, scale: f64) -> Self {
+        self.grad_scale = scale;
+        self
+    }
 }
 
 /// How a loss-owned tensor starts: a constant, a `tch::nn::Init`, explicit values, or a tensor.

@@ -26,7 +26,9 @@ mod reduction;
 #[doc(hidden)]
 pub mod __private;
 
-pub use autograd::{attach_gradient, needs_grad, state_tensor, Fused, StateInit};
+pub use autograd::{
+    attach_gradient, attach_scaled_gradient, needs_grad, state_tensor, Fused, StateInit,
+};
 pub use config::LossConfig;
 pub use error::{device_name, LossError};
 pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};

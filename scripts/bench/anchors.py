@@ -131,9 +131,12 @@ def main():
         x, t, dense = inputs(shape)
         for case in cases(shape):
             ms = median_ms(runner(case, x, t, dense), args.reps)
+            # As on the Rust side: glibc maps and returns every allocation above 64 KiB, so that
+            # resident memory follows allocation.
+            env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
             out = subprocess.run(
                 [sys.executable, __file__, "--memory-of", f"{shape}:{case}"],
-                capture_output=True, text=True,
+                capture_output=True, text=True, env=env,
             )
             try:
                 peak = int(out.stdout.strip().splitlines()[-1])

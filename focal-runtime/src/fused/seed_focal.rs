@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use tch::{Kind, Tensor};
 
-use super::math::{max, min, select, Real};
+use super::math::{lane_sum, max, min, select, Real};
 use super::parallel::{for_ranges, SharedOut};
 use super::view::{self, ClassIndex, Classes};
 use super::{multiversion, Power, BLOCK};
@@ -87,10 +87,7 @@ fn with_targets<R: Real>(
         Classes::I32(y) => run(&buffer, y, params),
         Classes::U8(y) => run(&buffer, y, params),
     }?;
-    Ok(result.map(|(value, has_grad)| Fused {
-        value,
-        grad: has_grad.then_some(probs),
-    }))
+    Ok(result.map(|(value, has_grad)| Fused::new(value, has_grad.then_some(probs))))
 }
 
 struct Ctx<'a, R, T> {
@@ -184,12 +181,15 @@ fn block<R: Real, T: ClassIndex>(
     let (c, s) = (ctx.classes, ctx.spatial);
     let base_index = n * c * s + s0;
     let targets = &ctx.y[n * s + s0..][..len];
-    let mut yi = [0i64; BLOCK];
+    // Class ids as i32, so that comparing them with a class vectorizes at the width of f32.
+    let mut yi = [0i32; BLOCK];
+    let mut bad = false;
     for i in 0..len {
         let k = targets[i].index();
-        partial.bad_target |= k < 0 || k >= c as i64;
-        yi[i] = k;
+        bad |= k < 0 || k >= c as i64;
+        yi[i] = k as i32;
     }
+    partial.bad_target |= bad;
     // This block's probabilities, copied out before the gradient overwrites them.
     for k in 0..c {
         // SAFETY: block (n, s0) reads and writes only its own positions s0..s0+len of each class
@@ -208,7 +208,7 @@ fn block<R: Real, T: ClassIndex>(
     for k in 0..c {
         let pr = &probs[k * BLOCK..][..len];
         for i in 0..len {
-            let pos = yi[i] == k as i64;
+            let pos = yi[i] == k as i32;
             p_t_raw[i] = select(pos, pr[i], R::ONE - pr[i]);
             p_t[i] = min(max(p_t_raw[i], lo), hi);
             alpha_t[i] = select(pos, alpha_pos, alpha_neg);
@@ -236,18 +236,14 @@ fn block<R: Real, T: ClassIndex>(
                 );
                 let d = from_log - from_power;
                 let inside = p_t_raw[i] >= lo && p_t_raw[i] <= hi;
-                let pos = yi[i] == k as i64;
+                let pos = yi[i] == k as i32;
                 let d = select(inside, select(pos, d, -d), R::ZERO);
                 gr[i] = d;
                 dot[i] = d.mul_add(pr[i], dot[i]);
             }
         }
     }
-    let mut block_total = R::ZERO;
-    for &a in &acc[..len] {
-        block_total = block_total + a;
-    }
-    partial.sum += block_total.to_f64() / c as f64;
+    partial.sum += lane_sum(&acc[..len]) / c as f64;
     if ctx.needs_grad {
         for k in 0..c {
             let pr = &probs[k * BLOCK..][..len];

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use tch::{Kind, Tensor};
 
-use super::math::{max, select, Real};
+use super::math::{lane_sum, max, select, Real};
 use super::parallel::{for_ranges, SharedOut};
 use super::view;
 use super::{multiversion, Power, BLOCK};
@@ -108,10 +108,7 @@ fn run<R: Real>(
     }
     super::count_run();
     let total: f64 = parts.iter().map(|p| p.sum).sum();
-    Ok(Some(Fused {
-        value: view::scalar::<R>(total * scale)?,
-        grad,
-    }))
+    Ok(Some(Fused::new(view::scalar::<R>(total * scale)?, grad)))
 }
 
 multiversion! {
@@ -149,11 +146,11 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
         partial.bad_target |= bad;
         let (mut modulator, mut unused) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
         ctx.power.apply(&omt[..len], &mut modulator, &mut unused);
-        let mut block_total = R::ZERO;
+        let mut losses = [R::ZERO; BLOCK];
         for i in 0..len {
-            block_total = block_total + alpha_t[i] * modulator[i] * ce[i];
+            losses[i] = alpha_t[i] * modulator[i] * ce[i];
         }
-        partial.sum += block_total.to_f64();
+        partial.sum += lane_sum(&losses[..len]);
         if let Some(out) = out {
             // SAFETY: each block writes only its own elements.
             let o = unsafe { out.slice(start, len) };

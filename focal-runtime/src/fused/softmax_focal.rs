@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use tch::{Kind, Tensor};
 
-use super::math::{max, select, Real};
+use super::math::{lane_sum, max, select, Real};
 use super::parallel::{for_ranges, SharedOut};
 use super::view::{self, ClassIndex, Classes};
 use super::{multiversion, Power, BLOCK};
@@ -91,10 +91,11 @@ struct Ctx<'a, R, T> {
     spatial: usize,
     blocks_per_sample: usize,
     alpha: Vec<R>,
+    /// The weight of every class where they are all equal (no per-class alpha).
+    uniform_alpha: Option<R>,
     ignore: Option<i64>,
     power: Power,
     gamma: R,
-    scale: R,
 }
 
 fn run<R: Real, T: ClassIndex>(
@@ -107,32 +108,7 @@ fn run<R: Real, T: ClassIndex>(
     if y.len() != n * spatial {
         return Ok(None);
     }
-    // Pass 1, over the targets: their range (an invalid one goes to the composed path, which
-    // reports it) and the sum of the weights `Mean` divides by.
     let alpha: Vec<f64> = params.alpha.map_or_else(|| vec![1.0; c], <[f64]>::to_vec);
-    let parts = for_ranges(y.len(), 1, |range| {
-        let (mut weight, mut bad) = (0.0f64, false);
-        for &t in &y[range] {
-            let k = t.index();
-            if Some(k) == params.ignore {
-                continue;
-            }
-            if k < 0 || k >= c as i64 {
-                bad = true;
-            } else {
-                weight += alpha[k as usize];
-            }
-        }
-        (weight, bad)
-    });
-    if parts.iter().any(|p| p.1) {
-        return Ok(None);
-    }
-    let weight: f64 = parts.iter().map(|p| p.0).sum();
-    if params.reduction == Reduction::Mean && weight == 0.0 {
-        return Ok(None);
-    }
-    let scale = super::view::reduction_scale(params.reduction, weight);
     let blocks_per_sample = spatial.div_ceil(BLOCK);
     let ctx = Ctx {
         x,
@@ -141,35 +117,54 @@ fn run<R: Real, T: ClassIndex>(
         spatial,
         blocks_per_sample,
         alpha: alpha.iter().map(|&a| R::of(a)).collect(),
+        uniform_alpha: params.alpha.is_none().then_some(R::ONE),
         ignore: params.ignore,
         power: params.power,
         gamma: R::of(params.gamma),
-        scale: R::of(scale),
     };
-    // Pass 2, over the logits.
+    // One pass over the logits and targets: the loss, the sum of the weights `Mean` divides by,
+    // the targets' range, and the gradient of the sum (scaled by the mean's 1 / weight later, on
+    // the scalar in the backward pass).
     let items = n * blocks_per_sample;
     let mut grad = if params.needs_grad {
         Some(view::new_floats::<R>(params.shape)?)
     } else {
         None
     };
-    let sums = {
+    let parts = {
         let out = grad.as_mut().and_then(view::floats_mut::<R>);
         let out = out.map(SharedOut::new);
         for_ranges(items, c * BLOCK, |range| {
             work_dispatch(&ctx, range, out.as_ref())
         })
     };
+    if parts.iter().any(|p| p.bad_target) {
+        // The composed path reports the target out of range.
+        return Ok(None);
+    }
+    let weight: f64 = parts.iter().map(|p| p.weight).sum();
+    if params.reduction == Reduction::Mean && weight == 0.0 {
+        // Every element ignored: the composed path gives PyTorch's 0 / 0.
+        return Ok(None);
+    }
     super::count_run();
-    let total: f64 = sums.iter().sum();
-    Ok(Some(Fused {
-        value: view::scalar::<R>(total * scale)?,
-        grad,
-    }))
+    let scale = view::reduction_scale(params.reduction, weight);
+    let total: f64 = parts.iter().map(|p| p.sum).sum();
+    Ok(Some(
+        Fused::new(view::scalar::<R>(total * scale)?, grad).with_grad_scale(scale),
+    ))
+}
+
+/// What a thread returns: its share of the loss and of the weights, and whether it saw a target
+/// out of range.
+struct Partial {
+    sum: f64,
+    weight: f64,
+    bad_target: bool,
 }
 
 multiversion! {
-    fn work_dispatch<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>, out: Option<&SharedOut<R>>) -> f64 = work;
+    fn work_dispatch<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>, out: Option<&SharedOut<R>>) -> Partial = work;
 }
 
 #[inline(always)]
@@ -177,16 +172,20 @@ fn work<R: Real, T: ClassIndex>(
     ctx: &Ctx<'_, R, T>,
     range: Range<usize>,
     out: Option<&SharedOut<R>>,
-) -> f64 {
+) -> Partial {
     let mut e = vec![R::ZERO; ctx.classes * BLOCK];
-    let mut total = 0.0f64;
+    let mut partial = Partial {
+        sum: 0.0,
+        weight: 0.0,
+        bad_target: false,
+    };
     for item in range {
         let n = item / ctx.blocks_per_sample;
         let s0 = (item % ctx.blocks_per_sample) * BLOCK;
         let len = BLOCK.min(ctx.spatial - s0);
-        total += block(ctx, n, s0, len, &mut e, out);
+        block(ctx, n, s0, len, &mut e, out, &mut partial);
     }
-    total
+    partial
 }
 
 #[inline(always)]
@@ -197,17 +196,34 @@ fn block<R: Real, T: ClassIndex>(
     len: usize,
     e: &mut [R],
     out: Option<&SharedOut<R>>,
-) -> f64 {
+    partial: &mut Partial,
+) {
     let (c, s) = (ctx.classes, ctx.spatial);
     let base = n * c * s + s0;
     let targets = &ctx.y[n * s + s0..][..len];
-    let mut yi = [-1i64; BLOCK];
+    // Class ids as i32 (ignored elements -1), so that comparing them with a class vectorizes at
+    // the width of f32.
+    let mut yi = [-1i32; BLOCK];
     let mut a = [R::ZERO; BLOCK];
+    let ignore = ctx.ignore.unwrap_or(i64::MIN);
+    let mut bad = false;
     for i in 0..len {
         let k = targets[i].index();
-        if Some(k) != ctx.ignore {
-            yi[i] = k;
-            a[i] = ctx.alpha[k as usize];
+        let valid = k != ignore;
+        bad |= valid && (k < 0 || k >= c as i64);
+        yi[i] = select(valid, k as i32, -1);
+    }
+    partial.bad_target |= bad;
+    match ctx.uniform_alpha {
+        Some(alpha) => {
+            for i in 0..len {
+                a[i] = select(yi[i] >= 0, alpha, R::ZERO);
+            }
+        }
+        None => {
+            for i in 0..len {
+                a[i] = ctx.alpha.get(yi[i] as usize).copied().unwrap_or(R::ZERO);
+            }
         }
     }
     let mut m = [R::ZERO; BLOCK];
@@ -227,7 +243,7 @@ fn block<R: Real, T: ClassIndex>(
             let v = (row[i] - m[i]).exp();
             er[i] = v;
             sum[i] = sum[i] + v;
-            let is_y = yi[i] == k as i64;
+            let is_y = yi[i] == k as i32;
             others[i] = others[i] + select(is_y, R::ZERO, v);
             x_y[i] = select(is_y, row[i], x_y[i]);
             e_y[i] = select(is_y, v, e_y[i]);
@@ -253,15 +269,17 @@ fn block<R: Real, T: ClassIndex>(
     let mut modulator = [R::ZERO; BLOCK];
     ctx.power
         .apply_log(&log_q[..len], &q[..len], &mut modulator);
-    let mut block_total = R::ZERO;
+    let mut losses = [R::ZERO; BLOCK];
     for i in 0..len {
         let loss = -(modulator[i] * log_p[i]) * a[i];
-        block_total = block_total + select(yi[i] >= 0, loss, R::ZERO);
+        losses[i] = select(yi[i] >= 0, loss, R::ZERO);
     }
+    partial.sum += lane_sum(&losses[..len]);
+    partial.weight += lane_sum(&a[..len]);
     if out.is_some() {
         for i in 0..len {
             let valid = yi[i] >= 0;
-            let base_coef = -(a[i] * modulator[i]) * ctx.scale;
+            let base_coef = -(a[i] * modulator[i]);
             b[i] = select(valid, base_coef, R::ZERO);
             d[i] = select(valid, base_coef * ctx.gamma * log_p[i], R::ZERO);
             inv_others[i] = select(others[i] > R::ZERO, R::ONE / others[i], R::ZERO);
@@ -273,7 +291,7 @@ fn block<R: Real, T: ClassIndex>(
             // SAFETY: block (n, s0) writes only its own positions s0..s0+len of each class row.
             let o = unsafe { out.slice(base + k * s, len) };
             for i in 0..len {
-                let is_y = yi[i] == k as i64;
+                let is_y = yi[i] == k as i32;
                 let p = er[i] * inv[i];
                 let onehot = select(is_y, R::ONE, R::ZERO);
                 let w = select(is_y, R::ZERO, er[i] * inv_others[i]);
@@ -281,5 +299,4 @@ fn block<R: Real, T: ClassIndex>(
             }
         }
     }
-    block_total.to_f64()
 }
