@@ -6,7 +6,8 @@
 //! per case (`VmHWM` after resetting it, with glibc returning every freed allocation above 64 KiB
 //! to the system, so that resident memory follows allocation).
 //!
-//! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--json PATH]`; `make
+//! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--cases A,B]
+//! [--json PATH]`; `make
 //! bench` runs it together with the PyTorch anchors (`scripts/bench/`) and prints one table.
 //! Under `cargo test` (no `--bench` argument) it runs every case once on small shapes.
 
@@ -211,12 +212,19 @@ fn main() {
         .unwrap_or(7);
     let shapes = arg(&args, "--shapes").unwrap_or_else(|| "seg64,seg128,det".into());
     let parts = args.iter().any(|a| a == "--parts");
+    let only = arg(&args, "--cases");
     let exe = std::env::current_exe().expect("the bench's own path");
     let mut rows = Vec::new();
     for shape in shapes.split(',') {
         let inp = inputs(shape, false);
         let logits_bytes = inp.logits.numel() * 4;
         for case in cases(shape, parts) {
+            if only
+                .as_ref()
+                .is_some_and(|o| !o.split(',').any(|c| c == case))
+            {
+                continue;
+            }
             let ms = median_ms(case, &inp, reps);
             let peak = std::process::Command::new(&exe)
                 .args(["--memory-of", &format!("{shape}:{case}")])
