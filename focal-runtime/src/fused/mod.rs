@@ -105,11 +105,14 @@ pub(crate) enum Power {
 
 impl Power {
     pub(crate) fn of(gamma: f64) -> Self {
-        match gamma {
-            g if g == 0.0 => Power::Zero,
-            g if g == 1.0 => Power::One,
-            g if g == 2.0 => Power::Two,
-            g => Power::Other(g),
+        if gamma == 0.0 {
+            Power::Zero
+        } else if gamma == 1.0 {
+            Power::One
+        } else if gamma == 2.0 {
+            Power::Two
+        } else {
+            Power::Other(gamma)
         }
     }
 
