@@ -129,16 +129,21 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
         let t = &ctx.t[start..][..len];
         let (mut p, mut q, mut ce) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK], [R::ZERO; BLOCK]);
         let (mut omt, mut alpha_t) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
-        let mut bad = false;
+        let (mut bad, mut soft) = (false, false);
         for i in 0..len {
             let (xi, ti) = (x[i], t[i]);
             bad |= !(ti >= R::ZERO && ti <= R::ONE);
+            soft |= ti != R::ZERO && ti != R::ONE;
             let neg = xi < R::ZERO;
             let u = select(neg, xi, -xi).exp();
-            let inv = R::ONE / (R::ONE + u);
+            let w = R::ONE + u;
+            let inv = R::ONE / w;
             p[i] = select(neg, u * inv, inv);
             q[i] = select(neg, inv, u * inv);
-            ce[i] = max(xi, R::ZERO) - xi * ti + u.ln_1p();
+            // ln(1 + u), corrected for the rounding of w = 1 + u (exact also where w rounds
+            // to 1), with the 1 / w already at hand instead of a second division.
+            let ln_1p = w.ln() - ((w - R::ONE) - u) * inv;
+            ce[i] = max(xi, R::ZERO) - xi * ti + ln_1p;
             let one_minus_t = R::ONE - ti;
             omt[i] = ti * q[i] + one_minus_t * p[i];
             alpha_t[i] = ctx.alpha.0 * ti + ctx.alpha.1 * one_minus_t;
@@ -154,14 +159,25 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
         if let Some(out) = out {
             // SAFETY: each block writes only its own elements.
             let o = unsafe { out.slice(start, len) };
+            // p q / (1 - p_t): for hard targets 1 - p_t is q (t = 1) or p (t = 0), so the ratio
+            // is the other one, without a division.
+            let mut ratio = [R::ZERO; BLOCK];
+            if soft {
+                for i in 0..len {
+                    ratio[i] = select(
+                        omt[i] > R::ZERO,
+                        p[i] * q[i] / omt[i],
+                        select(t[i] > R::of(0.5), p[i], q[i]),
+                    );
+                }
+            } else {
+                for i in 0..len {
+                    ratio[i] = select(t[i] > R::of(0.5), p[i], q[i]);
+                }
+            }
             for i in 0..len {
                 let ti = t[i];
-                let ratio = select(
-                    omt[i] > R::ZERO,
-                    p[i] * q[i] / omt[i],
-                    select(ti > R::of(0.5), p[i], q[i]),
-                );
-                let d_modulator = ctx.gamma * modulator[i] * (R::ONE - ti - ti) * ratio;
+                let d_modulator = ctx.gamma * modulator[i] * (R::ONE - ti - ti) * ratio[i];
                 o[i] = alpha_t[i] * ((p[i] - ti) * modulator[i] + ce[i] * d_modulator) * ctx.scale;
             }
         }
