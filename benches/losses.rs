@@ -1,8 +1,8 @@
 //! The loss benchmark: forward + backward of the focal losses, fused and composed, next to a copy
 //! of the logits (the memory-traffic floor), tch's cross entropy and the cost of the input checks,
 //! on the segmentation shapes `2 x 4 x 64^3`, `2 x 4 x 128^3` and the dense-detection shape
-//! `8 x 20000 x 80`, in float32 on every intra-op thread. Medians of `--reps` runs after one
-//! warm-up; peak memory of one forward + backward above the inputs, measured in a fresh process
+//! `8 x 20000 x 80`, in float32 on every intra-op thread. Medians (and fastest) of `--reps` runs
+//! after one warm-up, the cases of a shape taking turns; peak memory of one forward + backward above the inputs, measured in a fresh process
 //! per case (`VmHWM` after resetting it, with glibc returning every freed allocation above 64 KiB
 //! to the system, so that resident memory follows allocation).
 //!
@@ -147,17 +147,28 @@ fn run_once(case: &str, inp: &Inputs) {
     }
 }
 
-fn median_ms(case: &str, inp: &Inputs, reps: usize) -> f64 {
-    run_once(case, inp);
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
+/// The median and the fastest of `reps` timed runs of each case, in milliseconds, after one
+/// warm-up run each. The cases take turns (one run of each per round), so that a slow spell of
+/// the machine falls on all of them alike rather than on whichever case it met.
+fn timings(cases: &[&str], inp: &Inputs, reps: usize) -> Vec<(f64, f64)> {
+    for case in cases {
+        run_once(case, inp);
+    }
+    let mut times = vec![Vec::with_capacity(reps); cases.len()];
+    for _ in 0..reps {
+        for (case, t) in cases.iter().zip(&mut times) {
             let start = Instant::now();
             run_once(case, inp);
-            start.elapsed().as_secs_f64() * 1e3
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            (t[t.len() / 2], t[0])
         })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+        .collect()
 }
 
 fn status_kib(field: &str) -> u64 {
@@ -218,14 +229,14 @@ fn main() {
     for shape in shapes.split(',') {
         let inp = inputs(shape, false);
         let logits_bytes = inp.logits.numel() * 4;
-        for case in cases(shape, parts) {
-            if only
-                .as_ref()
-                .is_some_and(|o| !o.split(',').any(|c| c == case))
-            {
-                continue;
-            }
-            let ms = median_ms(case, &inp, reps);
+        let chosen: Vec<&str> = cases(shape, parts)
+            .into_iter()
+            .filter(|case| {
+                only.as_ref()
+                    .is_none_or(|o| o.split(',').any(|c| c == *case))
+            })
+            .collect();
+        for (case, (median, min)) in chosen.iter().zip(timings(&chosen, &inp, reps)) {
             let peak = std::process::Command::new(&exe)
                 .args(["--memory-of", &format!("{shape}:{case}")])
                 // Every allocation above 64 KiB mapped and returned on free, so that the resident
@@ -240,14 +251,15 @@ fn main() {
                         .ok()
                 });
             eprintln!(
-                "{shape:7} {case:28} {ms:9.1} ms  peak {:>8.1} MiB above inputs",
+                "{shape:7} {case:36} {median:9.1} ms (fastest {min:7.1})  peak {:>8.1} MiB above inputs",
                 peak.unwrap_or(0) as f64 / (1 << 20) as f64
             );
             rows.push(serde_json::json!({
                 "side": "focal",
                 "shape": shape,
                 "case": case,
-                "median_ms": ms,
+                "median_ms": median,
+                "min_ms": min,
                 "peak_bytes": peak,
                 "logits_bytes": logits_bytes,
             }));

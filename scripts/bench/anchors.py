@@ -1,6 +1,6 @@
 """The PyTorch side of `make bench`: the anchors the focal losses are compared with, forward +
-backward in float32 on the same shapes as `benches/losses.rs`, medians of --reps runs after one
-warm-up, and the peak memory of one run above the inputs (measured in a fresh process per case,
+backward in float32 on the same shapes as `benches/losses.rs`, medians (and fastest) of --reps
+runs after one warm-up, the cases taking turns, and the peak memory of one run above the inputs (measured in a fresh process per case,
 from VmHWM after resetting it). Writes JSON rows like the Rust side's.
 
 Anchors: the seed note's reference FocalLoss, torchvision.ops.sigmoid_focal_loss, kornia's
@@ -104,15 +104,18 @@ def peak_above_inputs(shape, case):
     return (status_kib("VmHWM:") - before) * 1024
 
 
-def median_ms(run, reps):
-    run()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+def timings(runs, reps):
+    """Median and fastest of `reps` timed runs of each function, in ms, after one warm-up each;
+    the cases take turns, as on the Rust side."""
+    for run in runs:
         run()
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
+    times = [[] for _ in runs]
+    for _ in range(reps):
+        for run, t in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            t.append((time.perf_counter() - start) * 1e3)
+    return [(sorted(t)[len(t) // 2], min(t)) for t in times]
 
 
 def main():
@@ -129,8 +132,9 @@ def main():
     rows = []
     for shape in args.shapes.split(","):
         x, t, dense = inputs(shape)
-        for case in cases(shape):
-            ms = median_ms(runner(case, x, t, dense), args.reps)
+        names = cases(shape)
+        measured = timings([runner(case, x, t, dense) for case in names], args.reps)
+        for case, (ms, fastest) in zip(names, measured):
             # As on the Rust side: glibc maps and returns every allocation above 64 KiB, so that
             # resident memory follows allocation.
             env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
@@ -142,10 +146,10 @@ def main():
                 peak = int(out.stdout.strip().splitlines()[-1])
             except (ValueError, IndexError):
                 peak = None
-            print(f"{shape:7} {case:32} {ms:9.1f} ms  peak {(peak or 0) / 2**20:8.1f} MiB above inputs",
-                  file=sys.stderr)
+            print(f"{shape:7} {case:32} {ms:9.1f} ms (fastest {fastest:7.1f})  "
+                  f"peak {(peak or 0) / 2**20:8.1f} MiB above inputs", file=sys.stderr)
             rows.append({"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
-                         "peak_bytes": peak, "logits_bytes": x.numel() * 4})
+                         "min_ms": fastest, "peak_bytes": peak, "logits_bytes": x.numel() * 4})
     doc = {"threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
            "rows": rows}
     text = json.dumps(doc, indent=2)

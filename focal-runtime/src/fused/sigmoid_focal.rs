@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use tch::{Kind, Tensor};
 
-use super::math::{lane_sum, max, select, Real};
+use super::math::{lane_sum, ln_1p_from, max, select, Real};
 use super::parallel::{for_ranges, SharedOut};
 use super::view;
 use super::{multiversion, Power, BLOCK};
@@ -140,10 +140,7 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
             let inv = R::ONE / w;
             p[i] = select(neg, u * inv, inv);
             q[i] = select(neg, inv, u * inv);
-            // ln(1 + u), corrected for the rounding of w = 1 + u (exact also where w rounds
-            // to 1), with the 1 / w already at hand instead of a second division.
-            let ln_1p = w.ln() - ((w - R::ONE) - u) * inv;
-            ce[i] = max(xi, R::ZERO) - xi * ti + ln_1p;
+            ce[i] = max(xi, R::ZERO) - xi * ti + ln_1p_from(u, w, inv);
             let one_minus_t = R::ONE - ti;
             omt[i] = ti * q[i] + one_minus_t * p[i];
             alpha_t[i] = ctx.alpha.0 * ti + ctx.alpha.1 * one_minus_t;
