@@ -94,6 +94,45 @@ pub fn composed_only<T>(f: impl FnOnce() -> T) -> T {
 /// contiguous in an `(N, C, *)` tensor, so a block is `C` short rows the compiler vectorizes over.
 pub(crate) const BLOCK: usize = 64;
 
+/// How an `(N, C, *)` tensor of `len` elements splits into blocks of [`BLOCK`] positions: the
+/// work items of the class-index kernels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blocks {
+    pub(crate) samples: usize,
+    pub(crate) classes: usize,
+    /// Positions per sample (the product of the trailing dims).
+    pub(crate) spatial: usize,
+    per_sample: usize,
+}
+
+impl Blocks {
+    /// The split of `len` elements shaped `(shape[0], shape[1], *)`, or `None` where `targets`
+    /// (the number of class indices) is not one per position.
+    pub(crate) fn of(shape: &[i64], len: usize, targets: usize) -> Option<Self> {
+        let (samples, classes) = (*shape.first()? as usize, *shape.get(1)? as usize);
+        let spatial = len.checked_div(samples * classes)?;
+        (targets == samples * spatial).then_some(Blocks {
+            samples,
+            classes,
+            spatial,
+            per_sample: spatial.div_ceil(BLOCK),
+        })
+    }
+
+    /// How many blocks there are.
+    pub(crate) fn count(&self) -> usize {
+        self.samples * self.per_sample
+    }
+
+    /// Block `item`: its sample, its first position and its number of positions.
+    #[inline(always)]
+    pub(crate) fn get(&self, item: usize) -> (usize, usize, usize) {
+        let n = item / self.per_sample;
+        let s0 = (item % self.per_sample) * BLOCK;
+        (n, s0, BLOCK.min(self.spatial - s0))
+    }
+}
+
 /// The exponent of a focal modulating factor, with the common cases computed without `exp`/`ln`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Power {

@@ -15,7 +15,7 @@ use tch::{Kind, Tensor};
 use super::math::{lane_sum, max, min, select, Real};
 use super::parallel::{for_ranges, SharedOut};
 use super::view::{self, ClassIndex, Classes};
-use super::{multiversion, Power, BLOCK};
+use super::{multiversion, Blocks, Power, BLOCK};
 use crate::losses::class_index_target;
 use crate::{Fused, LossError, Reduction};
 
@@ -94,9 +94,7 @@ struct Ctx<'a, R, T> {
     /// The softmax of the input, overwritten by the gradient where there is one.
     p: &'a SharedOut<R>,
     y: &'a [T],
-    classes: usize,
-    spatial: usize,
-    blocks_per_sample: usize,
+    blocks: Blocks,
     power: Power,
     alpha: R,
     /// The gradient's scale: the reduction's, divided by the class count.
@@ -116,26 +114,22 @@ fn run<R: Real, T: ClassIndex>(
     y: &[T],
     params: &Params<'_>,
 ) -> Result<Option<(Tensor, bool)>, LossError> {
-    let (n, c) = (params.shape[0] as usize, params.shape[1] as usize);
-    let spatial = p.len() / (n * c);
-    if y.len() != n * spatial {
+    let Some(blocks) = Blocks::of(params.shape, p.len(), y.len()) else {
         return Ok(None);
-    }
+    };
+    let (n, c, spatial) = (blocks.samples, blocks.classes, blocks.spatial);
     let elements = (n * spatial) as f64;
     let scale = view::reduction_scale(params.reduction, elements);
-    let blocks_per_sample = spatial.div_ceil(BLOCK);
     let ctx = Ctx {
         p,
         y,
-        classes: c,
-        spatial,
-        blocks_per_sample,
+        blocks,
         power: params.power,
         alpha: R::of(params.alpha),
         scale: R::of(scale) / R::of(c as f64),
         needs_grad: params.needs_grad,
     };
-    let items = n * blocks_per_sample;
+    let items = blocks.count();
     let parts = for_ranges(items, 2 * c * BLOCK, |range| work_dispatch(&ctx, range));
     if parts.iter().any(|p| p.bad_target) {
         // The composed path reports the target out of range.
@@ -152,16 +146,14 @@ multiversion! {
 
 #[inline(always)]
 fn work<R: Real, T: ClassIndex>(ctx: &Ctx<'_, R, T>, range: Range<usize>) -> Partial {
-    let mut g = vec![R::ZERO; ctx.classes * BLOCK];
-    let mut probs = vec![R::ZERO; ctx.classes * BLOCK];
+    let mut g = vec![R::ZERO; ctx.blocks.classes * BLOCK];
+    let mut probs = vec![R::ZERO; ctx.blocks.classes * BLOCK];
     let mut partial = Partial {
         sum: 0.0,
         bad_target: false,
     };
     for item in range {
-        let n = item / ctx.blocks_per_sample;
-        let s0 = (item % ctx.blocks_per_sample) * BLOCK;
-        let len = BLOCK.min(ctx.spatial - s0);
+        let (n, s0, len) = ctx.blocks.get(item);
         block(ctx, n, s0, len, &mut probs, &mut g, &mut partial);
     }
     partial
@@ -178,7 +170,7 @@ fn block<R: Real, T: ClassIndex>(
     g: &mut [R],
     partial: &mut Partial,
 ) {
-    let (c, s) = (ctx.classes, ctx.spatial);
+    let (c, s) = (ctx.blocks.classes, ctx.blocks.spatial);
     let base_index = n * c * s + s0;
     let targets = &ctx.y[n * s + s0..][..len];
     // Class ids as i32, so that comparing them with a class vectorizes at the width of f32.

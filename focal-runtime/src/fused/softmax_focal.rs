@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 use super::math::{lane_sum, max, select, Real};
 use super::parallel::{for_ranges, SharedOut};
 use super::view::{self, ClassIndex, Classes};
-use super::{multiversion, Power, BLOCK};
+use super::{multiversion, Blocks, Power, BLOCK};
 use crate::losses::class_index_target;
 use crate::{Fused, LossError, Reduction};
 
@@ -87,9 +87,7 @@ fn with_targets<R: Real>(
 struct Ctx<'a, R, T> {
     x: &'a [R],
     y: &'a [T],
-    classes: usize,
-    spatial: usize,
-    blocks_per_sample: usize,
+    blocks: Blocks,
     alpha: Vec<R>,
     /// The weight of every class where they are all equal (no per-class alpha).
     uniform_alpha: Option<R>,
@@ -103,19 +101,15 @@ fn run<R: Real, T: ClassIndex>(
     y: &[T],
     params: &Params<'_>,
 ) -> Result<Option<Fused>, LossError> {
-    let (n, c) = (params.shape[0] as usize, params.shape[1] as usize);
-    let spatial = x.len() / (n * c);
-    if y.len() != n * spatial {
+    let Some(blocks) = Blocks::of(params.shape, x.len(), y.len()) else {
         return Ok(None);
-    }
+    };
+    let c = blocks.classes;
     let alpha: Vec<f64> = params.alpha.map_or_else(|| vec![1.0; c], <[f64]>::to_vec);
-    let blocks_per_sample = spatial.div_ceil(BLOCK);
     let ctx = Ctx {
         x,
         y,
-        classes: c,
-        spatial,
-        blocks_per_sample,
+        blocks,
         alpha: alpha.iter().map(|&a| R::of(a)).collect(),
         uniform_alpha: params.alpha.is_none().then_some(R::ONE),
         ignore: params.ignore,
@@ -125,7 +119,7 @@ fn run<R: Real, T: ClassIndex>(
     // One pass over the logits and targets: the loss, the sum of the weights `Mean` divides by,
     // the targets' range, and the gradient of the sum (scaled by the mean's 1 / weight later, on
     // the scalar in the backward pass).
-    let items = n * blocks_per_sample;
+    let items = blocks.count();
     let mut grad = if params.needs_grad {
         Some(view::new_floats::<R>(params.shape)?)
     } else {
@@ -173,16 +167,14 @@ fn work<R: Real, T: ClassIndex>(
     range: Range<usize>,
     out: Option<&SharedOut<R>>,
 ) -> Partial {
-    let mut e = vec![R::ZERO; ctx.classes * BLOCK];
+    let mut e = vec![R::ZERO; ctx.blocks.classes * BLOCK];
     let mut partial = Partial {
         sum: 0.0,
         weight: 0.0,
         bad_target: false,
     };
     for item in range {
-        let n = item / ctx.blocks_per_sample;
-        let s0 = (item % ctx.blocks_per_sample) * BLOCK;
-        let len = BLOCK.min(ctx.spatial - s0);
+        let (n, s0, len) = ctx.blocks.get(item);
         block(ctx, n, s0, len, &mut e, out, &mut partial);
     }
     partial
@@ -198,7 +190,7 @@ fn block<R: Real, T: ClassIndex>(
     out: Option<&SharedOut<R>>,
     partial: &mut Partial,
 ) {
-    let (c, s) = (ctx.classes, ctx.spatial);
+    let (c, s) = (ctx.blocks.classes, ctx.blocks.spatial);
     let base = n * c * s + s0;
     let targets = &ctx.y[n * s + s0..][..len];
     // Class ids as i32 (ignored elements -1), so that comparing them with a class vectorizes at
