@@ -22,9 +22,11 @@ pub(crate) fn for_ranges<P: Send>(
         .map(|t| (t * per).min(items)..((t + 1) * per).min(items))
         .filter(|r| !r.is_empty())
         .collect();
+    let Some((first, rest)) = ranges.split_first() else {
+        return vec![work(0..items)];
+    };
     std::thread::scope(|scope| {
         let work = &work;
-        let (first, rest) = ranges.split_first().expect("at least one range");
         let handles: Vec<_> = rest
             .iter()
             .cloned()
