@@ -35,8 +35,12 @@ anchors-fixtures:
 
 # The loss benchmark: our losses (fused and composed) and the PyTorch anchors on the same shapes,
 # back to back, in one table (out/bench.md, out/bench.json). ARGS="--reps 5 --shapes seg128" narrows it.
+# Both sides run with glibc keeping freed memory (BENCH_MALLOC): with glibc's defaults every
+# full-size tensor lands on fresh pages, whose faults then dominate and vary with what ran before.
+# BENCH_MALLOC= (empty) measures with the defaults.
+BENCH_MALLOC ?= MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 bench:
 	mkdir -p out
-	$(RUN) cargo bench --bench losses -- --json out/bench-focal.json $(ARGS)
-	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." python3 scripts/bench/anchors.py --json out/bench-anchors.json $(ARGS)'
+	$(RUN) env $(BENCH_MALLOC) cargo bench --bench losses -- --json out/bench-focal.json $(ARGS)
+	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." env $(BENCH_MALLOC) python3 scripts/bench/anchors.py --json out/bench-anchors.json $(ARGS)'
 	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --json out/bench.json --markdown out/bench.md

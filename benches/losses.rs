@@ -265,7 +265,12 @@ fn main() {
             }));
         }
     }
+    let malloc: Vec<String> = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
     let doc = serde_json::json!({
+        "malloc": malloc.join(" "),
         "threads": tch::get_num_threads(),
         "reps": reps,
         "rows": rows,

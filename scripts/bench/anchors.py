@@ -150,7 +150,9 @@ def main():
                   f"peak {(peak or 0) / 2**20:8.1f} MiB above inputs", file=sys.stderr)
             rows.append({"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
                          "min_ms": fastest, "peak_bytes": peak, "logits_bytes": x.numel() * 4})
-    doc = {"threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
+    malloc = " ".join(f"{k}={os.environ[k]}" for k in ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+                      if k in os.environ)
+    doc = {"malloc": malloc, "threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
            "rows": rows}
     text = json.dumps(doc, indent=2)
     if args.json:

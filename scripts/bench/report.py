@@ -40,7 +40,9 @@ def main():
     date = datetime.date.today().isoformat()
     out.append(f"Measured {date} on {machine}; torch {anchors.get('torch', '?')}, float32, "
                f"forward + backward, median of {focal['reps']} runs (cases taking turns); "
-               f"'x copy' and the targets use medians, and the copy measured by the Rust side.\n")
+               f"'x copy' and the targets use medians, and the copy measured by the Rust side; "
+               f"glibc settings: {focal.get('malloc') or 'defaults'} (Rust), "
+               f"{anchors.get('malloc') or 'defaults'} (Python).\n")
     shapes = []
     for r in rows:
         if r["shape"] not in shapes:
