@@ -192,7 +192,7 @@ pub(crate) fn ln_f32(x: f32) -> f32 {
     let r = f + y + 0.693_359_4 * e;
     let r = select(x == 0.0, f32::NEG_INFINITY, r);
     let r = select(x == f32::INFINITY, f32::INFINITY, r);
-    select(x < 0.0 || x.is_nan(), f32::NAN, r)
+    select((x < 0.0) | x.is_nan(), f32::NAN, r)
 }
 
 #[cfg(test)]

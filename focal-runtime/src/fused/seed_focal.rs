@@ -178,7 +178,7 @@ fn block<R: Real, T: ClassIndex>(
     let mut bad = false;
     for i in 0..len {
         let k = targets[i].index();
-        bad |= k < 0 || k >= c as i64;
+        bad |= (k < 0) | (k >= c as i64);
         yi[i] = k as i32;
     }
     partial.bad_target |= bad;
@@ -227,7 +227,7 @@ fn block<R: Real, T: ClassIndex>(
                     ctx.scale * ln_p_t[i] * -alpha_t[i] * d_modulator[i],
                 );
                 let d = from_log - from_power;
-                let inside = p_t_raw[i] >= lo && p_t_raw[i] <= hi;
+                let inside = (p_t_raw[i] >= lo) & (p_t_raw[i] <= hi);
                 let pos = yi[i] == k as i32;
                 let d = select(inside, select(pos, d, -d), R::ZERO);
                 gr[i] = d;

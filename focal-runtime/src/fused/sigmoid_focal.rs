@@ -132,8 +132,8 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
         let (mut bad, mut soft) = (false, false);
         for i in 0..len {
             let (xi, ti) = (x[i], t[i]);
-            bad |= !(ti >= R::ZERO && ti <= R::ONE);
-            soft |= ti != R::ZERO && ti != R::ONE;
+            bad |= !((ti >= R::ZERO) & (ti <= R::ONE));
+            soft |= (ti != R::ZERO) & (ti != R::ONE);
             let neg = xi < R::ZERO;
             let u = select(neg, xi, -xi).exp();
             let w = R::ONE + u;

@@ -202,7 +202,7 @@ fn block<R: Real, T: ClassIndex>(
     for i in 0..len {
         let k = targets[i].index();
         let valid = k != ignore;
-        bad |= valid && (k < 0 || k >= c as i64);
+        bad |= valid & ((k < 0) | (k >= c as i64));
         yi[i] = select(valid, k as i32, -1);
     }
     partial.bad_target |= bad;
