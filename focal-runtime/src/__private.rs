@@ -86,7 +86,7 @@ pub fn fused_result(
     match (needs_grad, fused.grad) {
         (false, _) => Ok(Some(fused.value)),
         (true, Some(grad)) => {
-            { crate::attach_scaled_gradient(&fused.value, input, &grad, fused.grad_scale) }
+            crate::attach_scaled_gradient(&fused.value, input, &grad, fused.grad_scale)
                 .map(Some)
                 .map_err(|e| tag(e, loss))
         }

@@ -227,7 +227,7 @@ fn block<R: Real, T: ClassIndex>(
         }
     }
     let (mut sum, mut others) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
-    let (mut x_y, mut e_y) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
+    let mut x_y = [R::ZERO; BLOCK];
     for k in 0..c {
         let row = &ctx.x[base + k * s..][..len];
         let er = &mut e[k * BLOCK..][..len];
@@ -238,7 +238,6 @@ fn block<R: Real, T: ClassIndex>(
             let is_y = yi[i] == k as i32;
             others[i] = others[i] + select(is_y, R::ZERO, v);
             x_y[i] = select(is_y, row[i], x_y[i]);
-            e_y[i] = select(is_y, v, e_y[i]);
         }
     }
     // The gradient is the composed path's, term by term:

@@ -6,9 +6,14 @@ use tch::{Device, Kind, Tensor};
 use super::math::Real;
 use crate::{LossError, Reduction};
 
+/// Whether `t` is a contiguous CPU tensor of dtype `R::KIND`, whose memory is a `[R]`.
+fn viewable<R: Real>(t: &Tensor) -> bool {
+    t.device() == Device::Cpu && t.kind() == R::KIND && t.is_contiguous()
+}
+
 /// The elements of a contiguous CPU tensor of dtype `R::KIND`, or `None` for any other tensor.
 pub(crate) fn floats<R: Real>(t: &Tensor) -> Option<&[R]> {
-    if t.device() != Device::Cpu || t.kind() != R::KIND || !t.is_contiguous() {
+    if !viewable::<R>(t) {
         return None;
     }
     let len = t.numel();
@@ -56,7 +61,7 @@ fn advise_huge_pages(start: usize, len: usize) {
 
 /// The elements of a tensor made by [`new_floats`], writable for as long as it is borrowed.
 pub(crate) fn floats_mut<R: Real>(t: &mut Tensor) -> Option<&mut [R]> {
-    if t.device() != Device::Cpu || t.kind() != R::KIND || !t.is_contiguous() {
+    if !viewable::<R>(t) {
         return None;
     }
     let len = t.numel();
