@@ -134,8 +134,9 @@ fn loss_owned_tensors_on_another_device_are_a_clear_error() {
     }
 }
 
-/// The gradient of the reduced squared error, by hand.
+/// The gradient of the squared error, by hand: the upstream gradient times the local one.
 fn squared_error_grad(
+    upstream: &Tensor,
     input: &Tensor,
     target: &Tensor,
     scale: f64,
@@ -143,8 +144,8 @@ fn squared_error_grad(
 ) -> Result<Tensor, LossError> {
     let g = (input - target) * (2.0 * scale);
     Ok(match reduction {
-        Reduction::Mean => g / input.numel() as f64,
-        _ => g,
+        Reduction::Mean => g * upstream / input.numel() as f64,
+        _ => g * upstream,
     })
 }
 
@@ -152,13 +153,14 @@ fn squared_error_grad(
 static BACKWARD_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 fn counted_grad(
+    upstream: &Tensor,
     input: &Tensor,
     target: &Tensor,
     scale: f64,
     reduction: Reduction,
 ) -> Result<Tensor, LossError> {
     BACKWARD_CALLS.fetch_add(1, Ordering::SeqCst);
-    squared_error_grad(input, target, scale, reduction)
+    squared_error_grad(upstream, input, target, scale, reduction)
 }
 
 #[loss(backward = counted_grad)]
@@ -171,8 +173,14 @@ fn squared_error_counted(
 }
 
 /// A deliberately wrong hand-written gradient (forgets the mean's 1/n).
-fn wrong_grad(input: &Tensor, target: &Tensor, scale: f64, _reduction: Reduction) -> Tensor {
-    (input - target) * (2.0 * scale)
+fn wrong_grad(
+    upstream: &Tensor,
+    input: &Tensor,
+    target: &Tensor,
+    scale: f64,
+    _reduction: Reduction,
+) -> Tensor {
+    (input - target) * (2.0 * scale) * upstream
 }
 
 #[loss(backward = squared_error_grad)]
@@ -251,32 +259,32 @@ fn upstream_gradients_are_respected() {
 }
 
 #[test]
-fn no_gradient_work_without_a_grad_and_none_falls_back() {
+fn the_hand_written_backward_runs_in_the_backward_pass_only() {
     let (x, y) = data();
     let loss = SquaredErrorCounted::new();
     let before = BACKWARD_CALLS.load(Ordering::SeqCst);
     let _ = loss.forward(&x, &y);
     let leaf = x.detach().set_requires_grad(true);
     let _ = tch::no_grad(|| loss.forward(&leaf, &y));
+    let value = loss.forward(&leaf, &y);
+    assert_eq!(
+        BACKWARD_CALLS.load(Ordering::SeqCst),
+        before,
+        "backward ran before the backward pass"
+    );
+    value.backward();
+    assert_eq!(BACKWARD_CALLS.load(Ordering::SeqCst), before + 1);
+    // Reduction::None: the upstream gradient has the loss's shape.
+    let leaf = x.detach().set_requires_grad(true);
     let unreduced = loss
         .clone()
         .with_reduction(Reduction::None)
         .forward(&leaf, &y);
-    assert_eq!(
-        BACKWARD_CALLS.load(Ordering::SeqCst),
-        before,
-        "backward ran without need"
-    );
-    unreduced.sum(Kind::Double).backward();
-    assert!(
-        (leaf.grad() - (&x - &y) * 2.0)
-            .abs()
-            .max()
-            .double_value(&[])
-            < 1e-12
-    );
-    let _ = loss.forward(&leaf, &y);
-    assert!(BACKWARD_CALLS.load(Ordering::SeqCst) > before);
+    let weights = Tensor::rand([4, 5], (Kind::Double, Device::Cpu));
+    (unreduced * &weights).sum(Kind::Double).backward();
+    assert_eq!(BACKWARD_CALLS.load(Ordering::SeqCst), before + 2);
+    let expected = (&x - &y) * 2.0 * &weights;
+    assert!((leaf.grad() - expected).abs().max().double_value(&[]) < 1e-12);
 }
 
 #[test]

@@ -24,16 +24,16 @@ fn both_paths(loss: &dyn Loss, input: &Tensor, target: &Tensor) -> [(Tensor, Ten
         value.backward();
         (value.detach(), x.grad())
     };
-    let before = fused::kernel_runs();
+    let before = focal::__private::fused_kernel_runs();
     let fused_result = run();
     assert_eq!(
-        fused::kernel_runs(),
+        focal::__private::fused_kernel_runs(),
         before + 1,
         "{}: the kernel did not run",
         loss.name()
     );
     let composed = fused::composed_only(run);
-    assert_eq!(fused::kernel_runs(), before + 1);
+    assert_eq!(focal::__private::fused_kernel_runs(), before + 1);
     [fused_result, composed]
 }
 
@@ -224,9 +224,9 @@ fn forward_without_grad_matches_composed() {
     let t = classes_target(&[2, 4, 17, 19], 3);
     let losses: [&dyn Loss; 2] = [&FocalLoss::default(), &SoftmaxFocalLoss::default()];
     for loss in losses {
-        let before = fused::kernel_runs();
+        let before = focal::__private::fused_kernel_runs();
         let fused_value = tch::no_grad(|| loss.forward(&x, &t));
-        assert_eq!(fused::kernel_runs(), before + 1);
+        assert_eq!(focal::__private::fused_kernel_runs(), before + 1);
         let composed = fused::composed_only(|| loss.forward(&x, &t));
         assert!(
             common::rel_error(&fused_value, &composed) <= 1e-5,
@@ -241,7 +241,7 @@ fn forward_without_grad_matches_composed() {
 fn uncovered_inputs_take_the_composed_path() {
     let x = logits(&[2, 3, 8, 6], Kind::Float, 1.0, 5);
     let t = classes_target(&[2, 3, 8, 6], 5);
-    let before = fused::kernel_runs();
+    let before = focal::__private::fused_kernel_runs();
     // A non-contiguous input, half precision, no reduction, label smoothing.
     let transposed = x.transpose(2, 3);
     let t_transposed = t.transpose(1, 2);
@@ -253,7 +253,7 @@ fn uncovered_inputs_take_the_composed_path() {
     let _ = SoftmaxFocalLoss::new()
         .with_label_smoothing(0.1)
         .forward(&x, &t);
-    assert_eq!(fused::kernel_runs(), before);
+    assert_eq!(focal::__private::fused_kernel_runs(), before);
 }
 
 /// Invalid targets reach the composed path's checks: the same typed error as without kernels.

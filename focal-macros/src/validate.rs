@@ -66,13 +66,11 @@ pub(crate) fn validate(model: &mut LossModel, errors: &mut Errors) {
         true
     });
     let learnable = model.state.iter().find(|s| s.trainable);
-    for (key, function) in [("backward", &model.backward), ("fused", &model.fused)] {
-        if let (Some(function), Some(p)) = (function, learnable) {
-            errors.at(
-                function,
-                format!("a hand-written `{key}` gives the gradient of the input only, so it cannot be combined with the learnable #[param] `{}`", p.param),
-            );
-        }
+    if let (Some(function), Some(p)) = (&model.fused, learnable) {
+        errors.at(
+            function,
+            format!("a `fused` kernel gives the gradient of the input only, so it cannot be combined with the learnable #[param] `{}`: use `backward`, which returns a gradient for every tensor", p.param),
+        );
     }
     for tensor in &model.tensors {
         let Some(other) = &tensor.same_shape_as else {

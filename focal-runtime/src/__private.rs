@@ -43,36 +43,36 @@ pub fn hyper_in_range<T, V: crate::checks::InRange<T> + core::fmt::Debug, R: Che
     crate::checks::hyper_in_range(loss, name, value, range, range_text)
 }
 
-/// What a `#[loss(backward = ...)]` function may return: `Tensor` or `Result<Tensor, LossError>`.
-pub trait IntoGradient {
-    /// The gradient, or the function's error.
-    fn into_gradient(self) -> Result<tch::Tensor, crate::LossError>;
+pub use crate::autograd::is_grad_enabled;
+pub use crate::autograd::state::state_tensor;
+
+/// Whether autograd needs `tensor`'s gradient: grad mode is on and it requires grad.
+pub fn needs_grad(tensor: &tch::Tensor) -> bool {
+    tensor.requires_grad() && crate::autograd::is_grad_enabled()
 }
 
-impl IntoGradient for tch::Tensor {
-    fn into_gradient(self) -> Result<tch::Tensor, crate::LossError> {
-        Ok(self)
-    }
-}
-
-impl IntoGradient for Result<tch::Tensor, crate::LossError> {
-    fn into_gradient(self) -> Result<tch::Tensor, crate::LossError> {
-        self
-    }
-}
-
-/// The composed value with a hand-written gradient attached (`#[loss(backward = ...)]`).
-pub fn with_backward(
+/// The composed value (computed without autograd) with a node whose backward pass calls the
+/// hand-written `backward(upstream, tensors)` (`#[loss(backward = ...)]`); `tensors` are the
+/// call-time tensors and the loss's own, in order.
+pub fn with_backward<G, B>(
     loss: &'static str,
     value: tch::Tensor,
-    input: &tch::Tensor,
-    grad: impl IntoGradient,
-) -> Result<tch::Tensor, crate::LossError> {
-    let grad = grad.into_gradient().map_err(|e| e.in_loss(loss))?;
-    crate::attach_gradient(&value, input, &grad).map_err(|e| tag(e, loss))
+    tensors: &[&tch::Tensor],
+    backward: B,
+) -> Result<tch::Tensor, crate::LossError>
+where
+    G: crate::IntoGradients,
+    B: Fn(&tch::Tensor, &[tch::Tensor]) -> G + Send + 'static,
+{
+    let count = tensors.len();
+    crate::autograd::node::hand_written_output(loss, value, tensors, move |upstream, saved| {
+        backward(upstream, saved)
+            .into_gradients(count)
+            .map_err(|e| e.in_loss(loss))
+    })
 }
 
-/// The result of a `#[loss(fused = ...)]` kernel: `Some(loss)` (with its gradient attached when
+/// The result of a `#[loss(fused = ...)]` kernel: `Some(loss)` (with its gradient node where
 /// needed) where the kernel covered the input, `None` to take the composed path.
 pub fn fused_result(
     loss: &'static str,
@@ -83,30 +83,22 @@ pub fn fused_result(
     let Some(fused) = fused.map_err(|e| e.in_loss(loss))? else {
         return Ok(None);
     };
-    match (needs_grad, fused.grad) {
-        (false, _) => Ok(Some(fused.value)),
-        (true, Some(grad)) => {
-            crate::attach_scaled_gradient(&fused.value, input, &grad, fused.grad_scale)
-                .map(Some)
-                .map_err(|e| tag(e, loss))
-        }
-        (true, None) => Ok(None),
-    }
+    crate::autograd::node::kernel_output(loss, fused, input, needs_grad)
 }
 
-fn tag(e: crate::LossError, loss: &'static str) -> crate::LossError {
-    match e {
-        crate::LossError::ShapeMismatch {
-            loss: "",
-            arg,
-            expected,
-            found,
-        } => crate::LossError::ShapeMismatch {
-            loss,
-            arg,
-            expected,
-            found,
-        },
-        other => other.in_loss(loss),
-    }
+/// How many times a fused kernel has computed a loss on the current thread (for the tests: which
+/// path a call took).
+pub fn fused_kernel_runs() -> u64 {
+    crate::fused::kernel_runs()
+}
+
+/// Whether the fused kernels are on for the current thread.
+pub fn fused_enabled() -> bool {
+    crate::fused::enabled()
+}
+
+/// The data pointer of the gradient buffer the last fused kernel on this thread handed to an
+/// autograd node (for the tests: autograd takes it as `x.grad` without a copy).
+pub fn last_kernel_gradient() -> usize {
+    crate::autograd::node::last_kernel_gradient()
 }

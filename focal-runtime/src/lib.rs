@@ -12,7 +12,7 @@
 //! assert!(loss.double_value(&[]) > 0.0);
 //! ```
 
-mod autograd;
+pub mod autograd;
 pub mod checks;
 mod config;
 mod error;
@@ -26,12 +26,11 @@ mod reduction;
 #[doc(hidden)]
 pub mod __private;
 
-pub use autograd::{
-    attach_gradient, attach_scaled_gradient, needs_grad, state_tensor, Fused, StateInit,
-};
+pub use autograd::node::{Fused, IntoGradients};
+pub use autograd::state::StateInit;
 pub use config::LossConfig;
 pub use error::{device_name, LossError};
-pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
+pub use gradcheck::{gradcheck, gradcheck_function, GradcheckOptions, GradcheckReport};
 pub use loss::Loss;
 pub use losses::*;
 pub use output::{IntoLossOutput, LossOutput};

@@ -169,25 +169,79 @@ fn forward_body(model: &LossModel) -> TokenStream {
         })
         .collect();
     let (input, _) = tensor_names(model);
+    // Every differentiable tensor the loss uses: the call-time tensors, then its own.
+    let state_refs: Vec<TokenStream> = model
+        .state
+        .iter()
+        .map(|s| {
+            let field = &s.field;
+            quote!(&self.#field)
+        })
+        .collect();
+    let others_need_grad = {
+        let others = tensor_args
+            .iter()
+            .skip(1)
+            .map(|t| quote!(#t))
+            .chain(state_refs.iter().cloned());
+        quote!(false #(|| #krate::__private::tch::Tensor::requires_grad(#others))*)
+    };
+    let grad_mode = (model.fused.is_some() || model.backward.is_some()).then(|| {
+        quote! { let __focal_grad_mode = #krate::__private::is_grad_enabled(); }
+    });
     let fused = model.fused.as_ref().map(|fused| {
         quote! {
-            let __focal_needs_grad = #krate::needs_grad(#input);
-            let __focal_fused = #fused(#(#tensor_args,)* #(#extra_args,)* self.reduction, __focal_needs_grad);
-            if let ::core::option::Option::Some(loss) =
-                #krate::__private::fused_result(Self::NAME, __focal_fused, #input, __focal_needs_grad)?
-            {
-                return ::core::result::Result::Ok(loss);
+            // The kernels compute the input's gradient only: a loss whose other tensors need
+            // one takes the composed path.
+            if !(__focal_grad_mode && (#others_need_grad)) {
+                let __focal_needs_grad = __focal_grad_mode && #input.requires_grad();
+                let __focal_fused = #fused(#(#tensor_args,)* #(#extra_args,)* self.reduction, __focal_needs_grad);
+                if let ::core::option::Option::Some(__focal_loss) =
+                    #krate::__private::fused_result(Self::NAME, __focal_fused, #input, __focal_needs_grad)?
+                {
+                    return ::core::result::Result::Ok(__focal_loss);
+                }
             }
         }
     });
     let backward = model.backward.as_ref().map(|backward| {
+        let tensor_count = model.tensors.len();
+        let mut state_index = 0usize;
+        let mut captures = Vec::new();
+        let backward_args: Vec<TokenStream> = model
+            .extras
+            .iter()
+            .enumerate()
+            .map(|(i, extra)| match extra {
+                Extra::Hyper(field) => {
+                    let capture = quote::format_ident!("__focal_hyper_{}", i);
+                    captures.push(quote! {
+                        let #capture = ::core::clone::Clone::clone(&self.#field);
+                    });
+                    quote!(::core::clone::Clone::clone(&#capture))
+                }
+                Extra::State(_) => {
+                    let index = tensor_count + state_index;
+                    state_index += 1;
+                    quote!(&__focal_saved[#index])
+                }
+            })
+            .collect();
+        let saved_tensors = (0..tensor_count).map(|i| quote!(&__focal_saved[#i]));
         quote! {
-            if self.reduction != #krate::Reduction::None && #krate::needs_grad(#input) {
-                let value = #krate::__private::tch::no_grad(|| __focal_composed())?;
-                let grad = #krate::__private::tch::no_grad(|| {
-                    #backward(#(#tensor_args,)* #(#extra_args,)* self.reduction)
-                });
-                return #krate::__private::with_backward(Self::NAME, value, #input, grad);
+            if __focal_grad_mode && (#input.requires_grad() || #others_need_grad) {
+                let __focal_value = #krate::__private::tch::no_grad(|| __focal_composed())?;
+                #(#captures)*
+                let __focal_reduction = self.reduction;
+                return #krate::__private::with_backward(
+                    Self::NAME,
+                    __focal_value,
+                    &[#(#tensor_args,)* #(#state_refs),*],
+                    move |__focal_upstream: &#krate::__private::tch::Tensor,
+                          __focal_saved: &[#krate::__private::tch::Tensor]| {
+                        #backward(__focal_upstream, #(#saved_tensors,)* #(#backward_args,)* __focal_reduction)
+                    },
+                );
             }
         }
     });
@@ -195,6 +249,7 @@ fn forward_body(model: &LossModel) -> TokenStream {
         self.validate()?;
         #krate::checks::same_device(Self::NAME, &[#(#device_args),*])?;
         #(#tensor_checks)*
+        #grad_mode
         let __focal_composed = || {
             let output = #krate::__private::IntoLossOutput::into_loss_output(
                 #fn_ident(#(#tensor_args,)* #(#extra_args),*)

@@ -225,7 +225,7 @@ fn state_init(krate: &syn::Path, state: &StateTensor) -> TokenStream {
         None => quote!(#krate::StateInit::Const(0.0)),
     };
     quote! {
-        #field: #krate::state_tensor(path, #name, #trainable, #shape, #init)
+        #field: #krate::__private::state_tensor(path, #name, #trainable, #shape, #init)
             .map_err(|err| err.in_loss(Self::NAME))?
     }
 }

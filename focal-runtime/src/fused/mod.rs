@@ -34,20 +34,9 @@ thread_local! {
     static RUNS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// How many times a fused kernel has computed a loss on the current thread: diagnostics, to see
-/// which path a call took.
-///
-/// ```
-/// use focal_runtime::{fused, Loss, SigmoidFocalLoss};
-/// use tch::Tensor;
-/// let (x, t) = (Tensor::from_slice(&[0.5f32]), Tensor::from_slice(&[1.0f32]));
-/// let before = fused::kernel_runs();
-/// SigmoidFocalLoss::new().forward(&x, &t);
-/// assert_eq!(fused::kernel_runs(), before + 1);
-/// fused::composed_only(|| SigmoidFocalLoss::new().forward(&x, &t));
-/// assert_eq!(fused::kernel_runs(), before + 1);
-/// ```
-pub fn kernel_runs() -> u64 {
+/// How many times a fused kernel has computed a loss on the current thread: diagnostics for the
+/// tests, to see which path a call took (`__private::fused_kernel_runs`).
+pub(crate) fn kernel_runs() -> u64 {
     RUNS.with(Cell::get)
 }
 
@@ -58,12 +47,7 @@ pub(crate) fn count_run() {
 
 /// Whether the fused kernels are on for the current thread (they are unless inside
 /// [`composed_only`]).
-///
-/// ```
-/// assert!(focal_runtime::fused::enabled());
-/// assert!(!focal_runtime::fused::composed_only(focal_runtime::fused::enabled));
-/// ```
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     ENABLED.with(Cell::get)
 }
 

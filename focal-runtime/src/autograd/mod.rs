@@ -1,0 +1,15 @@
+//! Autograd beyond what tch offers: custom functions with a hand-written backward
+//! ([`Function`], [`apply`]), recorded as real libtorch autograd nodes through focal's C++ shim,
+//! and a direct query of grad mode ([`is_grad_enabled`]).
+//!
+//! `#[loss(backward = f)]` and `#[loss(fused = k)]` are built on the same nodes; see
+//! `docs/autograd.md` for how it all fits together.
+
+mod ffi;
+mod function;
+pub(crate) mod node;
+pub(crate) mod state;
+
+pub use function::{
+    apply, is_grad_enabled, BackwardContext, ForwardContext, Function, FunctionError,
+};

@@ -1,0 +1,258 @@
+//! The autograd nodes `#[loss]` records: a fused kernel's gradient buffer handed to autograd,
+//! and a hand-written backward (`#[loss(backward = f)]`) run in the backward pass.
+
+use tch::{Device, Tensor};
+
+use super::function::{apply, BackwardContext, ForwardContext, Function, FunctionError};
+use crate::LossError;
+
+/// What a fused forward+backward kernel returns: the reduced loss and, when asked for, its
+/// gradient with respect to the input.
+///
+/// ```
+/// use focal_runtime::Fused;
+/// use tch::Tensor;
+/// let fused = Fused::new(Tensor::from(1.5f64), Some(Tensor::from_slice(&[2.0f64, 4.0])))
+///     .with_grad_scale(0.5);
+/// assert_eq!(fused.grad_scale, 0.5);
+/// ```
+#[derive(Debug)]
+pub struct Fused {
+    /// The loss, reduced as asked.
+    pub value: Tensor,
+    /// `d value / d input` divided by `grad_scale`, present when the kernel was asked for it.
+    pub grad: Option<Tensor>,
+    /// The factor `grad` still needs (1 unless the kernel wrote the gradient before it knew its
+    /// normaliser, as a weighted mean's): applied to the scalar in the backward pass, not to
+    /// every element.
+    pub grad_scale: f64,
+}
+
+impl Fused {
+    /// A reduced value and its gradient (`None` where none was asked for).
+    pub fn new(value: Tensor, grad: Option<Tensor>) -> Self {
+        Fused {
+            value,
+            grad,
+            grad_scale: 1.0,
+        }
+    }
+
+    /// The same, with `grad` to be multiplied by `scale`.
+    #[must_use]
+    pub fn with_grad_scale(mut self, scale: f64) -> Self {
+        self.grad_scale = scale;
+        self
+    }
+}
+
+/// The node of a fused kernel: the kernel's value as output, its gradient buffer (times the
+/// upstream gradient and `scale`) as the input's gradient.
+struct KernelGradient {
+    loss: &'static str,
+    value: Option<Tensor>,
+    grad: Option<Tensor>,
+    scale: f64,
+}
+
+impl Function for KernelGradient {
+    fn name(&self) -> String {
+        self.loss.to_owned()
+    }
+
+    fn forward(
+        &mut self,
+        _: &mut ForwardContext<'_>,
+        _: &[Tensor],
+    ) -> Result<Vec<Tensor>, FunctionError> {
+        Ok(vec![self.value.take().ok_or("the value was already taken")?])
+    }
+
+    fn backward(
+        &mut self,
+        ctx: &mut BackwardContext<'_>,
+        grad_outputs: &[Tensor],
+    ) -> Result<Vec<Option<Tensor>>, FunctionError> {
+        if !ctx.needs_input_grad(0) {
+            return Ok(vec![None]);
+        }
+        let upstream = &grad_outputs[0];
+        // A scalar upstream gradient on the CPU is read: at 1 (a plain `loss.backward()`) the
+        // buffer is the gradient as it is.
+        let factor = if upstream.device() == Device::Cpu && upstream.numel() == 1 {
+            Some(upstream.f_double_value(&[])? * self.scale)
+        } else {
+            None
+        };
+        if ctx.keep_graph() {
+            // The node may run again: the buffer stays, the gradient is a product (or, at 1, the
+            // buffer itself, which autograd copies as it is still referenced here).
+            let grad = self.grad.as_ref().ok_or(RETAIN)?;
+            return Ok(vec![Some(match factor {
+                Some(f) if f == 1.0 => grad.shallow_clone(),
+                Some(f) => grad.f_mul_scalar(f)?,
+                None => grad.f_mul(upstream)?.f_mul_scalar(self.scale)?,
+            })]);
+        }
+        // The last use: the buffer is handed over (autograd makes it `x.grad` without a copy),
+        // scaled in place where needed.
+        let mut grad = self.grad.take().ok_or(RETAIN)?;
+        match factor {
+            Some(f) if f == 1.0 => {}
+            Some(f) => {
+                let _ = grad.f_mul_scalar_(f)?;
+            }
+            None => {
+                let _ = grad.f_mul_(upstream)?;
+                if self.scale != 1.0 {
+                    let _ = grad.f_mul_scalar_(self.scale)?;
+                }
+            }
+        }
+        Ok(vec![Some(grad)])
+    }
+}
+
+thread_local! {
+    static LAST_KERNEL_GRADIENT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The data pointer of the last gradient buffer handed to a node on this thread.
+pub(crate) fn last_kernel_gradient() -> usize {
+    LAST_KERNEL_GRADIENT.with(std::cell::Cell::get)
+}
+
+const RETAIN: &str = "the gradient was handed to an earlier backward pass; \
+                      pass retain_graph = true to run backward twice";
+
+/// The loss value computed by a fused kernel, as a tensor whose autograd node hands the
+/// kernel's gradient to `input` (where `needs_grad`; otherwise the value as it is).
+pub(crate) fn kernel_output(
+    loss: &'static str,
+    fused: Fused,
+    input: &Tensor,
+    needs_grad: bool,
+) -> Result<Option<Tensor>, LossError> {
+    match (needs_grad, fused.grad) {
+        (false, _) => Ok(Some(fused.value)),
+        (true, None) => Ok(None),
+        (true, Some(grad)) => {
+            if grad.size() != input.size() {
+                return Err(LossError::ShapeMismatch {
+                    loss,
+                    arg: "gradient",
+                    expected: format!("should have the input's shape, {:?}", input.size()),
+                    found: grad.size(),
+                });
+            }
+            LAST_KERNEL_GRADIENT.with(|p| p.set(grad.data_ptr() as usize));
+            let node = KernelGradient {
+                loss,
+                value: Some(fused.value),
+                grad: Some(grad),
+                scale: fused.grad_scale,
+            };
+            Ok(apply(node, &[input])
+                .map_err(|e| LossError::from(e).in_loss(loss))?
+                .into_iter()
+                .next())
+        }
+    }
+}
+
+/// What a `#[loss(backward = ...)]` function may return: the input's gradient alone (`Tensor`),
+/// one entry per differentiable tensor (`Vec<Option<Tensor>>`: the call-time tensors in order,
+/// then the `#[param]`s and `#[buffer]`s), or a `Result` of either.
+pub trait IntoGradients {
+    /// The gradients, `count` entries, or the function's error.
+    fn into_gradients(self, count: usize) -> Result<Vec<Option<Tensor>>, LossError>;
+}
+
+impl IntoGradients for Tensor {
+    fn into_gradients(self, count: usize) -> Result<Vec<Option<Tensor>>, LossError> {
+        let mut grads = vec![Some(self)];
+        grads.resize_with(count.max(1), || None);
+        Ok(grads)
+    }
+}
+
+impl IntoGradients for Vec<Option<Tensor>> {
+    fn into_gradients(self, count: usize) -> Result<Vec<Option<Tensor>>, LossError> {
+        if self.len() != count {
+            return Err(LossError::from(tch::TchError::Torch(format!(
+                "the backward function returned {} gradients for {count} differentiable tensors \
+                 (the call-time tensors in order, then the loss's own tensors)",
+                self.len()
+            ))));
+        }
+        Ok(self)
+    }
+}
+
+impl<T: IntoGradients> IntoGradients for Result<T, LossError> {
+    fn into_gradients(self, count: usize) -> Result<Vec<Option<Tensor>>, LossError> {
+        self.and_then(|g| g.into_gradients(count))
+    }
+}
+
+/// The node of a hand-written backward: the composed value as output; the tensors saved; the
+/// backward function called in the backward pass with the upstream gradient and the saved
+/// tensors.
+struct HandWritten<B> {
+    loss: &'static str,
+    value: Option<Tensor>,
+    backward: B,
+}
+
+impl<B> Function for HandWritten<B>
+where
+    B: FnMut(&Tensor, &[Tensor]) -> Result<Vec<Option<Tensor>>, LossError> + Send + 'static,
+{
+    fn name(&self) -> String {
+        self.loss.to_owned()
+    }
+
+    fn forward(
+        &mut self,
+        ctx: &mut ForwardContext<'_>,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>, FunctionError> {
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        ctx.save_for_backward(&refs);
+        Ok(vec![self.value.take().ok_or("the value was already taken")?])
+    }
+
+    fn backward(
+        &mut self,
+        ctx: &mut BackwardContext<'_>,
+        grad_outputs: &[Tensor],
+    ) -> Result<Vec<Option<Tensor>>, FunctionError> {
+        let mut grads = (self.backward)(&grad_outputs[0], ctx.saved_tensors())?;
+        for (i, g) in grads.iter_mut().enumerate() {
+            if !ctx.needs_input_grad(i) {
+                *g = None;
+            }
+        }
+        Ok(grads)
+    }
+}
+
+/// The loss `value` (computed without autograd) as a tensor whose backward pass calls
+/// `backward(upstream, tensors)` for the gradients of `tensors`.
+pub(crate) fn hand_written_output<B>(
+    loss: &'static str,
+    value: Tensor,
+    tensors: &[&Tensor],
+    backward: B,
+) -> Result<Tensor, LossError>
+where
+    B: FnMut(&Tensor, &[Tensor]) -> Result<Vec<Option<Tensor>>, LossError> + Send + 'static,
+{
+    let node = HandWritten {
+        loss,
+        value: Some(value),
+        backward,
+    };
+    let mut outputs = apply(node, tensors).map_err(|e| LossError::from(e).in_loss(loss))?;
+    Ok(outputs.remove(0))
+}
