@@ -41,9 +41,22 @@ pub use focal_runtime::*;
 ///
 /// Macro arguments: `name = StructName`, `reduction = "none" | "mean" | "sum"` (the default
 /// reduction), `crate = path` (where `focal` is, when renamed in `Cargo.toml`),
-/// `backward = f` (a hand-written gradient of the reduced loss, registered with autograd) and
-/// `fused = k` (a kernel computing the reduced loss and its gradient in one pass). See
-/// `docs/autograd.md` in the repository for how these connect with autograd and optimizers.
+/// `backward = f` and `fused = k`, both recorded as real autograd nodes ([`autograd`]):
+///
+/// - `backward = f`: a hand-written backward, run in the backward pass (never eagerly):
+///   `f(upstream, input, target, <the other parameters in order>, reduction)`, where `upstream`
+///   is the gradient of the loss's output (a scalar for `Mean`/`Sum`, elementwise for `None`)
+///   and the tensors are the ones the loss was called with (`#[param]`s and `#[buffer]`s
+///   included). It returns `Tensor` (the input's gradient) or `Vec<Option<Tensor>>` (one entry
+///   per tensor: the call-time tensors, then the loss's own), or a `Result` of either
+///   ([`IntoGradients`]). It runs without autograd recording; differentiating its result again
+///   (`create_graph`) is a clear error.
+/// - `fused = k`: `k(input, target, <the other parameters>, reduction, needs_grad) ->
+///   Result<Option<Fused>, LossError>`, a kernel that computes the reduced loss and, where
+///   `needs_grad`, its gradient in one pass; `Ok(None)` takes the composed path. Its gradient
+///   buffer is handed to autograd: after a plain `loss.backward()` it *is* `input.grad()`.
+///
+/// See `docs/autograd.md` in the repository for how these connect with autograd and optimizers.
 ///
 /// Loss-owned tensors: `#[param(shape = [..], init = ..)] name: &Tensor` (learnable) and
 /// `#[buffer(init = ..)] name: &Tensor` (saved and moved, never trained). A loss with any is

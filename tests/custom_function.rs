@@ -3,6 +3,8 @@
 //! without grad, retain_graph, reuse, accumulation, double backward, freeing, errors, panics,
 //! threads).
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -12,8 +14,14 @@ use focal::autograd::{
 use focal::{gradcheck_function, GradcheckOptions, LossError};
 use tch::{Device, Kind, Tensor};
 
+/// A tensor on the test device (`FOCAL_TEST_DEVICE`): on a GPU, backward runs on autograd's
+/// device thread.
 fn cpu(values: &[f64]) -> Tensor {
-    Tensor::from_slice(values)
+    Tensor::from_slice(values).to_device(common::test_device())
+}
+
+fn randn(shape: &[i64]) -> Tensor {
+    Tensor::randn(shape, (Kind::Double, common::test_device()))
 }
 
 fn leaf(values: &[f64]) -> Tensor {
@@ -21,7 +29,7 @@ fn leaf(values: &[f64]) -> Tensor {
 }
 
 fn values(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1])).unwrap()
 }
 
 /// Three inputs, two outputs: `(a * b + c, sin(a) * c)`, with a hand-written backward that uses
@@ -73,9 +81,7 @@ fn three(skipped: &Arc<AtomicUsize>) -> ThreeInTwoOut {
 #[test]
 fn three_inputs_two_outputs_pass_gradcheck() {
     let skipped = Arc::new(AtomicUsize::new(0));
-    let a = Tensor::randn([3, 4], (Kind::Double, Device::Cpu));
-    let b = Tensor::randn([3, 4], (Kind::Double, Device::Cpu));
-    let c = Tensor::randn([3, 4], (Kind::Double, Device::Cpu));
+    let (a, b, c) = (randn(&[3, 4]), randn(&[3, 4]), randn(&[3, 4]));
     let reports = gradcheck_function(
         "ThreeInTwoOut",
         |x: &[Tensor]| {
@@ -102,7 +108,11 @@ fn only_the_gradients_asked_for_are_computed() {
     let total = &out[0] + &out[1];
     let grads = Tensor::run_backward(&[&total], &[&b], false, false);
     assert_eq!(values(&grads[0]), [1.0]);
-    assert_eq!(skipped.load(Ordering::SeqCst), 2, "a and c were not asked for");
+    assert_eq!(
+        skipped.load(Ordering::SeqCst),
+        2,
+        "a and c were not asked for"
+    );
     // An input that does not require grad is not asked for either.
     let skipped = Arc::new(AtomicUsize::new(0));
     let a = leaf(&[0.5]);
@@ -173,7 +183,11 @@ fn the_context_and_saved_tensors_are_freed_with_the_graph() {
     let z = y.sum(Kind::Double);
     assert_eq!(drops.load(Ordering::SeqCst), 0, "alive while the graph is");
     drop(y);
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "z's graph still holds the node");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "z's graph still holds the node"
+    );
     z.backward();
     assert_eq!(values(&x.grad()), [2.0, 4.0]);
     drop(z);
@@ -392,6 +406,7 @@ fn non_differentiable_outputs_do_not_require_grad() {
     assert!(out[0].requires_grad());
     assert!(!out[1].requires_grad());
     assert_eq!(out[1].int64_value(&[]), 1);
+    assert_eq!(out[0].device(), common::test_device());
     out[0].sum(Kind::Double).backward();
     assert_eq!(values(&x.grad()), [1.0, 1.0, 1.0]);
 }

@@ -13,8 +13,7 @@ fn gradcheck_leaves_the_callers_random_stream_alone() {
         if check {
             let loss = focal::FocalLoss::default().with_reduction(focal::Reduction::None);
             let target = Tensor::from_slice(&[0i64, 1, 1]);
-            let report =
-                focal::gradcheck(&loss, &x, &target, GradcheckOptions::default()).unwrap();
+            let report = focal::gradcheck(&loss, &x, &target, GradcheckOptions::default()).unwrap();
             assert!(report.passed(1e-6), "{report:?}");
         }
         Tensor::rand([4], (Kind::Double, Device::Cpu))

@@ -1,9 +1,9 @@
 //! The `#[loss]` attribute macro of [focal](https://docs.rs/focal).
 //!
 //! Use it through the `focal` crate (`focal::loss`), which documents it with examples. The
-//! expansion runs in four steps, one module each: [`parse`] reads the attribute and the function,
-//! [`model`] holds what was read, [`validate`] checks what the parser cannot see alone, and
-//! [`expand`] writes the code. Errors are collected across all steps and reported together, each
+//! expansion runs in four steps, one module each: `parse` reads the attribute and the function,
+//! `model` holds what was read, `validate` checks what the parser cannot see alone, and
+//! `expand` writes the code. Errors are collected across all steps and reported together, each
 //! at its own token; on error the function (attributes stripped) and a stub of the struct are
 //! still emitted, so code using the loss does not fail a second time.
 

@@ -102,3 +102,9 @@ pub fn fused_enabled() -> bool {
 pub fn last_kernel_gradient() -> usize {
     crate::autograd::node::last_kernel_gradient()
 }
+
+/// Runs `f` with the fused kernels handing back their value and gradient instead of recording a
+/// node (for the benchmark, which compares ways of registering the gradient).
+pub fn capture_kernel<T>(f: impl FnOnce() -> T) -> (T, Option<crate::Fused>) {
+    crate::autograd::node::capture_kernel(f)
+}

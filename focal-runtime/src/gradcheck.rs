@@ -80,11 +80,11 @@ pub fn gradcheck(
         &[input],
         options,
     )?;
-    reports
-        .into_iter()
-        .next()
-        .flatten()
-        .ok_or_else(|| tag(tch::TchError::Kind("gradcheck needs a floating-point input".into())))
+    reports.into_iter().next().flatten().ok_or_else(|| {
+        tag(tch::TchError::Kind(
+            "gradcheck needs a floating-point input".into(),
+        ))
+    })
 }
 
 /// Checks the gradients of a function of several tensors with several outputs (a
@@ -160,7 +160,11 @@ fn check(
                 Some(t) => t.f_add(&term).map_err(tag)?,
             });
         }
-        total.ok_or_else(|| tag(tch::TchError::Shape("the function returned no output".into())))
+        total.ok_or_else(|| {
+            tag(tch::TchError::Shape(
+                "the function returned no output".into(),
+            ))
+        })
     };
 
     let leaves: Vec<Tensor> = values
@@ -192,13 +196,14 @@ fn check(
         let analytic = if analytic.defined() {
             analytic.f_reshape([-1]).map_err(tag)?
         } else {
-            x.f_zeros_like().and_then(|z| z.f_reshape([-1])).map_err(tag)?
+            x.f_zeros_like()
+                .and_then(|z| z.f_reshape([-1]))
+                .map_err(tag)?
         };
         let flat = x.f_reshape([-1]).map_err(tag)?;
         let numel = flat.size()[0];
         let step = ((numel as usize).div_ceil(options.max_elements.max(1))).max(1) as i64;
-        let (mut max_abs, mut max_numeric, mut worst, mut checked) =
-            (0.0f64, 0.0f64, 0i64, 0usize);
+        let (mut max_abs, mut max_numeric, mut worst, mut checked) = (0.0f64, 0.0f64, 0i64, 0usize);
         tch::no_grad(|| -> Result<(), LossError> {
             let mut i = 0;
             while i < numel {

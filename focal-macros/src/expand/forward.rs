@@ -178,14 +178,30 @@ fn forward_body(model: &LossModel) -> TokenStream {
             quote!(&self.#field)
         })
         .collect();
-    let others_need_grad = {
-        let others = tensor_args
+    // `a.requires_grad() || b.requires_grad() ...` over `tensors`, `false` for none.
+    let any_requires_grad = |tensors: Vec<TokenStream>| {
+        if tensors.is_empty() {
+            return quote!(false);
+        }
+        let checks = tensors
             .iter()
-            .skip(1)
-            .map(|t| quote!(#t))
-            .chain(state_refs.iter().cloned());
-        quote!(false #(|| #krate::__private::tch::Tensor::requires_grad(#others))*)
+            .map(|t| quote!(#krate::__private::tch::Tensor::requires_grad(#t)));
+        quote!(#(#checks)||*)
     };
+    let others: Vec<TokenStream> = tensor_args
+        .iter()
+        .skip(1)
+        .map(|t| quote!(#t))
+        .chain(state_refs.iter().cloned())
+        .collect();
+    let others_need_grad = any_requires_grad(others);
+    let all_need_grad = any_requires_grad(
+        tensor_args
+            .iter()
+            .map(|t| quote!(#t))
+            .chain(state_refs.iter().cloned())
+            .collect(),
+    );
     let grad_mode = (model.fused.is_some() || model.backward.is_some()).then(|| {
         quote! { let __focal_grad_mode = #krate::__private::is_grad_enabled(); }
     });
@@ -194,7 +210,8 @@ fn forward_body(model: &LossModel) -> TokenStream {
             // The kernels compute the input's gradient only: a loss whose other tensors need
             // one takes the composed path.
             if !(__focal_grad_mode && (#others_need_grad)) {
-                let __focal_needs_grad = __focal_grad_mode && #input.requires_grad();
+                let __focal_needs_grad =
+                    __focal_grad_mode && #krate::__private::tch::Tensor::requires_grad(#input);
                 let __focal_fused = #fused(#(#tensor_args,)* #(#extra_args,)* self.reduction, __focal_needs_grad);
                 if let ::core::option::Option::Some(__focal_loss) =
                     #krate::__private::fused_result(Self::NAME, __focal_fused, #input, __focal_needs_grad)?
@@ -221,15 +238,18 @@ fn forward_body(model: &LossModel) -> TokenStream {
                     quote!(::core::clone::Clone::clone(&#capture))
                 }
                 Extra::State(_) => {
-                    let index = tensor_count + state_index;
+                    let index = proc_macro2::Literal::usize_unsuffixed(tensor_count + state_index);
                     state_index += 1;
                     quote!(&__focal_saved[#index])
                 }
             })
             .collect();
-        let saved_tensors = (0..tensor_count).map(|i| quote!(&__focal_saved[#i]));
+        let saved_tensors = (0..tensor_count).map(|i| {
+            let i = proc_macro2::Literal::usize_unsuffixed(i);
+            quote!(&__focal_saved[#i])
+        });
         quote! {
-            if __focal_grad_mode && (#input.requires_grad() || #others_need_grad) {
+            if __focal_grad_mode && (#all_need_grad) {
                 let __focal_value = #krate::__private::tch::no_grad(|| __focal_composed())?;
                 #(#captures)*
                 let __focal_reduction = self.reduction;

@@ -22,6 +22,8 @@ pub(crate) trait Real:
     const KIND: Kind;
     const ZERO: Self;
     const ONE: Self;
+    const MAX: Self;
+    const INFINITY: Self;
     fn of(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
@@ -78,6 +80,8 @@ impl Real for f64 {
     const KIND: Kind = Kind::Double;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const MAX: Self = Self::MAX;
+    const INFINITY: Self = Self::INFINITY;
     #[inline(always)]
     fn of(v: f64) -> Self {
         v
@@ -104,6 +108,8 @@ impl Real for f32 {
     const KIND: Kind = Kind::Float;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const MAX: Self = Self::MAX;
+    const INFINITY: Self = Self::INFINITY;
     #[inline(always)]
     fn of(v: f64) -> Self {
         v as f32

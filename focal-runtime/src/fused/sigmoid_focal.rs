@@ -132,6 +132,12 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
         let (mut bad, mut soft) = (false, false);
         for i in 0..len {
             let (xi, ti) = (x[i], t[i]);
+            // Infinite logits count as the largest finite ones, as on the composed path.
+            let xi = select(
+                xi == R::INFINITY,
+                R::MAX,
+                select(xi == -R::INFINITY, -R::MAX, xi),
+            );
             bad |= !((ti >= R::ZERO) & (ti <= R::ONE));
             soft |= (ti != R::ZERO) & (ti != R::ONE);
             let neg = xi < R::ZERO;

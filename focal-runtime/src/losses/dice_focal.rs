@@ -78,7 +78,9 @@ pub fn dice_focal_loss(
         Activation::Softmax => {
             let log_p = x.f_log_softmax(1, x.kind())?;
             let factor = modulator(&log_one_minus_softmax(&log_p)?, gamma)?;
-            let mut map = factor.f_mul(&log_p)?.f_mul(t)?.f_neg()?;
+            // t log p with 0 log 0 = 0: a class masked by a -inf logit adds nothing (not NaN).
+            let t_log_p = log_p.f_masked_fill(&t.f_eq(0.0)?, 0.0)?.f_mul(t)?;
+            let mut map = factor.f_mul(&t_log_p)?.f_neg()?;
             if let Some(a) = alpha {
                 let mut weights = vec![a; classes as usize];
                 weights[0] = 1.0 - a;

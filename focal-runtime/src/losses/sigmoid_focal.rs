@@ -51,12 +51,15 @@ pub fn sigmoid_focal_loss(
 }
 
 /// The elementwise sigmoid focal loss of logits `x` against targets `t` in `[0, 1]` (same dtype).
+/// Infinite logits count as the largest finite ones (a `-inf` logit against target 0, a masked
+/// class, adds 0 and gets a zero gradient; the formula taken literally gives NaN).
 pub(crate) fn sigmoid_focal_terms(
     x: &Tensor,
     t: &Tensor,
     gamma: f64,
     alpha: Option<f64>,
 ) -> Result<Tensor, LossError> {
+    let x = &finite_logits(x)?;
     let ce = x.f_binary_cross_entropy_with_logits::<Tensor>(t, None, None, tch::Reduction::None)?;
     let log_p = x.f_log_sigmoid()?;
     let log_q = x.f_neg()?.f_log_sigmoid()?;
@@ -74,4 +77,16 @@ pub(crate) fn sigmoid_focal_terms(
         loss = loss.f_mul(&alpha_t)?;
     }
     Ok(loss)
+}
+
+/// `x` with `±inf` replaced by `±` the dtype's largest finite value (NaN stays NaN); the
+/// gradient is zero there.
+pub(crate) fn finite_logits(x: &Tensor) -> Result<Tensor, LossError> {
+    let max = match x.kind() {
+        tch::Kind::Double => f64::MAX,
+        tch::Kind::Half => 65504.0,
+        tch::Kind::BFloat16 => 3.389_531_389_251_535_5e38,
+        _ => f32::MAX as f64,
+    };
+    Ok(x.f_nan_to_num(Some(f64::NAN), Some(max), Some(-max))?)
 }

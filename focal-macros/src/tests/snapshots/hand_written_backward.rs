@@ -65,6 +65,7 @@ impl SquaredError {
             Self::NAME,
             &[("input", input), ("target", target)],
         )?;
+        let __focal_grad_mode = ::focal::__private::is_grad_enabled();
         let __focal_composed = || {
             let output = ::focal::__private::IntoLossOutput::into_loss_output(
                     squared_error(
@@ -76,17 +77,30 @@ impl SquaredError {
                 .map_err(|err| err.in_loss(Self::NAME))?;
             output.reduce(Self::NAME, self.reduction)
         };
-        if self.reduction != ::focal::Reduction::None && ::focal::needs_grad(input) {
-            let value = ::focal::__private::tch::no_grad(|| __focal_composed())?;
-            let grad = ::focal::__private::tch::no_grad(|| {
-                squared_error_grad(
-                    input,
-                    target,
-                    ::core::clone::Clone::clone(&self.scale),
-                    self.reduction,
-                )
-            });
-            return ::focal::__private::with_backward(Self::NAME, value, input, grad);
+        if __focal_grad_mode
+            && (::focal::__private::tch::Tensor::requires_grad(input)
+                || ::focal::__private::tch::Tensor::requires_grad(target))
+        {
+            let __focal_value = ::focal::__private::tch::no_grad(|| __focal_composed())?;
+            let __focal_hyper_0 = ::core::clone::Clone::clone(&self.scale);
+            let __focal_reduction = self.reduction;
+            return ::focal::__private::with_backward(
+                Self::NAME,
+                __focal_value,
+                &[input, target],
+                move |
+                    __focal_upstream: &::focal::__private::tch::Tensor,
+                    __focal_saved: &[::focal::__private::tch::Tensor]|
+                {
+                    squared_error_grad(
+                        __focal_upstream,
+                        &__focal_saved[0],
+                        &__focal_saved[1],
+                        ::core::clone::Clone::clone(&__focal_hyper_0),
+                        __focal_reduction,
+                    )
+                },
+            );
         }
         __focal_composed()
     }

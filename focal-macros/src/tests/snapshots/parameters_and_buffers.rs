@@ -23,7 +23,7 @@ impl Uncertainty {
         path: &::focal::__private::tch::nn::Path,
     ) -> ::core::result::Result<Self, ::focal::LossError> {
         ::core::result::Result::Ok(Self {
-            log_vars: ::focal::state_tensor(
+            log_vars: ::focal::__private::state_tensor(
                     path,
                     "log_vars",
                     true,
@@ -33,7 +33,7 @@ impl Uncertainty {
                     ::core::convert::Into::<::focal::StateInit>::into(0.0),
                 )
                 .map_err(|err| err.in_loss(Self::NAME))?,
-            task_weights: ::focal::state_tensor(
+            task_weights: ::focal::__private::state_tensor(
                     path,
                     "task_weights",
                     false,
