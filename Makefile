@@ -2,7 +2,7 @@
 # (Rust and Python present): they install libtorch once per machine, then build and run.
 RUN := ./scripts/with-libtorch.sh
 
-.PHONY: demo quickstart learnable-weights test lint fixtures doc bench
+.PHONY: demo quickstart learnable-weights custom-function test lint fixtures doc bench
 
 # The 3D segmentation training run (examples/segmentation); pass flags with ARGS="--steps 50".
 demo:
@@ -14,6 +14,10 @@ quickstart:
 # Multi-task uncertainty weighting: a loss with learnable parameters (docs/autograd.md).
 learnable-weights:
 	$(RUN) cargo run --release --example learnable_weights
+
+# A custom autograd function from Rust (focal::autograd): a clamp whose gradient passes through.
+custom-function:
+	$(RUN) cargo run --release --example custom_function
 
 test:
 	$(RUN) cargo test --workspace --all-targets

@@ -40,7 +40,7 @@ fn fit(
     name: &str,
     f: impl Fn(&Tensor) -> Result<Tensor, tch::TchError>,
 ) -> Result<(), tch::TchError> {
-    let w = Tensor::from_slice(&[3.0f64]).set_requires_grad(true);
+    let mut w = Tensor::from_slice(&[3.0f64]).set_requires_grad(true);
     let target = 0.5;
     for step in 0..=40 {
         let loss = (f(&w)? - target).square().sum(Kind::Double);
