@@ -48,3 +48,19 @@ bench:
 	$(RUN) env $(BENCH_MALLOC) cargo bench --bench losses -- --json out/bench-focal.json $(ARGS)
 	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." env $(BENCH_MALLOC) python3 scripts/bench/anchors.py --json out/bench-anchors.json $(ARGS)'
 	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --json out/bench.json --markdown out/bench.md
+
+# The GPU check, prepared here: builds (release) and packs every test binary, the bench and the
+# demo into .gpu-check/ (scripts/gpu-check/pack.sh), then runs the package with the script the
+# GPU machine runs (scripts/gpu-check/run.sh) on FOCAL_TEST_DEVICE (cpu here by default: the
+# rehearsal), writing out/gpu-check/gpu-report.md. On the GPU machine:
+#   FOCAL_TEST_DEVICE=cuda:0 REPORT=$OUT/gpu-report.md scripts/gpu-check/run.sh
+.PHONY: gpu-check gpu-pack
+gpu-pack:
+	$(RUN) scripts/gpu-check/pack.sh
+
+gpu-check: gpu-pack
+	mkdir -p out/gpu-check
+	$(RUN) env FOCAL_TEST_DEVICE=$${FOCAL_TEST_DEVICE:-cpu} REPORT=out/gpu-check/gpu-report.md \
+	  GPU_CHECK_BENCH_ARGS="$${GPU_CHECK_BENCH_ARGS:---reps 3 --shapes seg64,det}" \
+	  GPU_CHECK_DEMO_ARGS="$${GPU_CHECK_DEMO_ARGS:---steps 5 --size 16 --batch 1}" \
+	  scripts/gpu-check/run.sh .gpu-check

@@ -7,7 +7,9 @@
 //! to the system, so that resident memory follows allocation).
 //!
 //! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--cases A,B]
-//! [--json PATH]`; `make
+//! [--device cpu|cuda|cuda:N] [--json PATH]`. On a CUDA device every run ends with a device
+//! synchronize, the copy is a CUDA copy (the floor), peak memory is not measured, and the fused
+//! cases are not run (the kernels are CPU kernels: the losses take their composed path). `make
 //! bench` runs it together with the PyTorch anchors (`scripts/bench/`) and prints one table.
 //! Under `cargo test` (no `--bench` argument) it runs every case once on small shapes.
 
@@ -26,7 +28,37 @@ struct Inputs {
     dense: Tensor,
 }
 
-fn inputs(shape: &str, small: bool) -> Inputs {
+/// The device of the run (`--device`, `cpu` by default).
+fn device_of(name: &str) -> Device {
+    match name {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::Cuda(n),
+            _ => panic!("--device {other}: expected cpu, cuda or cuda:N"),
+        },
+    }
+}
+
+/// Waits for the device's queued work (a no-op on the CPU).
+fn synchronize(device: Device) {
+    if let Device::Cuda(n) = device {
+        tch::Cuda::synchronize(n as i64);
+    }
+}
+
+/// The inputs of a shape, made on the CPU from seed 0 (the same numbers as the PyTorch side)
+/// and moved to `device`.
+fn inputs(shape: &str, small: bool, device: Device) -> Inputs {
+    let inp = cpu_inputs(shape, small);
+    Inputs {
+        logits: inp.logits.to_device(device),
+        classes: inp.classes.map(|c| c.to_device(device)),
+        dense: inp.dense.to_device(device),
+    }
+}
+
+fn cpu_inputs(shape: &str, small: bool) -> Inputs {
     tch::manual_seed(0);
     let opts = (Kind::Float, Device::Cpu);
     if shape == "det" {
@@ -56,6 +88,19 @@ fn inputs(shape: &str, small: bool) -> Inputs {
         classes: Some(classes),
         dense,
     }
+}
+
+/// The cases of a shape on `device`: on a GPU, those that run no fused kernel.
+fn cases_on(shape: &str, parts: bool, device: Device) -> Vec<&'static str> {
+    let all = cases(shape, parts);
+    if device == Device::Cpu {
+        return all;
+    }
+    all.into_iter()
+        .filter(|c| {
+            !c.ends_with(" composed") && !c.ends_with(" surrogate") && !c.contains(" forward")
+        })
+        .collect()
 }
 
 /// The cases of a shape; with `parts`, also the pieces of the fused softmax path (the kernel
@@ -162,10 +207,7 @@ fn surrogate(loss: &dyn Loss, x: &Tensor, target: &Tensor) {
     let kernel = kernel.expect("the kernel ran");
     let grad = kernel.grad.expect("the kernel computed the gradient");
     let live = x.reshape([-1]).dot(&grad.detach().reshape([-1]));
-    let mut zero = &live - live.detach();
-    if kernel.grad_scale != 1.0 {
-        zero = zero * kernel.grad_scale;
-    }
+    let zero = (&live - live.detach()) * kernel.grad_scale;
     (value.detach() + zero).backward();
 }
 
@@ -173,14 +215,17 @@ fn surrogate(loss: &dyn Loss, x: &Tensor, target: &Tensor) {
 /// warm-up run each. The cases take turns (one run of each per round), so that a slow spell of
 /// the machine falls on all of them alike rather than on whichever case it met.
 fn timings(cases: &[&str], inp: &Inputs, reps: usize) -> Vec<(f64, f64)> {
+    let device = inp.logits.device();
     for case in cases {
         run_once(case, inp);
     }
+    synchronize(device);
     let mut times = vec![Vec::with_capacity(reps); cases.len()];
     for _ in 0..reps {
         for (case, t) in cases.iter().zip(&mut times) {
             let start = Instant::now();
             run_once(case, inp);
+            synchronize(device);
             t.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
@@ -224,7 +269,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(spec) = arg(&args, "--memory-of") {
         let (shape, case) = spec.split_once(':').expect("--memory-of shape:case");
-        let inp = inputs(shape, false);
+        let inp = inputs(shape, false, Device::Cpu);
         println!("{}", peak_above_inputs(case, &inp).unwrap_or(0));
         return;
     }
@@ -232,7 +277,7 @@ fn main() {
     if !bench {
         // Under `cargo test`: every case once, on small inputs.
         for shape in ["seg64", "det"] {
-            let inp = inputs(shape, true);
+            let inp = inputs(shape, true, Device::Cpu);
             for case in cases(shape, true) {
                 run_once(case, &inp);
             }
@@ -246,12 +291,14 @@ fn main() {
     let shapes = arg(&args, "--shapes").unwrap_or_else(|| "seg64,seg128,det".into());
     let parts = args.iter().any(|a| a == "--parts");
     let only = arg(&args, "--cases");
+    let device_name = arg(&args, "--device").unwrap_or_else(|| "cpu".into());
+    let device = device_of(&device_name);
     let exe = std::env::current_exe().expect("the bench's own path");
     let mut rows = Vec::new();
     for shape in shapes.split(',') {
-        let inp = inputs(shape, false);
+        let inp = inputs(shape, false, device);
         let logits_bytes = inp.logits.numel() * 4;
-        let chosen: Vec<&str> = cases(shape, parts)
+        let chosen: Vec<&str> = cases_on(shape, parts, device)
             .into_iter()
             .filter(|case| {
                 only.as_ref()
@@ -259,19 +306,23 @@ fn main() {
             })
             .collect();
         for (case, (median, min)) in chosen.iter().zip(timings(&chosen, &inp, reps)) {
-            let peak = std::process::Command::new(&exe)
-                .args(["--memory-of", &format!("{shape}:{case}")])
-                // Every allocation above 64 KiB mapped and returned on free, so that the resident
-                // memory follows what is allocated (glibc otherwise keeps freed chunks below 32 MiB).
-                .env("MALLOC_MMAP_THRESHOLD_", "65536")
-                .output()
-                .ok()
-                .and_then(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .trim()
-                        .parse::<u64>()
+            let peak = (device == Device::Cpu)
+                .then(|| {
+                    std::process::Command::new(&exe)
+                        .args(["--memory-of", &format!("{shape}:{case}")])
+                        // Every allocation above 64 KiB mapped and returned on free, so that the resident
+                        // memory follows what is allocated (glibc otherwise keeps freed chunks below 32 MiB).
+                        .env("MALLOC_MMAP_THRESHOLD_", "65536")
+                        .output()
                         .ok()
-                });
+                        .and_then(|o| {
+                            String::from_utf8_lossy(&o.stdout)
+                                .trim()
+                                .parse::<u64>()
+                                .ok()
+                        })
+                })
+                .flatten();
             eprintln!(
                 "{shape:7} {case:36} {median:9.1} ms (fastest {min:7.1})  peak {:>8.1} MiB above inputs",
                 peak.unwrap_or(0) as f64 / (1 << 20) as f64
@@ -292,6 +343,7 @@ fn main() {
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
         .collect();
     let doc = serde_json::json!({
+        "device": device_name,
         "malloc": malloc.join(" "),
         "threads": tch::get_num_threads(),
         "reps": reps,

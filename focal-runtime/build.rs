@@ -1,25 +1,29 @@
 //! Builds focal's C++ shim (`csrc/autograd_function.cpp`: a libtorch custom autograd `Function`
 //! that calls back into Rust, and libtorch's grad mode) against the headers of the libtorch that
-//! tch links, and sets the link options of the binaries this package builds (tests, examples,
-//! benches):
+//! tch links, and sets the link options:
 //!
-//! * an rpath to libtorch's folder, so processes find its shared libraries without
-//!   `LD_LIBRARY_PATH`;
-//! * `libtorch_cuda` linked with `--no-as-needed`, so that `Device::Cuda` works where a GPU exists
-//!   (the default `--as-needed` drops it, as nothing references it by symbol).
-use std::path::PathBuf;
+//! * `libtorch_cuda` kept in every binary that uses focal: tch links it, but nothing references
+//!   it by symbol, so the default `--as-needed` drops it and `Device::Cuda` is silently
+//!   unavailable. Where the install has it, the shim is compiled with `FOCAL_KEEP_TORCH_CUDA`
+//!   and references one of its functions, which keeps it linked in a user's crate too, with no
+//!   link flags of its own (a link argument from here would reach only this package's binaries);
+//! * an rpath to libtorch's folder for this package's own binaries (`build/libtorch.rs`).
+#[path = "../build/libtorch.rs"]
+mod libtorch;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-changed=csrc/autograd_function.cpp");
-    let lib = PathBuf::from(std::env::var_os("DEP_TCH_LIBTORCH_LIB").expect(
+    let lib = libtorch::libtorch_lib().expect(
         "DEP_TCH_LIBTORCH_LIB is unset: torch-sys did not report libtorch's folder \
          (build through `make`, or set LIBTORCH)",
-    ));
+    );
     let root = lib.parent().expect("libtorch's lib folder has a parent");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
     let mut build = cc::Build::new();
+    if lib.join("libtorch_cuda.so").exists() {
+        build.define("FOCAL_KEEP_TORCH_CUDA", None);
+    }
     build
         .cpp(true)
         .file("csrc/autograd_function.cpp")
@@ -29,13 +33,7 @@ fn main() {
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         // libtorch's headers warn under -Wall; the shim itself is kept warning-free by review.
         .warnings(false)
-        .extra_warnings(false);
-    build.compile("focal_shim");
-
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-        if lib.join("libtorch_cuda.so").exists() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-        }
-    }
+        .extra_warnings(false)
+        .compile("focal_shim");
+    libtorch::rpath(&lib);
 }

@@ -15,7 +15,12 @@ KEY="tv$TORCHVISION_VERSION-kornia$KORNIA_VERSION-monai$MONAI_VERSION"
 DEST="$CACHE/anchors-$KEY"
 PYTHON="${PYTHON:-python3}"
 if [ ! -f "$DEST/.complete" ]; then
+  # Two first installs at once take turns: the second finds the first's install complete.
   mkdir -p "$CACHE"
+  exec 9>"$CACHE/.anchors-$KEY.lock"
+  flock 9
+fi
+if [ ! -f "$DEST/.complete" ]; then
   tmp="$(mktemp -d "$CACHE/.anchors-$KEY.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   echo "focal: installing the fixture anchors ($KEY) into $DEST, once per machine..." >&2

@@ -24,21 +24,19 @@
 //!   torchvision, the anchor for soft labels.
 //!
 //! Tolerances: relative error `max |ours - anchor| / max |anchor|` at most 1e-10 in float64 and
-//! 1e-5 in float32, for the loss and for the gradient.
+//! 1e-5 in float32, for the loss and for the gradient, on every device: the fixtures were made on
+//! the CPU; our losses run on the test device (`FOCAL_TEST_DEVICE`) and are compared on the CPU.
+
+mod common;
 
 use std::collections::BTreeMap;
 
 use focal::{LossConfig, Reduction};
-use tch::{Kind, Tensor};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/anchors.safetensors"
-);
+use tch::{Device, Kind, Tensor};
 
 fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
     let mut cases: BTreeMap<String, BTreeMap<String, Tensor>> = BTreeMap::new();
-    for (key, tensor) in Tensor::read_safetensors(FIXTURES).expect("read anchors.safetensors") {
+    for (key, tensor) in common::fixtures("anchors.safetensors") {
         let (case, field) = key.rsplit_once('/').expect("case/field");
         cases
             .entry(case.to_owned())
@@ -49,7 +47,7 @@ fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
 }
 
 fn rel_error(ours: &Tensor, anchor: &Tensor) -> f64 {
-    let ours = ours.to_kind(Kind::Double);
+    let ours = ours.to_device(Device::Cpu).to_kind(Kind::Double);
     let anchor = anchor.to_kind(Kind::Double);
     assert_eq!(ours.size(), anchor.size(), "shapes differ");
     let scale = anchor.abs().max().double_value(&[]).max(1e-300);
@@ -65,26 +63,31 @@ fn config_of(fields: &BTreeMap<String, Tensor>) -> (String, LossConfig) {
 
 /// Runs every case whose name starts with `prefix`; returns how many ran.
 fn check(prefix: &str) -> usize {
+    let device = common::test_device();
     let mut ran = 0;
     let mut failures = Vec::new();
     let mut worst = [0.0f64; 4];
     for (name, fields) in cases().into_iter().filter(|(n, _)| n.starts_with(prefix)) {
         let (json, config) = config_of(&fields);
         let loss = config.build().expect("valid config");
-        let input = fields["input"].detach().set_requires_grad(true);
+        let input = fields["input"]
+            .to_device(device)
+            .detach()
+            .set_requires_grad(true);
         let tolerance = if input.kind() == Kind::Double {
             1e-10
         } else {
             1e-5
         };
         let out = loss
-            .f_forward(&input, &fields["target"])
+            .f_forward(&input, &fields["target"].to_device(device))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.kind(), input.kind(), "{name}: output dtype");
+        assert_eq!(out.device(), device, "{name}: output device");
         let scalar = match fields.get("cotangent") {
             Some(cot) => {
                 assert_eq!(loss.reduction(), Reduction::None);
-                (&out * cot).sum(out.kind())
+                (&out * cot.to_device(device)).sum(out.kind())
             }
             None => out.shallow_clone(),
         };
@@ -102,7 +105,7 @@ fn check(prefix: &str) -> usize {
         ran += 1;
     }
     eprintln!(
-        "{prefix}: {ran} cases; worst rel error f64 loss {:.1e} grad {:.1e}, f32 loss {:.1e} grad {:.1e}",
+        "{prefix} on {device:?}: {ran} cases; worst rel error f64 loss {:.1e} grad {:.1e}, f32 loss {:.1e} grad {:.1e}",
         worst[0], worst[1], worst[2], worst[3]
     );
     assert!(ran > 0, "no fixture case starts with {prefix}");

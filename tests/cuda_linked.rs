@@ -1,9 +1,12 @@
-//! The test binaries keep `libtorch_cuda.so` linked (tch's `--as-needed` link would drop it and
-//! silently turn CUDA off). On a machine without a GPU the library still loads.
+//! A binary that uses focal keeps `libtorch_cuda.so` linked (tch's `--as-needed` link would drop
+//! it and silently turn CUDA off): focal's shim references it, with no link flags of the
+//! binary's own (`tests/dependent` checks the same in a separate crate). On a machine without a
+//! GPU the library still loads.
 
 #[test]
 fn libtorch_cuda_is_loaded_into_the_process() {
-    // Touch libtorch so the loader has done its work.
+    // Use focal (any loss calls the shim), and touch libtorch.
+    assert!(focal::autograd::is_grad_enabled());
     let available = tch::Cuda::is_available();
     let maps = std::fs::read_to_string("/proc/self/maps").expect("reading /proc/self/maps");
     assert!(

@@ -1,10 +1,11 @@
 //! A loss declared here with `#[loss]` (not a built-in) works end to end: defaults, builders,
-//! serde, `Box<dyn Loss>`, checks, reductions, weighted means and gradients.
+//! serde, `Box<dyn Loss>`, checks, reductions, weighted means and gradients, on the test device
+//! (`FOCAL_TEST_DEVICE`).
 
 mod common;
 
 use focal::{loss, Loss, LossError, LossOutput, Reduction};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Smooth L1 loss.
 #[loss]
@@ -50,8 +51,13 @@ fn weighted_squares(
     LossOutput::weighted(loss, per_element_weight)
 }
 
-fn cpu(shape: &[i64]) -> Tensor {
-    Tensor::randn(shape, (Kind::Double, Device::Cpu))
+fn randn(shape: &[i64]) -> Tensor {
+    Tensor::randn(shape, (Kind::Double, common::test_device()))
+}
+
+/// `values` on the test device.
+fn on_device<T: tch::kind::Element>(values: &[T]) -> Tensor {
+    Tensor::from_slice(values).to_device(common::test_device())
 }
 
 #[test]
@@ -76,8 +82,8 @@ fn defaults_builders_and_names() {
 
 #[test]
 fn values_match_the_closed_form() {
-    let x = Tensor::from_slice(&[0.0f64, 2.0, -0.3]);
-    let y = Tensor::from_slice(&[0.25f64, 0.0, 0.0]);
+    let x = on_device(&[0.0f64, 2.0, -0.3]);
+    let y = on_device(&[0.25f64, 0.0, 0.0]);
     let l = SmoothL1::new().with_beta(0.5);
     let none = l.clone().with_reduction(Reduction::None).forward(&x, &y);
     let expected = [0.5 * 0.0625 / 0.5, 2.0 - 0.25, 0.5 * 0.09 / 0.5];
@@ -90,8 +96,8 @@ fn values_match_the_closed_form() {
 
 #[test]
 fn weighted_mean_divides_by_the_weights() {
-    let x = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0]);
-    let t = Tensor::from_slice(&[0i64, 1, -1, 1]);
+    let x = on_device(&[1.0f64, 2.0, 3.0, 4.0]);
+    let t = on_device(&[0i64, 1, -1, 1]);
     let l = WeightedSquares::new()
         .with_weights(vec![2.0, 0.5])
         .with_reduction(Reduction::Mean);
@@ -133,26 +139,27 @@ fn boxed_losses_and_gradients() {
         Box::new(SmoothL1::new()),
         Box::new(SmoothL1::new().with_beta(0.1)),
     ];
-    let x = cpu(&[3, 4]).set_requires_grad(true);
-    let y = cpu(&[3, 4]);
+    let x = randn(&[3, 4]).set_requires_grad(true);
+    let y = randn(&[3, 4]);
+    let zero = Tensor::zeros([], (Kind::Double, common::test_device()));
     let total = losses
         .iter()
         .map(|l| l.forward(&x, &y))
-        .fold(Tensor::from(0.0f64), |a, b| a + b);
+        .fold(zero, |a, b| a + b);
     total.backward();
     assert!(x.grad().abs().sum(Kind::Double).double_value(&[]) > 0.0);
     assert_eq!(losses[0].name(), "SmoothL1");
     for l in &losses {
         let report =
-            focal::gradcheck(l.as_ref(), &(cpu(&[3, 4]) * 2.0), &y, Default::default()).unwrap();
+            focal::gradcheck(l.as_ref(), &(randn(&[3, 4]) * 2.0), &y, Default::default()).unwrap();
         assert!(report.passed(1e-6), "{report:?}");
     }
 }
 
 #[test]
 fn the_function_stays_callable() {
-    let x = Tensor::from_slice(&[3.0f64]);
-    let y = Tensor::from_slice(&[0.0f64]);
+    let x = on_device(&[3.0f64]);
+    let y = on_device(&[0.0f64]);
     let direct = smooth_l1(&x, &y, 1.0).unwrap();
     assert!((direct.double_value(&[0]) - 2.5).abs() < 1e-12);
 }

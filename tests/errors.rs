@@ -1,36 +1,91 @@
-//! Every `LossError` kind, triggered through the public API, with its message.
+//! Every `LossError` kind, triggered through the public API, with its message, on the test device
+//! (`FOCAL_TEST_DEVICE`); device mismatches between the CPU and `cuda:0` where a GPU exists.
 
-use focal::{Focal, FocalLoss, Loss, LossError, Reduction};
+mod common;
+
+use focal::{Focal, FocalLoss, Loss, LossConfig, LossError, Reduction};
 use tch::{Device, Kind, Tensor};
 
 fn float(shape: &[i64]) -> Tensor {
-    Tensor::rand(shape, (Kind::Float, Device::Cpu))
+    Tensor::rand(shape, (Kind::Float, common::test_device()))
+}
+
+fn int64_zeros(shape: &[i64]) -> Tensor {
+    Tensor::zeros(shape, (Kind::Int64, common::test_device()))
 }
 
 fn message(result: Result<Tensor, LossError>) -> String {
     result.expect_err("expected an error").to_string()
 }
 
-#[test]
-fn device_mismatch() {
-    // Tensors on two devices need a GPU; without one, a meta tensor plays the second device.
-    let logits = float(&[2, 3]);
-    let (target, device) = if tch::Cuda::is_available() {
-        (Tensor::zeros([2], (Kind::Int64, Device::Cuda(0))), "cuda:0")
-    } else {
-        return check_device_error_formatting();
-    };
-    let err = FocalLoss::default()
-        .f_forward(&logits, &target)
-        .unwrap_err();
-    assert!(matches!(err, LossError::DeviceMismatch { .. }));
-    assert_eq!(
-        err.to_string(),
-        format!("FocalLoss: target is on {device} but input is on cpu")
-    );
+/// A valid (input, target) pair on the CPU for each built-in loss, by its `LossConfig` name.
+fn valid_cpu_pair(name: &str) -> (Tensor, Tensor) {
+    let opts = |kind| (kind, Device::Cpu);
+    let logits = Tensor::randn([2, 3, 4], opts(Kind::Float));
+    let classes = Tensor::zeros([2, 4], opts(Kind::Int64));
+    match name {
+        "focal" => (
+            Tensor::rand([2, 3], opts(Kind::Float)),
+            Tensor::zeros([2, 3], opts(Kind::Float)),
+        ),
+        "sigmoid_focal" => (logits, Tensor::zeros([2, 3, 4], opts(Kind::Float))),
+        "focal_loss" | "softmax_focal" | "dice" | "dice_focal" => (logits, classes),
+        other => panic!("no test tensors for the built-in loss `{other}`"),
+    }
 }
 
-fn check_device_error_formatting() {
+/// Every built-in loss, with the input on `cuda:0` and the target on the CPU, and the other way
+/// round: the typed error with both devices named. Needs a GPU (skipped without one).
+#[test]
+fn device_mismatch() {
+    if !tch::Cuda::is_available() {
+        eprintln!("device_mismatch: no CUDA device, skipped (see device_mismatch_message_format)");
+        return;
+    }
+    let cuda = Device::Cuda(0);
+    for name in LossConfig::NAMES {
+        let config: LossConfig = serde_json::from_str(&format!(r#"{{"type": "{name}"}}"#)).unwrap();
+        let loss = config.build().unwrap();
+        let (input, target) = valid_cpu_pair(name);
+        // Both on one device: no error (the pair is valid).
+        let _ = loss
+            .f_forward(&input.to_device(cuda), &target.to_device(cuda))
+            .unwrap_or_else(|e| panic!("{name} on cuda:0: {e}"));
+        let cases = [
+            (
+                input.to_device(cuda),
+                target.shallow_clone(),
+                "cpu",
+                "cuda:0",
+            ),
+            (
+                input.shallow_clone(),
+                target.to_device(cuda),
+                "cuda:0",
+                "cpu",
+            ),
+        ];
+        for (input, target, target_on, input_on) in cases {
+            let err = loss.f_forward(&input, &target).unwrap_err();
+            assert!(
+                matches!(err, LossError::DeviceMismatch { .. }),
+                "{name}: {err:?}"
+            );
+            assert_eq!(err.loss(), loss.name());
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: target is on {target_on} but input is on {input_on}",
+                    loss.name()
+                )
+            );
+        }
+    }
+}
+
+/// The message of a device mismatch, from a hand-built error: runs without a GPU too.
+#[test]
+fn device_mismatch_message_format() {
     let err = LossError::DeviceMismatch {
         loss: "FocalLoss",
         arg: "target",
@@ -52,15 +107,9 @@ fn shape_mismatch() {
         msg,
         "Focal: target has shape [3, 2] but should have the shape of input, [2, 3]"
     );
-    let msg = message(FocalLoss::default().f_forward(
-        &float(&[2, 4, 5]),
-        &Tensor::zeros([2, 6], (Kind::Int64, Device::Cpu)),
-    ));
+    let msg = message(FocalLoss::default().f_forward(&float(&[2, 4, 5]), &int64_zeros(&[2, 6])));
     assert_eq!(msg, "FocalLoss: target has shape [2, 6] but should be (N, *) = [2, 5] or (N, 1, *) = [2, 1, 5] for input of shape [2, 4, 5]");
-    let msg = message(FocalLoss::default().f_forward(
-        &float(&[4]),
-        &Tensor::zeros([4], (Kind::Int64, Device::Cpu)),
-    ));
+    let msg = message(FocalLoss::default().f_forward(&float(&[4]), &int64_zeros(&[4])));
     assert_eq!(
         msg,
         "FocalLoss: input has shape [4] but should be (N, C, *) logits with at least 2 dims"
@@ -74,7 +123,7 @@ fn dtype_mismatch() {
         msg,
         "FocalLoss: target should have an integer dtype but has Float"
     );
-    let ints = Tensor::zeros([2, 3], (Kind::Int64, Device::Cpu));
+    let ints = int64_zeros(&[2, 3]);
     let msg = message(Focal::default().f_forward(&ints, &ints));
     assert_eq!(
         msg,
@@ -93,10 +142,11 @@ fn invalid_hyperparameter() {
         msg,
         "Focal: hyperparameter alpha should be in 0.0..=1.0 but is 1.5"
     );
-    let msg = message(FocalLoss::default().with_gamma(-1.0).f_forward(
-        &float(&[2, 3]),
-        &Tensor::zeros([2], (Kind::Int64, Device::Cpu)),
-    ));
+    let msg = message(
+        FocalLoss::default()
+            .with_gamma(-1.0)
+            .f_forward(&float(&[2, 3]), &int64_zeros(&[2])),
+    );
     assert_eq!(
         msg,
         "FocalLoss: hyperparameter gamma should be in 0.0.. but is -1.0"
@@ -109,14 +159,16 @@ fn invalid_hyperparameter() {
 
 #[test]
 fn target_out_of_range() {
-    let target = Tensor::from_slice(&[0i64, 3, 7, -1]);
+    let target = Tensor::from_slice(&[0i64, 3, 7, -1]).to_device(common::test_device());
     let msg = message(FocalLoss::default().f_forward(&float(&[4, 3]), &target));
     assert_eq!(
         msg,
         "FocalLoss: target should hold class indices in [0, 3) but holds 3 (and 2 more)"
     );
-    let msg =
-        message(Focal::default().f_forward(&float(&[3]), &Tensor::from_slice(&[0.0f32, 1.0, 2.0])));
+    let msg = message(Focal::default().f_forward(
+        &float(&[3]),
+        &Tensor::from_slice(&[0.0f32, 1.0, 2.0]).to_device(common::test_device()),
+    ));
     assert_eq!(msg, "Focal: target should hold only 0 and 1 but holds 2");
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, non_camel_case_types, clippy::upper_case_acronyms)]
 
+mod common;
+
 mod user {
     // Every name the expansion must not resolve through the user's scope. `std` and `core` are
     // shadowed too, so the real crates are reached with `::std` / `::core`.
@@ -67,8 +69,9 @@ fn expands_in_a_scope_that_shadows_everything() {
     let loss = user::ShadowedMse::new().with_reduction(Reduction::Sum);
     assert_eq!(loss.scale, 2.0);
     assert_eq!(loss.cap, Some(1.0));
-    let x = Tensor::from_slice(&[0.0f64, 3.0]);
-    let y = Tensor::from_slice(&[0.5f64, 0.0]);
+    let device = common::test_device();
+    let x = Tensor::from_slice(&[0.0f64, 3.0]).to_device(device);
+    let y = Tensor::from_slice(&[0.5f64, 0.0]).to_device(device);
     // 2 * (0.25 + min(9, 1))
     assert_eq!(loss.forward(&x, &y).double_value(&[]), 2.5);
     assert_eq!(Loss::name(&loss), "ShadowedMse");

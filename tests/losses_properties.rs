@@ -1,5 +1,8 @@
 //! Properties of the focal-family losses: cross-entropy equivalence, half precision, saturated
-//! logits, errors, gradients, and construction from configuration.
+//! logits, errors, gradients, and construction from configuration, on the test device
+//! (`FOCAL_TEST_DEVICE`).
+
+mod common;
 
 use focal::{
     gradcheck, Activation, DiceFocalLoss, DiceLoss, GradcheckOptions, Loss, LossConfig, LossError,
@@ -10,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 const GAMMAS: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 5.0];
 
 fn opts(kind: Kind) -> (Kind, Device) {
-    (kind, Device::Cpu)
+    (kind, common::test_device())
 }
 
 /// Logits `(2, 3, 4, 5)`, class indices `(2, 4, 5)` with some -100, and a float one-hot target.
@@ -87,7 +90,7 @@ fn softmax_focal_with_gamma_0_is_cross_entropy() {
     let ignored = Tensor::rand([4, 3, 3], opts(Kind::Double)).lt(0.2);
     let target = target.masked_fill(&ignored, -100);
     let alpha = vec![0.1, 0.3, 0.2, 0.25, 0.15];
-    let weight = Tensor::from_slice(&alpha);
+    let weight = Tensor::from_slice(&alpha).to_device(common::test_device());
     for smoothing in [0.0, 0.1, 0.3] {
         for with_alpha in [false, true] {
             for reduction in Reduction::ALL {
@@ -217,16 +220,20 @@ fn saturated_logits_give_finite_losses_and_gradients() {
 #[test]
 fn focal_gradients_are_finite_where_probabilities_round_to_one() {
     // Logit gaps of 100 make p = 1 exactly in float32; gamma < 1 is where pow would blow up.
+    let device = common::test_device();
     for gamma in GAMMAS {
         let x = Tensor::from_slice(&[50.0f32, -50.0, 0.0, 100.0, -100.0, 0.0])
             .view([2, 3])
+            .to_device(device)
             .set_requires_grad(true);
-        let t = Tensor::from_slice(&[0i64, 0]);
+        let t = Tensor::from_slice(&[0i64, 0]).to_device(device);
         let loss = SoftmaxFocalLoss::new().with_gamma(gamma).forward(&x, &t);
         loss.backward();
         assert!(all_finite(&loss) && all_finite(&x.grad()), "gamma {gamma}");
-        let x = Tensor::from_slice(&[60.0f32, -60.0, 60.0, -60.0]).set_requires_grad(true);
-        let t = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]);
+        let x = Tensor::from_slice(&[60.0f32, -60.0, 60.0, -60.0])
+            .to_device(device)
+            .set_requires_grad(true);
+        let t = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]).to_device(device);
         let loss = SigmoidFocalLoss::new().with_gamma(gamma).forward(&x, &t);
         loss.backward();
         assert!(all_finite(&loss) && all_finite(&x.grad()), "gamma {gamma}");
@@ -423,8 +430,11 @@ fn loss_config_from_json_and_toml() {
         LossConfig::SoftmaxFocal(SoftmaxFocalLoss::new().with_alpha(Some(vec![0.25, 0.75])))
     );
     let loss = config.build().unwrap();
-    let x = Tensor::from_slice(&[1.0f64, -1.0, 0.0, 2.0]).view([2, 2]);
-    let t = Tensor::from_slice(&[0i64, 1]);
+    let device = common::test_device();
+    let x = Tensor::from_slice(&[1.0f64, -1.0, 0.0, 2.0])
+        .view([2, 2])
+        .to_device(device);
+    let t = Tensor::from_slice(&[0i64, 1]).to_device(device);
     let expected = SoftmaxFocalLoss::new()
         .with_alpha(Some(vec![0.25, 0.75]))
         .forward(&x, &t);

@@ -1,13 +1,14 @@
 //! Golden parity with the seed note's PyTorch reference code (fixtures made by
 //! `scripts/fixtures/seed.py`): loss and input gradient, at most 1e-10 relative error in float64
-//! and 1e-5 in float32.
+//! and 1e-5 in float32. The fixtures were made on the CPU; the losses run on the test device
+//! (`FOCAL_TEST_DEVICE`) and their results are compared on the CPU.
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use focal::{Focal, FocalLoss, Loss, Reduction};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 fn tolerance(kind: Kind) -> f64 {
     match kind {
@@ -27,16 +28,18 @@ fn cases(prefix: &str) -> Vec<String> {
 }
 
 fn check(case: &str, loss: &dyn Loss, target_transform: impl Fn(&Tensor) -> Tensor) {
+    let device = common::test_device();
     let f = common::fixtures("seed.safetensors");
     let get = |k: &str| f[&format!("{case}/{k}")].shallow_clone();
-    let input = get("input").set_requires_grad(true);
-    let target = target_transform(&get("target"));
+    let input = get("input").to_device(device).set_requires_grad(true);
+    let target = target_transform(&get("target").to_device(device));
     let value = loss.forward(&input, &target);
     assert_eq!(value.kind(), input.kind(), "{case}: dtype");
+    assert_eq!(value.device(), device, "{case}: device");
     value.backward();
     let tol = tolerance(input.kind());
-    let loss_err = common::rel_error(&value, &get("loss"));
-    let grad_err = common::rel_error(&input.grad(), &get("grad"));
+    let loss_err = common::rel_error(&value.to_device(Device::Cpu), &get("loss"));
+    let grad_err = common::rel_error(&input.grad().to_device(Device::Cpu), &get("grad"));
     assert!(
         loss_err <= tol,
         "{case}: loss relative error {loss_err:e} > {tol:e}"
@@ -98,27 +101,30 @@ fn focal_matches_the_seed() {
 
 #[test]
 fn unreduced_losses_sum_to_the_seed_sum() {
+    let device = common::test_device();
     for case in cases("multi/f64/sum/") {
         let f = common::fixtures("seed.safetensors");
-        let input = &f[&format!("{case}/input")];
-        let target = &f[&format!("{case}/target")];
+        let input = f[&format!("{case}/input")].to_device(device);
+        let target = f[&format!("{case}/target")].to_device(device);
         let per_element = FocalLoss::new()
             .with_gamma(hyper(&case, "gamma"))
             .with_alpha(hyper(&case, "alpha"))
             .with_reduction(Reduction::None)
-            .forward(input, target);
+            .forward(&input, &target);
         let mut expected_shape = input.size();
         expected_shape.remove(1);
         assert_eq!(per_element.size(), expected_shape, "{case}");
-        let err = common::rel_error(&per_element.sum(Kind::Double), &f[&format!("{case}/loss")]);
+        let sum = per_element.sum(Kind::Double).to_device(Device::Cpu);
+        let err = common::rel_error(&sum, &f[&format!("{case}/loss")]);
         assert!(err < 1e-12, "{case}: {err:e}");
     }
 }
 
 #[test]
 fn gradients_pass_gradcheck() {
-    let x = Tensor::randn([2, 3, 3, 2], (Kind::Double, tch::Device::Cpu));
-    let t = Tensor::randint(3, [2, 1, 3, 2], (Kind::Int64, tch::Device::Cpu));
+    let device = common::test_device();
+    let x = Tensor::randn([2, 3, 3, 2], (Kind::Double, device));
+    let t = Tensor::randint(3, [2, 1, 3, 2], (Kind::Int64, device));
     for reduction in Reduction::ALL {
         let report = focal::gradcheck(
             &FocalLoss::new().with_reduction(reduction),
@@ -129,8 +135,8 @@ fn gradients_pass_gradcheck() {
         .unwrap();
         assert!(report.passed(1e-6), "FocalLoss {reduction}: {report:?}");
     }
-    let p = Tensor::rand([4, 5], (Kind::Double, tch::Device::Cpu)) * 0.9 + 0.05;
-    let y = Tensor::rand([4, 5], (Kind::Double, tch::Device::Cpu))
+    let p = Tensor::rand([4, 5], (Kind::Double, device)) * 0.9 + 0.05;
+    let y = Tensor::rand([4, 5], (Kind::Double, device))
         .gt(0.5)
         .to_kind(Kind::Double);
     for reduction in Reduction::ALL {
@@ -152,8 +158,9 @@ fn a_wrong_gradient_fails_gradcheck() {
     fn half_detached(input: &Tensor, target: &Tensor) -> Tensor {
         (input * input.detach() - target).abs()
     }
-    let x = Tensor::randn([6], (Kind::Double, tch::Device::Cpu)) + 3.0;
-    let t = Tensor::zeros([6], (Kind::Double, tch::Device::Cpu));
+    let device = common::test_device();
+    let x = Tensor::randn([6], (Kind::Double, device)) + 3.0;
+    let t = Tensor::zeros([6], (Kind::Double, device));
     let report = focal::gradcheck(&HalfDetached::new(), &x, &t, Default::default()).unwrap();
     assert!(!report.passed(1e-3), "{report:?}");
 }

@@ -22,6 +22,13 @@
 #include <utility>
 #include <vector>
 
+#ifdef FOCAL_KEEP_TORCH_CUDA
+namespace at::cuda {
+// Defined in libtorch_cuda.so (ATen/cuda/CUDAContext.h, whose CUDA headers a pip install lacks).
+int warp_size();
+}  // namespace at::cuda
+#endif
+
 namespace {
 
 using torch::autograd::AutogradContext;
@@ -251,7 +258,19 @@ int32_t focal_function_apply(void* state, ForwardFn forward, BackwardFn backward
 
 void focal_free_string(char* s) { free(s); }
 
-// Whether autograd records operations on this thread (false inside `tch::no_grad`).
-int32_t focal_grad_mode_enabled() { return at::GradMode::is_enabled() ? 1 : 0; }
+// Whether autograd records operations on this thread (false inside `tch::no_grad`). Every loss
+// calls it, which makes it the place for the reference below.
+int32_t focal_grad_mode_enabled() {
+#ifdef FOCAL_KEEP_TORCH_CUDA
+  // libtorch_cuda registers ATen's CUDA support when it loads, but no code references it by
+  // symbol, so a link with --as-needed (rustc's default) drops it and CUDA silently turns off.
+  // This reference (never called) keeps it linked in every binary that uses focal.
+  static int (*volatile keep_torch_cuda)() = &at::cuda::warp_size;
+  if (keep_torch_cuda == nullptr) {
+    return -1;
+  }
+#endif
+  return at::GradMode::is_enabled() ? 1 : 0;
+}
 
 }  // extern "C"

@@ -6,6 +6,10 @@ from VmHWM after resetting it). Writes JSON rows like the Rust side's.
 Anchors: the seed note's reference FocalLoss, torchvision.ops.sigmoid_focal_loss, kornia's
 focal_loss, MONAI's FocalLoss(use_softmax=True), F.cross_entropy / binary_cross_entropy_with_logits,
 and a copy of the logits (the memory-traffic floor).
+
+`--device cuda` (or `cuda:N`) runs them on a GPU: each timed run ends with a device synchronize,
+and the peak memory is CUDA's (`torch.cuda.max_memory_allocated` above the inputs). Anchors whose
+package is missing are skipped (the GPU machine may lack kornia or MONAI).
 """
 import argparse
 import json
@@ -21,17 +25,40 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
 
 
+DEVICE = torch.device("cpu")
+
+
 def inputs(shape):
+    """The inputs of a shape, made on the CPU from seed 0 (the Rust side's numbers), on DEVICE."""
     torch.manual_seed(0)
     if shape == "det":
         x = torch.randn(8, 20000, 80) * 2.0 - 2.0
         dense = (torch.rand(8, 20000, 80) < 0.01).float()
-        return x, None, dense
+        return x.to(DEVICE), None, dense.to(DEVICE)
     side = 64 if shape == "seg64" else 128
     x = torch.randn(2, 4, side, side, side) * 2.0
     t = torch.randint(0, 4, (2, side, side, side))
     dense = F.one_hot(t, 4).permute(0, 4, 1, 2, 3).float().contiguous()
-    return x, t, dense
+    return x.to(DEVICE), t.to(DEVICE), dense.to(DEVICE)
+
+
+def synchronize():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
+def available(case):
+    """Whether the case's package can be imported here."""
+    module = {"kornia focal_loss": "kornia", "MONAI FocalLoss(use_softmax)": "monai",
+              "torchvision sigmoid_focal_loss": "torchvision"}.get(case)
+    if module is None:
+        return True
+    try:
+        __import__(module)
+        return True
+    except Exception as e:  # a missing package, or one that fails to import
+        print(f"skipping {case}: {module} does not import ({e})", file=sys.stderr)
+        return False
 
 
 def cases(shape):
@@ -93,6 +120,16 @@ def status_kib(field):
     return 0
 
 
+def cuda_peak_above_inputs(run):
+    run()
+    synchronize()
+    torch.cuda.reset_peak_memory_stats(DEVICE)
+    before = torch.cuda.memory_allocated(DEVICE)
+    run()
+    synchronize()
+    return torch.cuda.max_memory_allocated(DEVICE) - before
+
+
 def peak_above_inputs(shape, case):
     x, t, dense = inputs(shape)
     run = runner(case, x, t, dense)
@@ -109,11 +146,13 @@ def timings(runs, reps):
     the cases take turns, as on the Rust side."""
     for run in runs:
         run()
+    synchronize()
     times = [[] for _ in runs]
     for _ in range(reps):
         for run, t in zip(runs, times):
             start = time.perf_counter()
             run()
+            synchronize()
             t.append((time.perf_counter() - start) * 1e3)
     return [(sorted(t)[len(t) // 2], min(t)) for t in times]
 
@@ -124,7 +163,10 @@ def main():
     ap.add_argument("--shapes", default="seg64,seg128,det")
     ap.add_argument("--json")
     ap.add_argument("--memory-of")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.memory_of:
         shape, case = args.memory_of.split(":", 1)
         print(peak_above_inputs(shape, case))
@@ -132,27 +174,30 @@ def main():
     rows = []
     for shape in args.shapes.split(","):
         x, t, dense = inputs(shape)
-        names = cases(shape)
+        names = [c for c in cases(shape) if available(c)]
         measured = timings([runner(case, x, t, dense) for case in names], args.reps)
         for case, (ms, fastest) in zip(names, measured):
             # As on the Rust side: glibc maps and returns every allocation above 64 KiB, so that
             # resident memory follows allocation.
-            env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-            out = subprocess.run(
-                [sys.executable, __file__, "--memory-of", f"{shape}:{case}"],
-                capture_output=True, text=True, env=env,
-            )
-            try:
-                peak = int(out.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                peak = None
+            if DEVICE.type == "cuda":
+                peak = cuda_peak_above_inputs(runner(case, x, t, dense))
+            else:
+                env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+                out = subprocess.run(
+                    [sys.executable, __file__, "--memory-of", f"{shape}:{case}"],
+                    capture_output=True, text=True, env=env,
+                )
+                try:
+                    peak = int(out.stdout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    peak = None
             print(f"{shape:7} {case:32} {ms:9.1f} ms (fastest {fastest:7.1f})  "
                   f"peak {(peak or 0) / 2**20:8.1f} MiB above inputs", file=sys.stderr)
             rows.append({"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
                          "min_ms": fastest, "peak_bytes": peak, "logits_bytes": x.numel() * 4})
     malloc = " ".join(f"{k}={os.environ[k]}" for k in ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
                       if k in os.environ)
-    doc = {"malloc": malloc, "threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
+    doc = {"device": args.device, "malloc": malloc, "threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
            "rows": rows}
     text = json.dumps(doc, indent=2)
     if args.json:

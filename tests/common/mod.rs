@@ -6,11 +6,13 @@ use std::path::Path;
 
 use tch::Tensor;
 
-/// Reads a committed fixture file into a map name -> tensor.
+/// Reads a committed fixture file into a map name -> tensor, from `tests/fixtures` of this
+/// checkout, or of `FOCAL_FIXTURES_DIR` where the test binary runs elsewhere (the GPU check).
 pub fn fixtures(file: &str) -> BTreeMap<String, Tensor> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(file);
+    let dir = std::env::var_os("FOCAL_FIXTURES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
+    let path = dir.join(file);
     Tensor::read_safetensors(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
         .into_iter()

@@ -92,7 +92,7 @@ impl Function for KernelGradient {
             // buffer itself, which autograd copies as it is still referenced here).
             let grad = self.grad.as_ref().ok_or(RETAIN)?;
             return Ok(vec![Some(match factor {
-                Some(f) if f == 1.0 => grad.shallow_clone(),
+                Some(1.0) => grad.shallow_clone(),
                 Some(f) => grad.f_mul_scalar(f)?,
                 None => grad.f_mul(upstream)?.f_mul_scalar(self.scale)?,
             })]);
@@ -101,7 +101,7 @@ impl Function for KernelGradient {
         // scaled in place where needed.
         let mut grad = self.grad.take().ok_or(RETAIN)?;
         match factor {
-            Some(f) if f == 1.0 => {}
+            Some(1.0) => {}
             Some(f) => {
                 let _ = grad.f_mul_scalar_(f)?;
             }
