@@ -61,6 +61,7 @@ gpu-pack:
 gpu-check: gpu-pack
 	mkdir -p out/gpu-check
 	$(RUN) env FOCAL_TEST_DEVICE=$${FOCAL_TEST_DEVICE:-cpu} REPORT=out/gpu-check/gpu-report.md \
+	  FOCAL_ANCHORS_DIR="$$(./scripts/setup-anchors.sh)" \
 	  GPU_CHECK_BENCH_ARGS="$${GPU_CHECK_BENCH_ARGS:---reps 3 --shapes seg64,det}" \
 	  GPU_CHECK_DEMO_ARGS="$${GPU_CHECK_DEMO_ARGS:---steps 5 --size 16 --batch 1}" \
 	  scripts/gpu-check/run.sh .gpu-check

@@ -115,9 +115,10 @@ def main():
         out.extend(saved)
     if device != "cpu":
         targets.clear()  # the speed targets are set for the CPU
-    out.append("\n**Targets**\n")
-    out.append("| target | measured | goal | met |")
-    out.append("|---|---:|---:|---|")
+    if targets:
+        out.append("\n**Targets**\n")
+        out.append("| target | measured | goal | met |")
+        out.append("|---|---:|---:|---|")
     for t in targets:
         op = ">=" if "faster" in t["target"] else "<="
         out.append(f"| {t['target']} | {t['value']:.2f} | {op} {t['goal']} | {'yes' if t['met'] else 'no'} |")

@@ -14,8 +14,8 @@ out="$dest/package"
 rm -rf "$dest"
 mkdir -p "$out/tests" "$out/bench" "$out/examples" "$out/python"
 
-# Every test executable of the workspace, by target name (the `ui` suite compiles code: it needs
-# cargo and stays here).
+# Every test executable of the workspace, by target name, but the `ui` suite and the macro's unit
+# tests, which need the Rust toolchain and touch no tensor (CI runs them).
 cargo test --release --workspace --no-run --message-format=json 2>/dev/null \
   | python3 -c '
 import json, sys
@@ -28,7 +28,8 @@ for line in sys.stdin:
     if m.get("reason") != "compiler-artifact" or not exe or not m["profile"]["test"]:
         continue
     t = m["target"]
-    if t["name"] == "ui" or "bench" in t["kind"]:
+    # ui compiles code (it needs cargo); a proc-macro test links the toolchain libstd.
+    if t["name"] == "ui" or "bench" in t["kind"] or "proc-macro" in t["kind"]:
         continue
     name = t["name"] if "test" in t["kind"] else t["name"] + "-" + t["kind"][0]
     print(name, exe)
@@ -51,12 +52,25 @@ for line in sys.stdin:
 cp "$demo" "$out/examples/segmentation"
 strip --strip-unneeded "$out"/tests/* "$out"/bench/* "$out"/examples/*
 
-# The anchors the GPU machine's python3 lacks (torchvision is there): pure Python, without caches.
+# The anchors the GPU machine's python3 (3.12, with torch, torchvision and numpy) lacks: kornia
+# and MONAI (pure Python, without caches), and kornia's compiled helper kornia-rs as the
+# CPython 3.12 build (python-cp312/, used there only; downloaded once per machine).
 anchors="$(./scripts/setup-anchors.sh)"
 for package in kornia monai; do
   cp -r "$anchors/$package" "$out/python/"
 done
 find "$out/python" -name __pycache__ -type d -prune -exec rm -rf {} +
+wheels="${FOCAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/focal}/gpu-wheels"
+if [ -z "$(ls "$wheels"/kornia_rs-0.2.0-cp312-*.whl 2>/dev/null)" ]; then
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 \
+    -d "$wheels" kornia-rs==0.2.0 >&2 || echo "gpu-check: no kornia-rs wheel for Python 3.12: kornia will be skipped there" >&2
+fi
+for wheel in "$wheels"/kornia_rs-0.2.0-cp312-*.whl; do
+  [ -f "$wheel" ] || continue
+  mkdir -p "$out/python-cp312"
+  python3 -m zipfile -e "$wheel" "$out/python-cp312/"
+done
 
 echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes') with $(rustc --version | cut -d' ' -f2), $(ls "$out/tests" | wc -l) test binaries" >"$out/BUILD_INFO"
 cp "$out/BUILD_INFO" "$dest/BUILD_INFO"

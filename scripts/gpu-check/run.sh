@@ -31,6 +31,7 @@ torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__)
 if [ -z "$torch_dir" ] && [ -d .libtorch/torch ]; then torch_dir="$(cd .libtorch/torch && pwd)"; fi
 export LD_LIBRARY_PATH="$torch_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 torch_version="$(PYTHONPATH="$(dirname "$torch_dir")" python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?')"
+pyver="$(python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"
 gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
 
 {
@@ -75,7 +76,7 @@ done
 # shellcheck disable=SC2086
 if timeout 300 "$pkg/bench/losses" --bench --device "$device" $bench_args --json "$logs/bench-focal.json" \
       >"$logs/bench-focal.log" 2>&1 \
-   && PYTHONPATH="$pkg/python:$(dirname "$torch_dir")${PYTHONPATH:+:$PYTHONPATH}" timeout 300 \
+   && PYTHONPATH="$pkg/python:$pkg/python-cp$pyver:${FOCAL_ANCHORS_DIR:+$FOCAL_ANCHORS_DIR:}$(dirname "$torch_dir")${PYTHONPATH:+:$PYTHONPATH}" timeout 300 \
       python3 scripts/bench/anchors.py --device "$device" $bench_args --json "$logs/bench-anchors.json" \
       >"$logs/bench-anchors.log" 2>&1 \
    && python3 scripts/bench/report.py "$logs/bench-focal.json" "$logs/bench-anchors.json" \

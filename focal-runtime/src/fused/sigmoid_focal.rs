@@ -1,7 +1,8 @@
 //! The fused `SigmoidFocalLoss` kernel: per element, with `u = e^-|x|`, `p = sigmoid(x)` and
 //! `q = 1 - p` from `u` without cancellation, `ce = max(x, 0) - x t + ln(1 + u)`,
 //! `1 - p_t = t q + (1 - t) p`, the loss `alpha_t (1 - p_t)^gamma ce` and its gradient
-//! `alpha_t (1 - p_t)^gamma ((p - t) + gamma ce (1 - 2t) p q / (1 - p_t))`.
+//! `alpha_t (1 - p_t)^gamma ((p - t) + gamma ce (1 - 2t) p q / (1 - p_t))`, with `p - t` as
+//! `(1 - t) p - t q` (no cancellation for hard targets).
 
 use std::ops::Range;
 
@@ -181,7 +182,10 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
             for i in 0..len {
                 let ti = t[i];
                 let d_modulator = ctx.gamma * modulator[i] * (R::ONE - ti - ti) * ratio[i];
-                o[i] = alpha_t[i] * ((p[i] - ti) * modulator[i] + ce[i] * d_modulator) * ctx.scale;
+                // p - t as (1 - t) p - t q: exact for hard targets where p rounds to 1 (at x = 50
+                // in float32, p - 1 is 0 but -q is -2e-22).
+                let p_minus_t = (R::ONE - ti) * p[i] - ti * q[i];
+                o[i] = alpha_t[i] * (p_minus_t * modulator[i] + ce[i] * d_modulator) * ctx.scale;
             }
         }
     }

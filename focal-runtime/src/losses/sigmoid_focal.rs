@@ -60,10 +60,16 @@ pub(crate) fn sigmoid_focal_terms(
     alpha: Option<f64>,
 ) -> Result<Tensor, LossError> {
     let x = &finite_logits(x)?;
-    let ce = x.f_binary_cross_entropy_with_logits::<Tensor>(t, None, None, tch::Reduction::None)?;
     let log_p = x.f_log_sigmoid()?;
     let log_q = x.f_neg()?.f_log_sigmoid()?;
     let one_minus_t = t.f_neg()?.f_add_scalar(1.0)?;
+    // -(t log p + (1 - t) log q): a sum of two non-negative terms, accurate at saturated logits,
+    // where libtorch's `binary_cross_entropy_with_logits` ((1 - t) x - log p) cancels to 0 (at
+    // x = -40, t = 0 it gives 0 for 4.2e-18; at x = -20, 6.5e-7 relative error).
+    let ce = t
+        .f_mul(&log_p)?
+        .f_add(&one_minus_t.f_mul(&log_q)?)?
+        .f_neg()?;
     // log(1 - p_t) = log(t (1 - p) + (1 - t) p); log 0 = -inf drops a term of a hard target.
     let log_one_minus_p_t = t
         .f_log()?
