@@ -354,7 +354,7 @@ fn uncertainty_manual(
 #[test]
 fn a_hand_written_backward_with_a_param_passes_gradcheck_for_every_tensor() {
     let (x, y) = data();
-    let s = Tensor::from_slice(&[0.3f64]);
+    let s = Tensor::from_slice(&[0.3f64]).to_device(common::test_device());
     for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
         let reports = focal::gradcheck_function(
             "UncertaintyManual",

@@ -96,7 +96,12 @@ fn loss_nodes_follow_autograds_life_cycle() {
         let y = logits.detach().set_requires_grad(true);
         (loss.forward(&y, &target) + loss.forward(&y, &target) * 3.0).backward();
         assert!(max_abs(&(y.grad() - &reference * 4.0)) < 1e-12);
-        // Double backward is refused with a clear message when attempted.
+        // Double backward through the kernel's node is refused with a clear message when
+        // attempted. (On a GPU the loss takes its composed path, which autograd differentiates
+        // twice.)
+        if logits.device() != Device::Cpu {
+            continue;
+        }
         let z = logits.detach().set_requires_grad(true);
         let g = Tensor::run_backward(&[&loss.forward(&z, &target)], &[&z], true, true).remove(0);
         let err = g.sum(Kind::Double).f_backward().unwrap_err().to_string();

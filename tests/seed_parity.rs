@@ -13,6 +13,10 @@ use tch::{Device, Kind, Tensor};
 fn tolerance(kind: Kind) -> f64 {
     match kind {
         Kind::Double => 1e-10,
+        // The seed's float32 gradient loses about four digits to `1 - p` near the p_t clamp, so
+        // matching the fixtures (made on the CPU) to 1e-5 takes the CPU's bit-identical softmax;
+        // CUDA's softmax rounds differently: 2.0e-5 measured on an H200.
+        _ if common::test_device().is_cuda() => 5e-5,
         _ => 1e-5,
     }
 }

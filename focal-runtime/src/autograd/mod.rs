@@ -13,3 +13,10 @@ pub(crate) mod state;
 pub use function::{
     apply, is_grad_enabled, BackwardContext, ForwardContext, Function, FunctionError,
 };
+
+/// Keeps `libtorch_cuda` linked into every binary that uses focal: a reference to the shim
+/// function that references it (see `csrc/autograd_function.cpp`). Costs nothing at run time.
+#[inline]
+pub(crate) fn keep_libtorch_cuda() {
+    std::hint::black_box(ffi::focal_grad_mode_enabled as unsafe extern "C" fn() -> i32);
+}

@@ -14,6 +14,8 @@ pub fn same_device(
     loss: &'static str,
     tensors: &[(&'static str, &Tensor)],
 ) -> Result<(), LossError> {
+    // Every loss passes here: the place that keeps libtorch_cuda linked into the binary.
+    crate::autograd::keep_libtorch_cuda();
     let Some(((reference, first), rest)) = tensors.split_first() else {
         return Ok(());
     };

@@ -1,13 +1,23 @@
 //! A user's crate: depends on focal (and tch), has no build script and no link flags of its
-//! own. Its test checks that `libtorch_cuda` is linked, so that `Device::Cuda` works.
+//! own, and declares its own loss the plainest way (no hand-written backward, no kernel). Its
+//! test checks that `libtorch_cuda` is linked, so that `Device::Cuda` works.
 
-use focal::FocalLoss;
+use focal::{loss, LossError};
 use tch::{Kind, Tensor};
 
-/// The seed's focal loss of `logits` against `target`, on their device.
-pub fn focal_loss(logits: &Tensor, target: &Tensor) -> f64 {
-    FocalLoss::default()
-        .forward(logits, target)
+/// Mean squared error, declared with `#[loss]`.
+#[loss]
+pub fn squared_error(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
+) -> Result<Tensor, LossError> {
+    Ok((input - target).square())
+}
+
+/// The mean squared error of `input` against `target`, on their device.
+pub fn mean_squared_error(input: &Tensor, target: &Tensor) -> f64 {
+    SquaredError::new()
+        .forward(input, target)
         .to_kind(Kind::Double)
         .double_value(&[])
 }
