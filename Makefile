@@ -26,6 +26,7 @@ test:
 lint:
 	cargo fmt --all -- --check
 	$(RUN) cargo clippy --workspace --all-targets -- -D warnings
+	$(RUN) env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 fixtures:
 	$(RUN) sh -c 'PYTHONPATH="$$LIBTORCH/.." python3 scripts/make_fixtures.py'
