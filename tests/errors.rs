@@ -221,3 +221,121 @@ fn reduction_parses_prints_and_converts() {
     let boxed: Box<dyn Loss> = Box::new(Focal::default().with_reduction(Reduction::Sum));
     assert_eq!(boxed.reduction(), Reduction::Sum);
 }
+
+/// Tensors no loss computes with are typed errors up front, for every built-in loss, never a
+/// panic inside tch: undefined (`Tensor::new()`, a missing `.grad()`), sparse, MKL-DNN and
+/// quantized inputs and targets.
+#[test]
+fn unusable_tensors_are_typed_errors_for_every_loss() {
+    for name in LossConfig::NAMES {
+        let config: LossConfig = serde_json::from_str(&format!(r#"{{"type": "{name}"}}"#)).unwrap();
+        let loss = config.build().unwrap();
+        let (input, target) = valid_cpu_pair(name);
+        let mkldnn = input.to_mkldnn();
+        let quantized = input.quantize_per_tensor(0.1, 0, Kind::QInt8);
+        let cases: [(&str, Tensor, Tensor, &str); 6] = [
+            (
+                "input",
+                Tensor::new(),
+                target.shallow_clone(),
+                "an undefined tensor (Tensor::new(), or the .grad() of a tensor that has none)",
+            ),
+            (
+                "target",
+                input.shallow_clone(),
+                input.grad(),
+                "an undefined tensor (Tensor::new(), or the .grad() of a tensor that has none)",
+            ),
+            (
+                "target",
+                input.shallow_clone(),
+                target.to_sparse_sparse_dim(1),
+                "a sparse tensor (call .to_dense() first)",
+            ),
+            (
+                "input",
+                input.to_sparse_sparse_dim(1),
+                target.shallow_clone(),
+                "a sparse tensor (call .to_dense() first)",
+            ),
+            (
+                "input",
+                mkldnn,
+                target.shallow_clone(),
+                "an MKL-DNN tensor (call .to_dense() first)",
+            ),
+            (
+                "input",
+                quantized,
+                target.shallow_clone(),
+                "a quantized tensor (call .dequantize() first)",
+            ),
+        ];
+        for (arg, input, target, found) in cases {
+            let err = loss.f_forward(&input, &target).unwrap_err();
+            assert!(
+                matches!(err, LossError::UnsupportedTensor { .. }),
+                "{name} {arg}: {err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: {arg} should be a defined, dense tensor on the CPU or a GPU but is {found}",
+                    loss.name()
+                )
+            );
+        }
+    }
+}
+
+/// libtorch's message is one line: the C++ frames stay in `source()`.
+#[test]
+fn libtorch_errors_show_their_first_line_only() {
+    let err = focal::LossError::from(
+        Tensor::from_slice(&[1.0f32, 2.0])
+            .f_reshape([3])
+            .unwrap_err(),
+    )
+    .in_loss("MyLoss");
+    let text = err.to_string();
+    assert!(text.starts_with("MyLoss: libtorch error: "), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    assert!(!text.contains("frame #"), "{text}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.len() >= text.len() - "MyLoss: libtorch error: ".len());
+}
+
+/// Infinite and NaN hyperparameters are refused (a range such as `0.0..` means the finite numbers
+/// from 0): `gamma = inf` would otherwise validate and give NaN losses.
+#[test]
+fn non_finite_hyperparameters_are_refused() {
+    let (x, t) = (float(&[2, 3]), int64_zeros(&[2]));
+    let err = FocalLoss::default()
+        .with_gamma(f64::INFINITY)
+        .f_forward(&x, &t)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "FocalLoss: hyperparameter gamma should be finite and in 0.0.. but is inf"
+    );
+    let err = FocalLoss::default()
+        .with_alpha(f64::NAN)
+        .f_forward(&x, &t)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "FocalLoss: hyperparameter alpha should be finite and in 0.0..=1.0 but is NaN"
+    );
+    let err = focal::SoftmaxFocalLoss::default()
+        .with_alpha(Some(vec![0.5, f64::INFINITY, 1.0]))
+        .f_forward(&x, &t)
+        .unwrap_err();
+    assert!(
+        matches!(err, LossError::InvalidHyperparameter { name: "alpha", .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("should be finite and in 0.0.."),
+        "{err}"
+    );
+}

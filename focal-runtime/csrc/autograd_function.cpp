@@ -258,6 +258,32 @@ int32_t focal_function_apply(void* state, ForwardFn forward, BackwardFn backward
 
 void focal_free_string(char* s) { free(s); }
 
+// What kind of tensor `t` is, for the losses' up-front check (tch has no safe way to ask some of
+// these; `Tensor::device()` panics on the meta device): 0 a defined dense tensor on the CPU, a
+// CUDA, MPS or Vulkan device; 1 undefined; 2 sparse; 3 MKL-DNN; 4 quantized; 5 on the meta
+// device; 6 nested; 7 on another device; 8 libtorch could not tell.
+int32_t focal_tensor_class(const at::Tensor* t) {
+  try {
+    if (!t->defined()) return 1;
+    if (t->is_sparse() || t->is_sparse_csr()) return 2;
+    if (t->is_mkldnn()) return 3;
+    if (t->is_quantized()) return 4;
+    if (t->is_meta()) return 5;
+    if (t->is_nested()) return 6;
+    switch (t->device().type()) {
+      case c10::DeviceType::CPU:
+      case c10::DeviceType::CUDA:
+      case c10::DeviceType::MPS:
+      case c10::DeviceType::Vulkan:
+        return 0;
+      default:
+        return 7;
+    }
+  } catch (...) {
+    return 8;
+  }
+}
+
 // Whether autograd records operations on this thread (false inside `tch::no_grad`). Every loss
 // calls it, which makes it the place for the reference below.
 int32_t focal_grad_mode_enabled() {

@@ -82,8 +82,20 @@ pub enum LossError {
         /// The offending value(s) ("5").
         found: String,
     },
-    /// libtorch refused an operation.
-    #[error("{loss}: libtorch error: {source}")]
+    /// A tensor argument is of a kind no loss computes with: undefined, sparse, MKL-DNN,
+    /// quantized, nested, or on the meta device.
+    #[error("{loss}: {arg} should be a defined, dense tensor on the CPU or a GPU but is {found}")]
+    UnsupportedTensor {
+        /// The loss's name.
+        loss: &'static str,
+        /// The argument.
+        arg: &'static str,
+        /// What it is ("a sparse tensor (call .to_dense() first)").
+        found: &'static str,
+    },
+    /// libtorch refused an operation. The message is libtorch's first line; the whole text, C++
+    /// frames included, stays in `source`.
+    #[error("{loss}: libtorch error: {}", first_line(source))]
     Tch {
         /// The loss's name (empty until the loss's `f_forward` fills it in).
         loss: &'static str,
@@ -108,6 +120,7 @@ impl LossError {
             | LossError::DTypeMismatch { loss, .. }
             | LossError::InvalidHyperparameter { loss, .. }
             | LossError::TargetOutOfRange { loss, .. }
+            | LossError::UnsupportedTensor { loss, .. }
             | LossError::Tch { loss, .. } => loss,
         }
     }
@@ -119,6 +132,16 @@ impl LossError {
             other => other,
         }
     }
+}
+
+/// The first line of a libtorch error, without the C++ frames that follow it.
+fn first_line(error: &TchError) -> String {
+    let text = error.to_string();
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
 }
 
 /// A device as PyTorch prints it: `cpu`, `cuda:0`, `mps`, `vulkan`.

@@ -159,6 +159,11 @@ fn forward_body(model: &LossModel) -> TokenStream {
             quote!((#name, &self.#field))
         }));
     let tensor_checks = model.tensors.iter().map(|t| tensor_checks(krate, t));
+    let usable_checks = model.tensors.iter().map(|t| {
+        let ident = &t.ident;
+        let name = ident.unraw().to_string();
+        quote! { #krate::checks::usable(Self::NAME, #name, #ident)?; }
+    });
     let tensor_args: Vec<&syn::Ident> = model.tensors.iter().map(|t| &t.ident).collect();
     let extra_args: Vec<TokenStream> = model
         .extras
@@ -267,6 +272,7 @@ fn forward_body(model: &LossModel) -> TokenStream {
     });
     quote! {
         self.validate()?;
+        #(#usable_checks)*
         #krate::checks::same_device(Self::NAME, &[#(#device_args),*])?;
         #(#tensor_checks)*
         #grad_mode

@@ -61,6 +61,7 @@ extern "C" {
     ) -> i32;
     pub(crate) fn focal_free_string(s: *mut c_char);
     pub(crate) fn focal_grad_mode_enabled() -> i32;
+    pub(crate) fn focal_tensor_class(tensor: *const RawTensor) -> i32;
 }
 
 /// Hands `tensor` to a C++ list: the list takes its `at::Tensor` and frees the pointer.

@@ -20,3 +20,9 @@ pub use function::{
 pub(crate) fn keep_libtorch_cuda() {
     std::hint::black_box(ffi::focal_grad_mode_enabled as unsafe extern "C" fn() -> i32);
 }
+
+/// libtorch's classification of a tensor for `checks::usable` (see `focal_tensor_class`).
+pub(crate) fn tensor_class(tensor: &tch::Tensor) -> i32 {
+    // SAFETY: `tensor` is a live tensor; the shim only reads it and catches every exception.
+    unsafe { ffi::focal_tensor_class(tensor.as_ptr()) }
+}

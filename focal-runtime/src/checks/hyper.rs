@@ -10,11 +10,18 @@ use crate::LossError;
     label = "`check = range` applies to numbers and to `Option`s and `Vec`s of numbers; use `check = function` for other types"
 )]
 pub trait InRange<T> {
-    /// Whether every number in `self` lies in `range`.
+    /// Whether every number in `self` lies in `range`. NaN never does, and an infinity only
+    /// where the range names it as a bound (`0.0..=f64::INFINITY`): a range written `0.0..` means
+    /// the finite numbers from 0.
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool;
+
+    /// Whether some number in `self` is NaN or infinite (for the error message).
+    fn has_non_finite(&self) -> bool {
+        false
+    }
 }
 
-macro_rules! in_range_for_numbers {
+macro_rules! in_range_for_integers {
     ($($t:ty),*) => {$(
         impl InRange<$t> for $t {
             fn in_range<R: RangeBounds<$t>>(&self, range: &R) -> bool {
@@ -23,11 +30,33 @@ macro_rules! in_range_for_numbers {
         }
     )*};
 }
-in_range_for_numbers!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8, usize, isize);
+in_range_for_integers!(i64, i32, i16, i8, u64, u32, u16, u8, usize, isize);
+
+macro_rules! in_range_for_floats {
+    ($($t:ty),*) => {$(
+        impl InRange<$t> for $t {
+            fn in_range<R: RangeBounds<$t>>(&self, range: &R) -> bool {
+                use std::ops::Bound;
+                let named = |bound: Bound<&$t>| matches!(bound, Bound::Included(b) if *b == *self);
+                range.contains(self)
+                    && (self.is_finite() || named(range.start_bound()) || named(range.end_bound()))
+            }
+
+            fn has_non_finite(&self) -> bool {
+                !self.is_finite()
+            }
+        }
+    )*};
+}
+in_range_for_floats!(f64, f32);
 
 impl<T, X: InRange<T>> InRange<T> for Option<X> {
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool {
         self.as_ref().is_none_or(|x| x.in_range(range))
+    }
+
+    fn has_non_finite(&self) -> bool {
+        self.as_ref().is_some_and(X::has_non_finite)
     }
 }
 
@@ -35,14 +64,22 @@ impl<T, X: InRange<T>> InRange<T> for Vec<X> {
     fn in_range<R: RangeBounds<T>>(&self, range: &R) -> bool {
         self.iter().all(|x| x.in_range(range))
     }
+
+    fn has_non_finite(&self) -> bool {
+        self.iter().any(X::has_non_finite)
+    }
 }
 
 /// Checks a hyperparameter against a range; `range_text` is the range as written (`"0.0..=1.0"`).
+/// Floats must also be finite unless the range names the infinity as its bound.
 ///
 /// ```
 /// use focal_runtime::checks::hyper_in_range;
 /// let err = hyper_in_range("Focal", "alpha", &1.5f64, &(0.0..=1.0), "0.0..=1.0").unwrap_err();
 /// assert_eq!(err.to_string(), "Focal: hyperparameter alpha should be in 0.0..=1.0 but is 1.5");
+/// let err = hyper_in_range("Focal", "gamma", &f64::INFINITY, &(0.0..), "0.0..").unwrap_err();
+/// assert_eq!(err.to_string(), "Focal: hyperparameter gamma should be finite and in 0.0.. but is inf");
+/// assert!(hyper_in_range("L", "beta", &f64::INFINITY, &(0.0..=f64::INFINITY), "0.0..=inf").is_ok());
 /// ```
 pub fn hyper_in_range<T, V: InRange<T> + Debug, R: RangeBounds<T>>(
     loss: &'static str,
@@ -54,10 +91,15 @@ pub fn hyper_in_range<T, V: InRange<T> + Debug, R: RangeBounds<T>>(
     if value.in_range(range) {
         Ok(())
     } else {
+        let finite = if value.has_non_finite() {
+            "finite and "
+        } else {
+            ""
+        };
         Err(LossError::InvalidHyperparameter {
             loss,
             name,
-            expected: format!("in {range_text}"),
+            expected: format!("{finite}in {range_text}"),
             found: format!("{value:?}"),
         })
     }

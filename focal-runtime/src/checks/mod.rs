@@ -7,7 +7,7 @@ mod hyper;
 mod shape;
 mod values;
 
-pub use device::same_device;
+pub use device::{same_device, usable};
 pub use dtype::{dtype, DTypes};
 pub use hyper::{hyper_check, hyper_in_range, InRange};
 pub use shape::{same_shape, shape_of};

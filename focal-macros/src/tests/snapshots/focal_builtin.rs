@@ -99,6 +99,8 @@ impl Focal {
         target: &crate::__private::tch::Tensor,
     ) -> ::core::result::Result<crate::__private::tch::Tensor, crate::LossError> {
         self.validate()?;
+        crate::checks::usable(Self::NAME, "input", input)?;
+        crate::checks::usable(Self::NAME, "target", target)?;
         crate::checks::same_device(Self::NAME, &[("input", input), ("target", target)])?;
         crate::checks::dtype(Self::NAME, "input", input, crate::checks::DTypes::FLOAT)?;
         crate::checks::dtype(

@@ -84,6 +84,8 @@ impl MaskedMse {
         target: &::focal::__private::tch::Tensor,
     ) -> ::core::result::Result<::focal::__private::tch::Tensor, ::focal::LossError> {
         self.validate()?;
+        ::focal::checks::usable(Self::NAME, "input", input)?;
+        ::focal::checks::usable(Self::NAME, "target", target)?;
         ::focal::checks::same_device(
             Self::NAME,
             &[("input", input), ("target", target)],
