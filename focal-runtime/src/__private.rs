@@ -46,11 +46,6 @@ pub fn hyper_in_range<T, V: crate::checks::InRange<T> + core::fmt::Debug, R: Che
 pub use crate::autograd::is_grad_enabled;
 pub use crate::autograd::state::state_tensor;
 
-/// Whether autograd needs `tensor`'s gradient: grad mode is on and it requires grad.
-pub fn needs_grad(tensor: &tch::Tensor) -> bool {
-    tensor.requires_grad() && crate::autograd::is_grad_enabled()
-}
-
 /// The composed value (computed without autograd) with a node whose backward pass calls the
 /// hand-written `backward(upstream, tensors)` (`#[loss(backward = ...)]`); `tensors` are the
 /// call-time tensors and the loss's own, in order.

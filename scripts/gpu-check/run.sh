@@ -22,7 +22,7 @@ bench_args="${GPU_CHECK_BENCH_ARGS:---reps 9 --shapes seg64,seg128,det}"
 demo_args="${GPU_CHECK_DEMO_ARGS:---steps 20 --size 32 --batch 2}"
 mkdir -p "$logs"
 export FOCAL_TEST_DEVICE="$device"
-export FOCAL_FIXTURES_DIR="$PWD/tests/fixtures"
+export FOCAL_FIXTURES_DIR="$PWD/tests/fixtures" FOCAL_REPO_DIR="$PWD"
 export RUST_BACKTRACE=1
 
 # libtorch: the one of this machine's python3 (torch 2.11.0), or the one the package was built
