@@ -16,6 +16,11 @@ use tch::{Device, Kind, Tensor};
 fn tolerance(kind: Kind) -> f64 {
     match kind {
         Kind::Double => 1e-10,
+        // On a GPU the loss takes its composed path: CUDA's float32 softmax and reductions round
+        // differently from the CPU kernel (and not the same way twice), and the seed formula's
+        // `1 - p` cancels digits near the p_t clamp even at moderate logits: 1.6e-5 measured on
+        // an H200 in one run, under 1e-5 in another.
+        _ if common::test_device().is_cuda() => 5e-5,
         _ => 1e-5,
     }
 }
