@@ -87,6 +87,11 @@ std::vector<const at::Tensor*> pointers(const variable_list& list) {
   return out;
 }
 
+}  // namespace
+
+namespace focal {
+
+// The one custom autograd function: autograd names its nodes after it (`focal::RustFunction`).
 struct RustFunction : public torch::autograd::Function<RustFunction> {
   // `RustState*` is a non-tensor argument: `apply` counts it as one more input, whose gradient
   // `backward` returns undefined.
@@ -154,13 +159,7 @@ struct RustFunction : public torch::autograd::Function<RustFunction> {
   }
 };
 
-void write_error(std::string* error, const char* what) {
-  if (error != nullptr) {
-    *error = what;
-  }
-}
-
-}  // namespace
+}  // namespace focal
 
 extern "C" {
 
@@ -238,7 +237,7 @@ int32_t focal_function_apply(void* state, ForwardFn forward, BackwardFn backward
     }
     // `forward` takes a second reference from this raw pointer; `holder` keeps the first.
     variable_list outputs =
-        RustFunction::apply(at::TensorList(in), holder.get(), needs_grad.data());
+        focal::RustFunction::apply(at::TensorList(in), holder.get(), needs_grad.data());
     for (auto& out : outputs) {
       push_output(sink, new at::Tensor(std::move(out)));
     }

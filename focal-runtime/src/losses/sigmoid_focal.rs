@@ -14,8 +14,14 @@ use crate::{checks, LossError, LossOutput};
 /// `[0, 1]` (soft labels allowed). Computed in log space: `log(1 - p_t)` is the log-sum-exp of
 /// `log t + log sigmoid(-x)` and `log(1 - t) + log sigmoid(x)`, and the modulating factor is
 /// `exp(gamma * log(1 - p_t))`, so the loss and its gradient stay finite at saturated logits
-/// and for `gamma < 1`. Half and bfloat16 inputs are computed in float32 and the loss is
-/// returned in the input's dtype. `Mean` averages over every element, `Sum` adds them.
+/// and for `gamma < 1`. The cross entropy is `-(t log sigmoid(x) + (1 - t) log sigmoid(-x))`, a
+/// sum of two non-negative terms: where libtorch's `binary_cross_entropy_with_logits` (which
+/// torchvision calls) cancels at saturated logits (it gives 0 for `x = -40, t = 0`, where the
+/// loss is 4.2e-18), this keeps full precision. Infinite logits count as the largest finite ones,
+/// so a class masked by a `-inf` logit against target 0 adds 0 with a zero gradient (the literal
+/// formula, and torchvision, give NaN there). Half and bfloat16 inputs are computed in float32
+/// and the loss is returned in the input's dtype. `Mean` averages over every element, `Sum` adds
+/// them.
 ///
 /// ```
 /// use focal_runtime::{Loss, Reduction, SigmoidFocalLoss};
