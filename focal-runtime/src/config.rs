@@ -54,22 +54,27 @@ impl LossConfig {
         "dice_focal",
     ];
 
-    /// The loss, after checking its hyperparameters.
+    /// The loss, after checking its hyperparameters. It is `Send + Sync` (every built-in loss is
+    /// plain data), so it can be shared with a data-loader thread as it is.
     ///
     /// ```
     /// use focal_runtime::{LossConfig, SigmoidFocalLoss};
     /// let bad = LossConfig::SigmoidFocal(SigmoidFocalLoss::new().with_gamma(-1.0));
     /// let err = bad.build().err().unwrap();
     /// assert_eq!(err.to_string(), "SigmoidFocalLoss: hyperparameter gamma should be in 0.0.. but is -1.0");
+    ///
+    /// let loss = LossConfig::SigmoidFocal(SigmoidFocalLoss::new()).build().unwrap();
+    /// let name = std::thread::spawn(move || loss.name()).join().unwrap();
+    /// assert_eq!(name, "SigmoidFocalLoss");
     /// ```
-    pub fn build(&self) -> Result<Box<dyn Loss>, LossError> {
+    pub fn build(&self) -> Result<Box<dyn Loss + Send + Sync>, LossError> {
         Ok(match self.clone() {
-            LossConfig::Focal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss>)?,
-            LossConfig::FocalLoss(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss>)?,
-            LossConfig::SigmoidFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss>)?,
-            LossConfig::SoftmaxFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss>)?,
-            LossConfig::Dice(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss>)?,
-            LossConfig::DiceFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss>)?,
+            LossConfig::Focal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::FocalLoss(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::SigmoidFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::SoftmaxFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::Dice(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::DiceFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
         })
     }
 }

@@ -27,7 +27,9 @@ pub trait Loss {
     /// Computes the loss.
     ///
     /// # Panics
-    /// With the error's message where [`Loss::f_forward`] fails, as tch's non-`f_` functions do.
+    /// With the error's message where [`Loss::f_forward`] fails, as tch's non-`f_` functions do;
+    /// the panic points at the caller (`#[track_caller]`).
+    #[track_caller]
     fn forward(&self, input: &Tensor, target: &Tensor) -> Tensor {
         match self.f_forward(input, target) {
             Ok(loss) => loss,
