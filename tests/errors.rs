@@ -339,3 +339,50 @@ fn non_finite_hyperparameters_are_refused() {
         "{err}"
     );
 }
+
+/// Class indices are compared in i64 whatever the target's integer type, on both paths: a `u8`
+/// target of 156 is not taken for the default ignore_index -100 (which wraps to 156 in `u8`),
+/// an `i32` target is not ignored by an ignore_index of 2^32, and without an ignore_index
+/// `i64::MIN` is an out-of-range class, not a sentinel.
+#[test]
+fn narrow_integer_targets_are_compared_in_i64() {
+    let x = Tensor::randn([2, 3], (Kind::Float, Device::Cpu));
+    let loss = focal::SoftmaxFocalLoss::default();
+    for composed in [false, true] {
+        let run = |l: &focal::SoftmaxFocalLoss, t: &Tensor| {
+            if composed {
+                focal::fused::composed_only(|| l.f_forward(&x, t))
+            } else {
+                l.f_forward(&x, t)
+            }
+        };
+        let u8_target = Tensor::from_slice(&[0u8, 156]);
+        let err = run(&loss, &u8_target).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SoftmaxFocalLoss: target should hold class indices in [0, 3) or the ignore_index -100 but holds 156",
+            "composed={composed}"
+        );
+        let i32_target = Tensor::from_slice(&[0i32, 2]);
+        let wide_ignore = loss.clone().with_ignore_index(Some(1 << 32));
+        let with_ignore = run(&wide_ignore, &i32_target).unwrap().double_value(&[]);
+        let plain = run(&loss, &i32_target.to_kind(Kind::Int64))
+            .unwrap()
+            .double_value(&[]);
+        assert!(
+            (with_ignore - plain).abs() < 1e-6,
+            "composed={composed}: class 0 was ignored"
+        );
+        let no_ignore = loss.clone().with_ignore_index(None);
+        let err = run(&no_ignore, &Tensor::from_slice(&[0i64, i64::MIN])).unwrap_err();
+        assert!(
+            matches!(err, LossError::TargetOutOfRange { .. }),
+            "composed={composed}: {err}"
+        );
+        // FocalLoss (the seed's) and DiceLoss read narrow targets the same way.
+        let err = FocalLoss::default()
+            .f_forward(&x, &Tensor::from_slice(&[0u8, 200]))
+            .unwrap_err();
+        assert!(err.to_string().ends_with("but holds 200"), "{err}");
+    }
+}

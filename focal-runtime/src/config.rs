@@ -69,12 +69,24 @@ impl LossConfig {
     /// ```
     pub fn build(&self) -> Result<Box<dyn Loss + Send + Sync>, LossError> {
         Ok(match self.clone() {
-            LossConfig::Focal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
-            LossConfig::FocalLoss(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
-            LossConfig::SigmoidFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
-            LossConfig::SoftmaxFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
-            LossConfig::Dice(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
-            LossConfig::DiceFocal(l) => l.validate().map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::Focal(l) => l
+                .validate()
+                .map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::FocalLoss(l) => l
+                .validate()
+                .map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::SigmoidFocal(l) => l
+                .validate()
+                .map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::SoftmaxFocal(l) => l
+                .validate()
+                .map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::Dice(l) => l
+                .validate()
+                .map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
+            LossConfig::DiceFocal(l) => l
+                .validate()
+                .map(|()| Box::new(l) as Box<dyn Loss + Send + Sync>)?,
         })
     }
 }

@@ -51,6 +51,14 @@ pub fn class_indices(
     num_classes: i64,
     ignore_index: Option<i64>,
 ) -> Result<(), LossError> {
+    // Compared in i64: a scalar compared with a narrower integer tensor wraps to its type.
+    let wide;
+    let target = if target.kind() == Kind::Int64 {
+        target
+    } else {
+        wide = target.f_to_kind(Kind::Int64)?;
+        &wide
+    };
     let mut bad = target.f_lt(0)?.f_logical_or(&target.f_ge(num_classes)?)?;
     if let Some(ignore) = ignore_index {
         bad = bad.f_logical_and(&target.f_ne(ignore)?)?;

@@ -197,11 +197,12 @@ fn block<R: Real, T: ClassIndex>(
     // the width of f32.
     let mut yi = [-1i32; BLOCK];
     let mut a = [R::ZERO; BLOCK];
-    let ignore = ctx.ignore.unwrap_or(i64::MIN);
+    // No sentinel: without an ignore_index every value is a class index (i64::MIN included).
+    let (has_ignore, ignore) = (ctx.ignore.is_some(), ctx.ignore.unwrap_or(0));
     let mut bad = false;
     for i in 0..len {
         let k = targets[i].index();
-        let valid = k != ignore;
+        let valid = !(has_ignore & (k == ignore));
         bad |= valid & ((k < 0) | (k >= c as i64));
         yi[i] = select(valid, k as i32, -1);
     }

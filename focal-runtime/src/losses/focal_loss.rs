@@ -47,7 +47,7 @@ pub fn focal_loss(
         .f_div_scalar(classes as f64)?)
 }
 
-/// The target as `(N, *)`: accepts `(N, *)` and `(N, 1, *)` for input `(N, C, *)`.
+/// The target as `(N, *)` int64: accepts `(N, *)` and `(N, 1, *)` for input `(N, C, *)`.
 pub(crate) fn class_index_target(
     loss: &'static str,
     input: &Tensor,
@@ -66,14 +66,23 @@ pub(crate) fn class_index_target(
         .into_iter()
         .chain(shape[2..].iter().copied())
         .collect();
+    // Class indices are compared in i64 whatever the target's integer type: a scalar compared
+    // with a `u8` tensor wraps to `u8` (`-100` would become 156, and a target of 156 "ignored").
+    let as_i64 = |t: Tensor| -> Result<Tensor, LossError> {
+        Ok(if t.kind() == Kind::Int64 {
+            t
+        } else {
+            t.f_to_kind(Kind::Int64)?
+        })
+    };
     let found = target.size();
     if found == expected {
-        return Ok(target.shallow_clone());
+        return as_i64(target.shallow_clone());
     }
     let mut with_channel = expected.clone();
     with_channel.insert(1, 1);
     if found == with_channel {
-        return Ok(target.f_squeeze_dim(1)?);
+        return as_i64(target.f_squeeze_dim(1)?);
     }
     Err(checks::shape_of(
         loss,
