@@ -249,3 +249,46 @@ fn a_soft_target_gets_its_gradient_on_every_path() {
         }
     }
 }
+
+/// A NaN logit gives a NaN loss on every path, fused and composed, with and without grad (the
+/// seed's clamp of `p_t` must not turn it into a finite number), as PyTorch does; so does a
+/// `+inf` logit in a softmax (inf - inf).
+#[test]
+fn nan_logits_give_nan_on_every_path() {
+    let device = common::test_device();
+    for kind in [Kind::Float, Kind::Double] {
+        for bad in [f64::NAN, f64::INFINITY] {
+            let x = Tensor::from_slice(&[1.0f64, bad, 0.5, 0.2, 2.0, -1.0])
+                .reshape([2, 3])
+                .to_kind(kind)
+                .to_device(device);
+            let t = Tensor::from_slice(&[0i64, 1]).to_device(device);
+            let dense = t.one_hot(3).to_kind(kind);
+            let mut cases: Vec<(Box<dyn Loss>, Tensor)> = vec![
+                (Box::new(FocalLoss::default()), t.shallow_clone()),
+                (Box::new(SoftmaxFocalLoss::default()), t.shallow_clone()),
+            ];
+            if bad.is_nan() {
+                cases.push((Box::new(SigmoidFocalLoss::new()), dense.shallow_clone()));
+            }
+            for (loss, target) in cases {
+                for composed in [false, true] {
+                    for grad in [false, true] {
+                        let input = x.detach().set_requires_grad(grad);
+                        let run = || loss.forward(&input, &target).double_value(&[]);
+                        let value = if composed {
+                            fused::composed_only(run)
+                        } else {
+                            run()
+                        };
+                        assert!(
+                            value.is_nan(),
+                            "{} {kind:?} logit {bad} composed={composed} grad={grad}: {value}",
+                            loss.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

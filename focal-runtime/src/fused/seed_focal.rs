@@ -202,7 +202,8 @@ fn block<R: Real, T: ClassIndex>(
         for i in 0..len {
             let pos = yi[i] == k as i32;
             p_t_raw[i] = select(pos, pr[i], R::ONE - pr[i]);
-            p_t[i] = min(max(p_t_raw[i], lo), hi);
+            // In this order a NaN stays NaN (the seed's clamp, and the composed path, give NaN).
+            p_t[i] = min(hi, max(lo, p_t_raw[i]));
             alpha_t[i] = select(pos, alpha_pos, alpha_neg);
             base[i] = R::ONE - p_t[i];
             ln_p_t[i] = p_t[i].ln();
