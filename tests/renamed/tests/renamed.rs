@@ -1,22 +1,14 @@
 //! The loss declared under a renamed dependency works like any other, on the test device
 //! (`FOCAL_TEST_DEVICE`).
 
+// focal's shared test helpers (`FOCAL_TEST_DEVICE`), from its `tests/common`.
+#[path = "../../common/mod.rs"]
+mod common;
+
+use common::test_device;
 use focal_renamed_test::Absolute;
 use my_focal::{Loss, Reduction};
 use tch::Tensor;
-
-/// The device the tests compute on: a copy of `test_device()` in focal's `tests/common` (this
-/// crate cannot reach it): `FOCAL_TEST_DEVICE` = `cpu` (the default), `cuda` or `cuda:N`.
-fn test_device() -> tch::Device {
-    match std::env::var("FOCAL_TEST_DEVICE").as_deref() {
-        Err(_) | Ok("") | Ok("cpu") => tch::Device::Cpu,
-        Ok("cuda") => tch::Device::Cuda(0),
-        Ok(other) => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => tch::Device::Cuda(n),
-            _ => panic!("FOCAL_TEST_DEVICE={other}: expected cpu, cuda or cuda:N"),
-        },
-    }
-}
 
 #[test]
 fn loss_under_renamed_dependency_runs() {
