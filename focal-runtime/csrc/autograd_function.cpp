@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,7 +72,6 @@ struct RustState : torch::CustomClassHolder {
 
 // What Rust's forward may record besides its outputs.
 struct ForwardCtx {
-  AutogradContext* ctx;
   variable_list saved;
   variable_list non_differentiable;
 };
@@ -100,7 +100,7 @@ struct RustFunction : public torch::autograd::Function<RustFunction> {
     c10::intrusive_ptr<RustState> state =
         c10::intrusive_ptr<RustState>::unsafe_reclaim_from_nonowning(raw);
     ctx->saved_data[kStateKey] = at::IValue::make_capsule(state);
-    ForwardCtx fctx{ctx, {}, {}};
+    ForwardCtx fctx;
     variable_list outputs;
     std::string error;
     std::vector<const at::Tensor*> in;
@@ -163,31 +163,51 @@ struct RustFunction : public torch::autograd::Function<RustFunction> {
 
 extern "C" {
 
-// Rust: appends `*tensor` (moved out of a tensor Rust gave up; the pointer is deleted) to a
-// C++ list. `tensor` null appends an undefined tensor.
-void focal_list_push(void* list, at::Tensor* tensor) {
-  auto* l = static_cast<variable_list*>(list);
-  if (tensor == nullptr) {
-    l->emplace_back();
-  } else {
-    l->push_back(std::move(*tensor));
-    delete tensor;
+// Rust: appends `*tensor` (moved out of a tensor Rust gave up; the pointer is deleted whatever
+// happens) to a C++ list. `tensor` null appends an undefined tensor. 0, or 1 where the list could
+// not grow.
+int32_t focal_list_push(void* list, at::Tensor* tensor) {
+  std::unique_ptr<at::Tensor> owned(tensor);
+  try {
+    auto* l = static_cast<variable_list*>(list);
+    if (owned) {
+      l->push_back(std::move(*owned));
+    } else {
+      l->emplace_back();
+    }
+    return 0;
+  } catch (...) {
+    return 1;
   }
 }
 
-// Rust: writes an error message of `len` bytes.
+// Rust: writes an error message of `len` bytes (left empty where it cannot be stored).
 void focal_set_error(void* error, const char* message, size_t len) {
-  static_cast<std::string*>(error)->assign(message, len);
+  try {
+    static_cast<std::string*>(error)->assign(message, len);
+  } catch (...) {
+  }
 }
 
-// Rust, inside forward: saves a tensor for backward (in order).
-void focal_forward_save(void* forward_ctx, const at::Tensor* tensor) {
-  static_cast<ForwardCtx*>(forward_ctx)->saved.push_back(*tensor);
+// Rust, inside forward: saves a tensor for backward (in order). 0, or 1 where it could not.
+int32_t focal_forward_save(void* forward_ctx, const at::Tensor* tensor) {
+  try {
+    static_cast<ForwardCtx*>(forward_ctx)->saved.push_back(*tensor);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
 }
 
-// Rust, inside forward: marks an output (the same tensor as returned) non-differentiable.
-void focal_forward_mark_non_differentiable(void* forward_ctx, const at::Tensor* tensor) {
-  static_cast<ForwardCtx*>(forward_ctx)->non_differentiable.push_back(*tensor);
+// Rust, inside forward: marks an output (the same tensor as returned) non-differentiable. 0, or
+// 1 where it could not.
+int32_t focal_forward_mark_non_differentiable(void* forward_ctx, const at::Tensor* tensor) {
+  try {
+    static_cast<ForwardCtx*>(forward_ctx)->non_differentiable.push_back(*tensor);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
 }
 
 // Rust, inside backward: whether input `index` needs a gradient in this backward pass. Returns
@@ -219,10 +239,17 @@ int32_t focal_function_apply(void* state, ForwardFn forward, BackwardFn backward
                              const at::Tensor* const* inputs, size_t n_inputs,
                              void (*push_output)(void* sink, at::Tensor* tensor), void* sink,
                              char** error_out) {
+  c10::intrusive_ptr<RustState> holder;
   try {
-    c10::intrusive_ptr<RustState> holder = c10::make_intrusive<RustState>(
-        state, forward, backward, drop, differentiable_backward != 0,
-        std::string(name, name_len));
+    holder = c10::make_intrusive<RustState>(state, forward, backward, drop,
+                                            differentiable_backward != 0,
+                                            std::string(name, name_len));
+  } catch (...) {
+    drop(state);  // the holder that owns it could not be made
+    *error_out = strdup("focal: out of memory starting a custom autograd function");
+    return 1;
+  }
+  try {
     variable_list in;
     in.reserve(n_inputs);
     for (size_t i = 0; i < n_inputs; ++i) {

@@ -35,13 +35,13 @@ pub(crate) type BackwardFn = unsafe extern "C" fn(
 pub(crate) type DropFn = unsafe extern "C" fn(*mut c_void);
 
 extern "C" {
-    pub(crate) fn focal_list_push(list: *mut c_void, tensor: *mut RawTensor);
+    pub(crate) fn focal_list_push(list: *mut c_void, tensor: *mut RawTensor) -> i32;
     pub(crate) fn focal_set_error(error: *mut c_void, message: *const c_char, len: usize);
-    pub(crate) fn focal_forward_save(forward_ctx: *mut c_void, tensor: *const RawTensor);
+    pub(crate) fn focal_forward_save(forward_ctx: *mut c_void, tensor: *const RawTensor) -> i32;
     pub(crate) fn focal_forward_mark_non_differentiable(
         forward_ctx: *mut c_void,
         tensor: *const RawTensor,
-    );
+    ) -> i32;
     pub(crate) fn focal_backward_needs_input_grad(backward_ctx: *mut c_void, index: usize) -> i32;
     pub(crate) fn focal_backward_keep_graph() -> i32;
     #[allow(clippy::too_many_arguments)]
@@ -64,16 +64,21 @@ extern "C" {
     pub(crate) fn focal_tensor_class(tensor: *const RawTensor) -> i32;
 }
 
-/// Hands `tensor` to a C++ list: the list takes its `at::Tensor` and frees the pointer.
-pub(crate) fn push_owned(list: *mut c_void, tensor: Option<Tensor>) {
+/// Hands `tensor` to a C++ list: the list takes its `at::Tensor` and frees the pointer. `false`
+/// where the list could not grow (the tensor is freed all the same).
+///
+/// # Safety
+/// `list` is a `variable_list*` that the shim passed to the running callback.
+pub(crate) unsafe fn push_owned(list: *mut c_void, tensor: Option<Tensor>) -> bool {
     let raw = match tensor {
         // tch frees its pointer on drop; C++ deletes it instead, so Rust must not.
         Some(t) => std::mem::ManuallyDrop::new(t).as_mut_ptr(),
         None => std::ptr::null_mut(),
     };
-    // SAFETY: `list` is the `variable_list*` the shim passed to this callback; `raw` is null or a
-    // pointer allocated by tch's C++ side with `new at::Tensor`, which no Rust value owns now.
-    unsafe { focal_list_push(list, raw) }
+    // SAFETY: `list` is live for the callback (the caller's contract); `raw` is null or a pointer
+    // allocated by tch's C++ side with `new at::Tensor` that no Rust value owns any more (the
+    // `ManuallyDrop` above gave it up), so the shim's `delete` is its only free.
+    unsafe { focal_list_push(list, raw) == 0 }
 }
 
 /// A tensor sharing the `at::Tensor` behind a borrowed raw pointer (a new reference to the same
@@ -82,14 +87,20 @@ pub(crate) fn push_owned(list: *mut c_void, tensor: Option<Tensor>) {
 /// # Safety
 /// `raw` points to a live `at::Tensor` for the duration of the call.
 pub(crate) unsafe fn borrowed(raw: *const RawTensor) -> Tensor {
-    // `from_ptr` takes ownership; the `ManuallyDrop` makes it a borrow, and `shallow_clone`
-    // gives an owned handle to the same tensor.
+    // SAFETY: `raw` is live (the caller's contract). `from_ptr` would own it, so the handle is
+    // wrapped in `ManuallyDrop` and never dropped: the C++ side keeps the only ownership, and
+    // `shallow_clone` makes a new `at::Tensor` (a new reference to the same TensorImpl) that the
+    // returned `Tensor` owns and frees.
     let view = std::mem::ManuallyDrop::new(unsafe { Tensor::from_ptr(raw as *mut RawTensor) });
     view.shallow_clone()
 }
 
 /// Writes `message` as a callback's error.
-pub(crate) fn set_error(error: *mut c_void, message: &str) {
-    // SAFETY: `error` is the `std::string*` the shim passed to the callback.
+///
+/// # Safety
+/// `error` is the `std::string*` that the shim passed to the running callback.
+pub(crate) unsafe fn set_error(error: *mut c_void, message: &str) {
+    // SAFETY: `error` is live for the callback (the caller's contract); `message` is read for
+    // `len` bytes during the call and copied; the shim catches every C++ exception there.
     unsafe { focal_set_error(error, message.as_ptr().cast(), message.len()) }
 }

@@ -79,11 +79,16 @@ pub trait Function: Send + 'static {
     ) -> Result<Vec<Option<Tensor>>, FunctionError>;
 }
 
-/// What `forward` can tell the backward pass. Lives only during `forward`.
+/// What `forward` can tell the backward pass. Lives only during `forward`: it is made by the
+/// shim's callback and lent to `forward` as `&mut`, so it cannot outlive the call, and it is not
+/// `Send`, so it stays on the thread the shim called it on.
 pub struct ForwardContext<'a> {
+    /// The shim's `ForwardCtx` for the forward call in progress.
     raw: *mut c_void,
     needs_grad: &'a [u8],
-    /// Not `Send`: the context belongs to the forward call on its thread.
+    /// Set where the shim could not record a saved or non-differentiable tensor (out of
+    /// memory): the forward call then fails.
+    failed: bool,
     _thread: PhantomData<*mut ()>,
 }
 
@@ -92,16 +97,19 @@ impl ForwardContext<'_> {
     /// the order saved, from [`BackwardContext::saved_tensors`].
     pub fn save_for_backward(&mut self, tensors: &[&Tensor]) {
         for t in tensors {
-            // SAFETY: `raw` is the live forward context of the shim; `t` is a live tensor.
-            unsafe { ffi::focal_forward_save(self.raw, t.as_ptr()) }
+            // SAFETY: `raw` is the shim's `ForwardCtx`, live while this context is (see the
+            // type); `t` is live for the call, and the shim copies the `at::Tensor` (a new
+            // reference) rather than keeping the pointer.
+            self.failed |= unsafe { ffi::focal_forward_save(self.raw, t.as_ptr()) } != 0;
         }
     }
 
     /// Marks an output (the tensor returned from `forward`) as not differentiable: it never
     /// requires grad, and its gradient in `backward` is always zeros.
     pub fn mark_non_differentiable(&mut self, output: &Tensor) {
-        // SAFETY: as in `save_for_backward`.
-        unsafe { ffi::focal_forward_mark_non_differentiable(self.raw, output.as_ptr()) }
+        // SAFETY: as in `save_for_backward`: a live context, a live tensor, copied by the shim.
+        self.failed |=
+            unsafe { ffi::focal_forward_mark_non_differentiable(self.raw, output.as_ptr()) } != 0;
     }
 
     /// Whether input `index` requires a gradient (and grad mode was on at the call): where it
@@ -111,8 +119,11 @@ impl ForwardContext<'_> {
     }
 }
 
-/// What `backward` can read. Lives only during `backward`.
+/// What `backward` can read. Lives only during `backward`: made by the shim's callback and lent
+/// to `backward` as `&mut`, so it cannot outlive the call, and not `Send`, so it stays on the
+/// thread autograd runs the node on.
 pub struct BackwardContext<'a> {
+    /// libtorch's `AutogradContext` of the node being run.
     raw: *mut c_void,
     saved: &'a [Tensor],
     _thread: PhantomData<*mut ()>,
@@ -127,14 +138,17 @@ impl BackwardContext<'_> {
     /// Whether this backward pass needs input `index`'s gradient (it may not, when
     /// `Tensor::run_backward` asks only for some inputs); a `None` there saves the work.
     pub fn needs_input_grad(&self, index: usize) -> bool {
-        // SAFETY: `raw` is the live autograd context of the node being run.
+        // SAFETY: `raw` is the node's `AutogradContext`, live while this context is (see the
+        // type); the shim only reads it and catches every exception (an index out of range
+        // answers -1).
         unsafe { ffi::focal_backward_needs_input_grad(self.raw, index) == 1 }
     }
 
     /// Whether this backward pass keeps the graph (`retain_graph`), so that this node may run
     /// again: a gradient buffer the function owns can be handed over (moved) only when not.
     pub fn keep_graph(&self) -> bool {
-        // SAFETY: a plain query of the current thread's graph task.
+        // SAFETY: no pointer crosses: the shim reads the current thread's graph task, catching
+        // every exception.
         unsafe { ffi::focal_backward_keep_graph() != 0 }
     }
 }
@@ -165,11 +179,13 @@ pub fn apply<F: Function>(function: F, inputs: &[&Tensor]) -> Result<Vec<Tensor>
         inputs: inputs.len(),
     }));
     let raw_inputs: Vec<*const RawTensor> = inputs.iter().map(|t| t.as_ptr()).collect();
-    let mut outputs: Vec<Tensor> = Vec::new();
+    let mut outputs = Outputs::default();
     let mut error: *mut c_char = std::ptr::null_mut();
-    // SAFETY: the shim takes ownership of `state` (freed through `drop_node::<F>`), reads the
-    // `inputs.len()` live tensors, and pushes owned output pointers into `outputs` through
-    // `push_output` before returning.
+    // SAFETY: the shim takes ownership of `state` (freed exactly once through `drop_node::<F>`,
+    // when the node or, without a node, the call ends), reads the `inputs.len()` tensors, which
+    // `inputs` keeps alive for the call, copies `name`, and pushes owned output pointers into
+    // `outputs` through `push_output` before returning; nothing keeps `outputs` or `error`'s
+    // address after the call.
     let status = unsafe {
         ffi::focal_function_apply(
             state.cast(),
@@ -182,14 +198,24 @@ pub fn apply<F: Function>(function: F, inputs: &[&Tensor]) -> Result<Vec<Tensor>
             raw_inputs.as_ptr(),
             raw_inputs.len(),
             push_output,
-            (&mut outputs as *mut Vec<Tensor>).cast(),
+            (&mut outputs as *mut Outputs).cast(),
             &mut error,
         )
     };
     if status == 0 {
-        return Ok(outputs);
+        if outputs.failed {
+            return Err(TchError::Torch(format!(
+                "{name}: out of memory receiving its outputs"
+            )));
+        }
+        return Ok(outputs.tensors);
     }
-    // SAFETY: on failure the shim set `error` to a string allocated with `strdup`.
+    if error.is_null() {
+        // `strdup` itself failed.
+        return Err(TchError::Torch(format!("{name}: out of memory")));
+    }
+    // SAFETY: on failure the shim set `error` to a NUL-terminated string allocated with
+    // `strdup`, which this reads once and then frees with the shim's `free`.
     let message = unsafe {
         let m = CStr::from_ptr(error).to_string_lossy().into_owned();
         ffi::focal_free_string(error);
@@ -198,9 +224,25 @@ pub fn apply<F: Function>(function: F, inputs: &[&Tensor]) -> Result<Vec<Tensor>
     Err(TchError::Torch(message))
 }
 
+/// Where the shim hands `apply` its outputs.
+#[derive(Default)]
+struct Outputs {
+    tensors: Vec<Tensor>,
+    /// An output could not be stored (out of memory).
+    failed: bool,
+}
+
 unsafe extern "C" fn push_output(sink: *mut c_void, tensor: *mut RawTensor) {
-    // SAFETY: `sink` is the `Vec<Tensor>` of `apply`; `tensor` a fresh `new at::Tensor`.
-    unsafe { (*sink.cast::<Vec<Tensor>>()).push(Tensor::from_ptr(tensor)) }
+    // SAFETY: `sink` is the `Outputs` of the `apply` call in progress (nothing else refers to it
+    // during the call); `tensor` is a fresh `new at::Tensor` that the shim hands over, so the
+    // `Tensor` made here is its only owner.
+    let (sink, tensor) = unsafe { (&mut *sink.cast::<Outputs>(), Tensor::from_ptr(tensor)) };
+    // `try_reserve` and then `push`: nothing here can panic, so nothing unwinds into C++.
+    if sink.tensors.try_reserve(1).is_ok() {
+        sink.tensors.push(tensor);
+    } else {
+        sink.failed = true;
+    }
 }
 
 /// The text of an error, without libtorch's C++ frames.
@@ -222,18 +264,19 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs a callback body, turning its error or panic into an error message for the shim.
-fn guarded(error: *mut c_void, body: impl FnOnce() -> Result<(), FunctionError>) -> i32 {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => 0,
-        Ok(Err(e)) => {
-            ffi::set_error(error, &message(&e));
-            1
-        }
-        Err(payload) => {
-            ffi::set_error(error, &panic_message(payload.as_ref()));
-            1
-        }
-    }
+///
+/// # Safety
+/// `error` is the `std::string*` the shim passed to the running callback.
+unsafe fn guarded(error: *mut c_void, body: impl FnOnce() -> Result<(), FunctionError>) -> i32 {
+    // The error's text is made inside `catch_unwind` too: a `Display` may panic.
+    let text = match catch_unwind(AssertUnwindSafe(|| body().map_err(|e| message(&e)))) {
+        Ok(Ok(())) => return 0,
+        Ok(Err(text)) => text,
+        Err(payload) => panic_message(payload.as_ref()),
+    };
+    // SAFETY: `error` is live for the callback (the caller's contract).
+    unsafe { ffi::set_error(error, &text) };
+    1
 }
 
 /// `n` elements at `p` (C++'s `vector::data()`, which may be null when empty).
@@ -258,9 +301,11 @@ unsafe extern "C" fn forward_node<F: Function>(
     outputs: *mut c_void,
     error: *mut c_void,
 ) -> i32 {
-    guarded(error, || {
-        // SAFETY: the shim passes the state it was given, `n_inputs` live tensors and as many
-        // flags, valid for this call.
+    let body = || {
+        // SAFETY: the shim passes the `Node<F>` that `apply` boxed (alive until `drop_node`,
+        // which cannot run during this call: the node's context holds it), `n_inputs` tensors
+        // and as many flags, all live for this call; the function is reached only through the
+        // node's `Mutex`, so the shared `&Node` is all this needs.
         let (node, inputs, needs_grad) = unsafe {
             (
                 &*state.cast::<Node<F>>(),
@@ -274,10 +319,14 @@ unsafe extern "C" fn forward_node<F: Function>(
         let mut ctx = ForwardContext {
             raw: ctx,
             needs_grad,
+            failed: false,
             _thread: PhantomData,
         };
         let mut function = node.function.lock().unwrap_or_else(PoisonError::into_inner);
         let outs = function.forward(&mut ctx, &inputs)?;
+        if ctx.failed {
+            return Err(OUT_OF_MEMORY.into());
+        }
         if outs.is_empty() {
             return Err("forward returned no outputs".into());
         }
@@ -285,11 +334,18 @@ unsafe extern "C" fn forward_node<F: Function>(
             return Err(format!("forward returned an undefined tensor as output {i}").into());
         }
         for out in outs {
-            ffi::push_owned(outputs, Some(out));
+            // SAFETY: `outputs` is the shim's output list for this call.
+            if !unsafe { ffi::push_owned(outputs, Some(out)) } {
+                return Err(OUT_OF_MEMORY.into());
+            }
         }
         Ok(())
-    })
+    };
+    // SAFETY: `error` is the shim's `std::string*` for this call.
+    unsafe { guarded(error, body) }
 }
+
+const OUT_OF_MEMORY: &str = "out of memory handing tensors to libtorch";
 
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn backward_node<F: Function>(
@@ -302,8 +358,10 @@ unsafe extern "C" fn backward_node<F: Function>(
     grads: *mut c_void,
     error: *mut c_void,
 ) -> i32 {
-    guarded(error, || {
-        // SAFETY: as in `forward_node`: live tensors for the duration of the call.
+    let body = || {
+        // SAFETY: as in `forward_node`: the node's `Node<F>`, alive while the node is (which is
+        // being run), and tensors live for the duration of the call. This may be another thread
+        // than `forward`'s: `F: Send`, and the function is reached through the `Mutex`.
         let (node, grad_outputs, saved) = unsafe {
             let list = |p: *const *const RawTensor, n: usize| -> Vec<Tensor> {
                 raw_slice(p, n).iter().map(|&t| ffi::borrowed(t)).collect()
@@ -330,16 +388,23 @@ unsafe extern "C" fn backward_node<F: Function>(
             .into());
         }
         for g in out {
-            ffi::push_owned(grads, g.filter(Tensor::defined));
+            // SAFETY: `grads` is the shim's gradient list for this call.
+            if !unsafe { ffi::push_owned(grads, g.filter(Tensor::defined)) } {
+                return Err(OUT_OF_MEMORY.into());
+            }
         }
         Ok(())
-    })
+    };
+    // SAFETY: `error` is the shim's `std::string*` for this call.
+    unsafe { guarded(error, body) }
 }
 
 unsafe extern "C" fn drop_node<F: Function>(state: *mut c_void) {
     // A panic in the function's `Drop` is reported by the panic hook and goes no further.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the shim calls this once, with the pointer `apply` created by `Box::into_raw`.
+        // SAFETY: the shim calls this exactly once, from the node's destructor (or at the end of
+        // `apply` where no node was recorded), with the pointer `apply` made by `Box::into_raw`;
+        // no callback can run after it. The thread may be any: `F: Send`.
         drop(unsafe { Box::from_raw(state.cast::<Node<F>>()) });
     }));
 }
@@ -352,6 +417,6 @@ unsafe extern "C" fn drop_node<F: Function>(state: *mut c_void) {
 /// assert!(!tch::no_grad(focal_runtime::autograd::is_grad_enabled));
 /// ```
 pub fn is_grad_enabled() -> bool {
-    // SAFETY: reads a thread-local flag of libtorch.
+    // SAFETY: no pointer crosses; the shim reads libtorch's thread-local grad mode.
     unsafe { ffi::focal_grad_mode_enabled() != 0 }
 }
