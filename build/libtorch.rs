@@ -1,8 +1,8 @@
 //! The link settings every package of this workspace gives its own binaries (tests, examples,
 //! benches), shared by their build scripts (`#[path]`-included): an rpath to libtorch's folder,
 //! so that processes find its shared libraries without `LD_LIBRARY_PATH`. (Keeping
-//! `libtorch_cuda` linked is `focal-runtime`'s job, through a link directive that reaches every
-//! crate depending on focal; an rpath cannot reach them, so a user's binary finds libtorch
+//! `libtorch_cuda` linked is `focal-runtime`'s job: its C++ shim references it, which reaches
+//! every crate depending on focal. An rpath cannot reach them, so a user's binary finds libtorch
 //! through `LD_LIBRARY_PATH` or an rpath of its own: see the README.)
 
 /// libtorch's `lib` folder, as torch-sys reports it (`DEP_TCH_LIBTORCH_LIB`, seen by the build

@@ -87,11 +87,6 @@ pub fn fused_kernel_runs() -> u64 {
     crate::fused::kernel_runs()
 }
 
-/// Whether the fused kernels are on for the current thread.
-pub fn fused_enabled() -> bool {
-    crate::fused::enabled()
-}
-
 /// The data pointer of the gradient buffer the last fused kernel on this thread handed to an
 /// autograd node (for the tests: autograd takes it as `x.grad` without a copy).
 pub fn last_kernel_gradient() -> usize {

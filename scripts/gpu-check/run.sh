@@ -21,6 +21,7 @@ logs="${LOGS:-$(dirname "$report")/gpu-logs}"
 bench_args="${GPU_CHECK_BENCH_ARGS:---reps 9 --shapes seg64,seg128,det}"
 demo_args="${GPU_CHECK_DEMO_ARGS:---steps 20 --size 32 --batch 2}"
 mkdir -p "$logs"
+rm -f "$report.failures"  # a previous run's, not this one's
 export FOCAL_TEST_DEVICE="$device"
 export FOCAL_FIXTURES_DIR="$PWD/tests/fixtures" FOCAL_REPO_DIR="$PWD"
 export RUST_BACKTRACE=1
@@ -91,9 +92,8 @@ fi
   echo "## Demo ($device, $demo_args)"
   echo
 } >>"$report"
-demo_device="$device"
 # shellcheck disable=SC2086
-if timeout 300 "$pkg/examples/segmentation" --device "$demo_device" --quiet --out "$logs/segmentation" $demo_args \
+if timeout 300 "$pkg/examples/segmentation" --device "$device" --quiet --out "$logs/segmentation" $demo_args \
      >"$logs/demo.log" 2>&1; then
   echo '```' >>"$report"; tail -15 "$logs/demo.log" >>"$report"; echo '```' >>"$report"
 else

@@ -174,17 +174,18 @@ fn forward_body(model: &LossModel) -> TokenStream {
         })
         .collect();
     let (input, _) = tensor_names(model);
-    // Every differentiable tensor the loss uses: the call-time tensors, then its own.
-    let state_refs: Vec<TokenStream> = model
-        .state
+    // Every differentiable tensor the loss uses: the call-time tensors (the input first), then
+    // its own.
+    let differentiable: Vec<TokenStream> = tensor_args
         .iter()
-        .map(|s| {
+        .map(|t| quote!(#t))
+        .chain(model.state.iter().map(|s| {
             let field = &s.field;
             quote!(&self.#field)
-        })
+        }))
         .collect();
     // `a.requires_grad() || b.requires_grad() ...` over `tensors`, `false` for none.
-    let any_requires_grad = |tensors: Vec<TokenStream>| {
+    let any_requires_grad = |tensors: &[TokenStream]| {
         if tensors.is_empty() {
             return quote!(false);
         }
@@ -193,20 +194,8 @@ fn forward_body(model: &LossModel) -> TokenStream {
             .map(|t| quote!(#krate::__private::tch::Tensor::requires_grad(#t)));
         quote!(#(#checks)||*)
     };
-    let others: Vec<TokenStream> = tensor_args
-        .iter()
-        .skip(1)
-        .map(|t| quote!(#t))
-        .chain(state_refs.iter().cloned())
-        .collect();
-    let others_need_grad = any_requires_grad(others);
-    let all_need_grad = any_requires_grad(
-        tensor_args
-            .iter()
-            .map(|t| quote!(#t))
-            .chain(state_refs.iter().cloned())
-            .collect(),
-    );
+    let others_need_grad = any_requires_grad(differentiable.get(1..).unwrap_or_default());
+    let all_need_grad = any_requires_grad(&differentiable);
     let grad_mode = (model.fused.is_some() || model.backward.is_some()).then(|| {
         quote! { let __focal_grad_mode = #krate::__private::is_grad_enabled(); }
     });
@@ -261,7 +250,7 @@ fn forward_body(model: &LossModel) -> TokenStream {
                 return #krate::__private::with_backward(
                     Self::NAME,
                     __focal_value,
-                    &[#(#tensor_args,)* #(#state_refs),*],
+                    &[#(#differentiable),*],
                     move |__focal_upstream: &#krate::__private::tch::Tensor,
                           __focal_saved: &[#krate::__private::tch::Tensor]| {
                         #backward(__focal_upstream, #(#saved_tensors,)* #(#backward_args,)* __focal_reduction)

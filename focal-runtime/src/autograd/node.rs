@@ -126,9 +126,18 @@ thread_local! {
 /// kernel computed (value and gradient), for the benchmark's comparison with other ways of
 /// registering the gradient.
 pub(crate) fn capture_kernel<T>(f: impl FnOnce() -> T) -> (T, Option<Fused>) {
+    /// Ends the capture also if `f` panics, so that later calls record nodes again.
+    struct EndCapture;
+    impl Drop for EndCapture {
+        fn drop(&mut self) {
+            CAPTURED.with(|c| c.borrow_mut().take());
+        }
+    }
     CAPTURED.with(|c| *c.borrow_mut() = Some(None));
+    let end = EndCapture;
     let out = f();
     let fused = CAPTURED.with(|c| c.borrow_mut().take()).flatten();
+    drop(end);
     (out, fused)
 }
 
