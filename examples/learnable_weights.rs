@@ -9,7 +9,7 @@
 //!
 //! Run with `make learnable-weights` (or `cargo run --release --example learnable_weights`).
 
-use focal::{loss, Loss};
+use focal::loss;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 

@@ -2,7 +2,7 @@
 //!
 //! Run with `make demo` (or `cargo run --example quickstart` after `make test` set libtorch up).
 
-use focal::{Focal, FocalLoss, Loss, Reduction};
+use focal::{Focal, FocalLoss, Reduction};
 use tch::{Device, Kind, Tensor};
 
 fn main() -> Result<(), focal::LossError> {

@@ -1,6 +1,8 @@
 //! What the code `#[loss]` generates refers to. Not public API: may change in any release.
 
 pub use crate::output::IntoLossOutput;
+pub use crate::config::Registration;
+pub use inventory;
 pub use serde;
 pub use tch;
 
@@ -44,27 +46,84 @@ pub fn hyper_in_range<T, V: crate::checks::InRange<T> + core::fmt::Debug, R: Che
 }
 
 pub use crate::autograd::is_grad_enabled;
+pub use crate::body_panics::catch_tch_panics;
+pub use crate::loss::check_arguments;
 pub use crate::autograd::state::state_tensor;
 
 /// The composed value (computed without autograd) with a node whose backward pass calls the
-/// hand-written `backward(upstream, tensors)` (`#[loss(backward = ...)]`); `tensors` are the
-/// call-time tensors and the loss's own, in order.
+/// hand-written `backward(upstream, tensors)` (`#[loss(backward = ...)]`). `tensors` are the
+/// call-time tensors and the loss's own, in order, `None` for a left-out optional one: the node
+/// takes the present ones; `backward` sees every slot (an undefined tensor for a left-out one)
+/// and returns a gradient per slot, of which those of left-out tensors are dropped.
 pub fn with_backward<G, B>(
     loss: &'static str,
     value: tch::Tensor,
-    tensors: &[&tch::Tensor],
+    tensors: &[Option<&tch::Tensor>],
     backward: B,
 ) -> Result<tch::Tensor, crate::LossError>
 where
     G: crate::IntoGradients,
     B: Fn(&tch::Tensor, &[tch::Tensor]) -> G + Send + 'static,
 {
-    let count = tensors.len();
-    crate::autograd::node::hand_written_output(loss, value, tensors, move |upstream, saved| {
-        backward(upstream, saved)
-            .into_gradients(count)
-            .map_err(|e| e.in_loss(loss))
+    let present: Vec<bool> = tensors.iter().map(Option::is_some).collect();
+    let inputs: Vec<&tch::Tensor> = tensors.iter().flatten().copied().collect();
+    crate::autograd::node::hand_written_output(loss, value, &inputs, move |upstream, saved| {
+        let mut saved = saved.iter();
+        let slots: Vec<tch::Tensor> = present
+            .iter()
+            .map(|&p| match p.then(|| saved.next()).flatten() {
+                Some(t) => t.shallow_clone(),
+                None => tch::Tensor::new(),
+            })
+            .collect();
+        let gradients = crate::body_panics::catch_tch_panics(|| backward(upstream, &slots))
+            .and_then(|g| g.into_gradients(present.len()))
+            .map_err(|e| e.in_loss(loss))?;
+        Ok(gradients
+            .into_iter()
+            .zip(&present)
+            .filter_map(|(g, &p)| p.then_some(g))
+            .collect())
     })
+}
+
+/// A saved optional tensor as the backward function takes it: `None` where it was left out.
+pub fn saved_optional(saved: &tch::Tensor) -> Option<&tch::Tensor> {
+    saved.defined().then_some(saved)
+}
+
+/// The error of a required tensor missing from a [`DynLoss`](crate::DynLoss) call that
+/// [`check_arguments`] let through (it does not).
+pub fn missing_argument(loss: &'static str) -> crate::LossError {
+    crate::LossError::WrongArguments {
+        loss,
+        expected: "its required tensors".to_owned(),
+        found: "one left out".to_owned(),
+    }
+}
+
+/// Checks that `reduction` is one `accepted` names (a custom one must be the loss's own).
+pub fn check_reduction(
+    loss: &'static str,
+    reduction: crate::Reduction,
+    accepted: &'static [&'static str],
+) -> Result<(), crate::LossError> {
+    let known = match reduction {
+        crate::Reduction::Custom(name) => {
+            !crate::Reduction::STANDARD_NAMES.contains(&name) && accepted.contains(&name)
+        }
+        _ => true,
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(crate::LossError::InvalidHyperparameter {
+            loss,
+            name: "reduction",
+            expected: format!("one of {}", crate::reduction::quoted_list(accepted)),
+            found: format!("{:?}", reduction.as_str()),
+        })
+    }
 }
 
 /// The result of a `#[loss(fused = ...)]` kernel: `Some(loss)` (with its gradient node where
@@ -98,3 +157,6 @@ pub fn last_kernel_gradient() -> usize {
 pub fn capture_kernel<T>(f: impl FnOnce() -> T) -> (T, Option<crate::Fused>) {
     crate::autograd::node::capture_kernel(f)
 }
+
+/// What the composed path of a generated `f_forward` returns.
+pub type CheckedResult = Result<tch::Tensor, crate::LossError>;

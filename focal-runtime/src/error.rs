@@ -93,6 +93,18 @@ pub enum LossError {
         /// What it is ("a sparse tensor (call .to_dense() first)").
         found: &'static str,
     },
+    /// A loss was called with tensors that do not match its arguments (through
+    /// [`DynLoss`](crate::DynLoss), whose calls are checked at run time): too many, too few, or
+    /// a required one missing.
+    #[error("{loss}: takes {expected} but was given {found}")]
+    WrongArguments {
+        /// The loss's name.
+        loss: &'static str,
+        /// Its tensor arguments ("input, target, weight (optional)").
+        expected: String,
+        /// What it was given ("2 tensors", "no input").
+        found: String,
+    },
     /// libtorch refused an operation. The message is libtorch's first line; the whole text, C++
     /// frames included, stays in `source`.
     #[error("{loss}: libtorch error: {}", first_line(source))]
@@ -121,6 +133,7 @@ impl LossError {
             | LossError::InvalidHyperparameter { loss, .. }
             | LossError::TargetOutOfRange { loss, .. }
             | LossError::UnsupportedTensor { loss, .. }
+            | LossError::WrongArguments { loss, .. }
             | LossError::Tch { loss, .. } => loss,
         }
     }

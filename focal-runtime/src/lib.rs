@@ -13,6 +13,7 @@
 //! ```
 
 pub mod autograd;
+mod body_panics;
 pub mod checks;
 mod config;
 mod error;
@@ -28,10 +29,10 @@ pub mod __private;
 
 pub use autograd::node::{Fused, IntoGradients};
 pub use autograd::state::StateInit;
-pub use config::LossConfig;
+pub use config::{registered_names, AnyLoss, LossConfig, Registration};
 pub use error::{device_name, LossError};
 pub use gradcheck::{gradcheck, gradcheck_function, GradcheckOptions, GradcheckReport};
-pub use loss::Loss;
+pub use loss::{DynLoss, Loss, TensorArg};
 pub use losses::*;
 pub use output::{IntoLossOutput, LossOutput};
-pub use reduction::{ParseReductionError, Reduction};
+pub use reduction::{deserialize_among, ParseReductionError, Reduction};

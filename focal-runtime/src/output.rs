@@ -65,10 +65,12 @@ impl LossOutput {
         self
     }
 
-    /// Applies `reduction`. `name` is the loss's name, for errors.
+    /// Applies `reduction`. `name` is the loss's name, for errors. A [`Reduction::Custom`] is an
+    /// error here: a loss with reductions of its own applies them in its body.
     pub fn reduce(self, name: &'static str, reduction: Reduction) -> Result<Tensor, LossError> {
         let output_kind = self.output_kind;
         let result = match (reduction, self.weight) {
+            (Reduction::Custom(_), _) => return reduction.apply(name, &self.loss),
             (Reduction::None, _) => Ok(self.loss),
             (Reduction::Sum, _) => self.loss.f_sum(self.loss.kind()),
             (Reduction::Mean, None) => self.loss.f_mean(self.loss.kind()),

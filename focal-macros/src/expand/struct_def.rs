@@ -26,17 +26,27 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
     } else {
         quote!(#(#docs)*)
     };
-    let reduction_default = model.default_reduction.variant();
+    let reduction_default = model.default_reduction.value(krate);
+    let reduction_names: Vec<String> = ["none", "mean", "sum"]
+        .iter()
+        .map(|n| (*n).to_owned())
+        .chain(model.extra_reductions.iter().map(|l| l.value()))
+        .collect();
     let reduction_doc = format!(
-        " How the elementwise losses are reduced (default: `{}`).",
-        reduction_default.to_string().to_lowercase()
+        " How the elementwise losses are reduced (default: `{}`): one of {}.",
+        model.default_reduction.name(),
+        reduction_names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let fields = hypers.iter().map(|h| {
         let Hyper {
             field, ty, docs, ..
         } = h;
         let default_doc = match &h.default {
-            Some(expr) => format!(" Default: `{}`.", expr.to_token_stream()),
+            Some(expr) => format!(" Default: `{}`.", naming::tokens_text(&expr.to_token_stream())),
             None => " Default: the type's `Default`.".to_owned(),
         };
         let blank = if docs.is_empty() {
@@ -76,23 +86,71 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
         }
     });
     let stateful = !model.state.is_empty();
+    let serde_path = format!("{}::__private::serde", krate.to_token_stream()).replace(' ', "");
+    let unchecked = quote::format_ident!("__FocalUnchecked{}", struct_ident);
+    let unchecked_name = unchecked.to_string();
     let derives = if stub {
         quote!()
     } else if stateful {
         quote!(#[derive(::core::fmt::Debug)])
     } else {
-        let serde_path = format!("{}::__private::serde", krate.to_token_stream()).replace(' ', "");
+        // Deserialized through an unchecked twin, then validated: a bad value fails at load time.
         quote! {
             #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq,
                      #krate::__private::serde::Serialize, #krate::__private::serde::Deserialize)]
-            #[serde(crate = #serde_path, default, deny_unknown_fields)]
+            #[serde(crate = #serde_path, try_from = #unchecked_name)]
         }
+    };
+    let checked_deserialize = (!stub && !stateful).then(|| {
+        let twin_fields = hypers.iter().map(|h| {
+            let Hyper { field, ty, .. } = h;
+            quote!(#field: #ty,)
+        });
+        let moved: Vec<&syn::Ident> = hypers.iter().map(|h| &h.field).collect();
+        let path = format!("{struct_ident}::__focal_deserialize_reduction");
+        quote! {
+            /// The fields of a loss as read from configuration, before validation.
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #[derive(#krate::__private::serde::Deserialize)]
+            #[serde(crate = #serde_path, default, deny_unknown_fields, rename = #unchecked_name)]
+            #vis struct #unchecked {
+                #(#twin_fields)*
+                #[serde(deserialize_with = #path)]
+                reduction: #krate::Reduction,
+            }
+
+            impl ::core::default::Default for #unchecked {
+                fn default() -> Self {
+                    let defaults = <#struct_ident as ::core::default::Default>::default();
+                    Self { #(#moved: defaults.#moved,)* reduction: defaults.reduction }
+                }
+            }
+
+            impl ::core::convert::TryFrom<#unchecked> for #struct_ident {
+                type Error = #krate::LossError;
+
+                fn try_from(unchecked: #unchecked) -> ::core::result::Result<Self, Self::Error> {
+                    let loss = Self { #(#moved: unchecked.#moved,)* reduction: unchecked.reduction };
+                    loss.validate()?;
+                    ::core::result::Result::Ok(loss)
+                }
+            }
+        }
+    });
+    let register = match (&model.register, stub || stateful) {
+        (Some(name), false) => Some(quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::Registration::new::<#struct_ident>(#name)
+            }
+        }),
+        _ => None,
     };
     let default_body = if stub {
         stub_body()
     } else {
         let inits = hypers.iter().map(|h| default_init(krate, h));
-        quote! { Self { #(#inits,)* reduction: #krate::Reduction::#reduction_default } }
+        quote! { Self { #(#inits,)* reduction: #reduction_default } }
     };
     let f_new_body = if stub {
         stub_body()
@@ -103,7 +161,7 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
             ::core::result::Result::Ok(Self {
                 #(#inits,)*
                 #(#states,)*
-                reduction: #krate::Reduction::#reduction_default,
+                reduction: #reduction_default,
             })
         }
     };
@@ -172,11 +230,29 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
             pub reduction: #krate::Reduction,
         }
 
+        #checked_deserialize
+        #register
+
         #constructors
 
         impl #struct_ident {
             /// The loss's name, as its error messages give it.
             pub const NAME: &'static str = ::core::stringify!(#struct_ident);
+
+            /// The names of the reductions this loss accepts.
+            pub const REDUCTIONS: &'static [&'static str] = &[#(#reduction_names),*];
+
+            /// The reduction named `name`, if this loss accepts it; the error lists the names it does.
+            #vis fn parse_reduction(name: &str) -> ::core::result::Result<#krate::Reduction, #krate::ParseReductionError> {
+                #krate::Reduction::parse_among(name, Self::REDUCTIONS)
+            }
+
+            #[doc(hidden)]
+            #vis fn __focal_deserialize_reduction<'de, D: #krate::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<#krate::Reduction, D::Error> {
+                #krate::deserialize_among(deserializer, Self::REDUCTIONS)
+            }
 
             #(#builders)*
 

@@ -35,6 +35,20 @@ pub(crate) fn parse_entries(tokens: TokenStream, errors: &mut Errors) -> Vec<Ent
             let mut value = None;
             if input.peek(Token![=]) {
                 let _: Token![=] = input.parse()?;
+                if let Some(range) = exclusive_range(input) {
+                    entries.push(Entry {
+                        key,
+                        value: Some(Expr::Verbatim(range)),
+                    });
+                    if input.is_empty() {
+                        break;
+                    }
+                    if let Err(e) = input.parse::<Token![,]>() {
+                        errors.push(syn::Error::new(e.span(), "expected `,` between entries"));
+                        skip_past_comma(input);
+                    }
+                    continue;
+                }
                 match input.parse::<Expr>() {
                     Ok(v) => value = Some(v),
                     Err(e) => {
@@ -63,6 +77,42 @@ pub(crate) fn parse_entries(tokens: TokenStream, errors: &mut Errors) -> Vec<Ent
         errors.push(e);
     }
     entries
+}
+
+/// A value written as a range with an exclusive lower bound, `0.0<..` or `0.0<..=1.0`, which is
+/// no Rust expression: its tokens up to the next comma, taken from `input`, for the check to read.
+fn exclusive_range(input: ParseStream) -> Option<TokenStream> {
+    use proc_macro2::TokenTree;
+    let is_comma = |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if p.as_char() == ',');
+    let mut tokens = Vec::new();
+    let mut cursor = input.cursor();
+    while let Some((tt, next)) = cursor.token_tree() {
+        if is_comma(&tt) {
+            break;
+        }
+        tokens.push(tt);
+        cursor = next;
+    }
+    let is_dot = |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let exclusive = tokens.iter().enumerate().any(|(i, t)| {
+        matches!(t, TokenTree::Punct(p) if p.as_char() == '<')
+            && is_dot(tokens.get(i + 1))
+            && is_dot(tokens.get(i + 2))
+    });
+    if !exclusive {
+        return None;
+    }
+    let count = tokens.len();
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        for _ in 0..count {
+            if let Some((_, next)) = rest.token_tree() {
+                rest = next;
+            }
+        }
+        Ok(((), rest))
+    });
+    Some(tokens.into_iter().collect())
 }
 
 fn skip_past_comma(input: ParseStream) {

@@ -2,12 +2,13 @@
 
 use proc_macro2::Ident;
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 
-use super::args::LossArgs;
+use super::args::{LossArgs, Register};
 use super::param_attrs::{read_param_attrs, ParamAttrs};
 use crate::errors::Errors;
-use crate::model::{Extra, Hyper, LossModel, ReductionArg, StateTensor, TensorInput};
+use crate::model::{Arg, Extra, Hyper, LossModel, ReductionArg, StateTensor, TensorInput};
 use crate::naming;
 
 const RETURN_HELP: &str =
@@ -41,6 +42,8 @@ pub(super) fn read_function(
     let mut hypers = Vec::new();
     let mut state = Vec::new();
     let mut extras = Vec::new();
+    let mut call_args = Vec::new();
+    let mut reduction_param: Option<Ident> = None;
     let mut has_receiver = false;
     let mut position = 0;
     for arg in function.sig.inputs.iter_mut() {
@@ -54,51 +57,106 @@ pub(super) fn read_function(
             }
             FnArg::Typed(pat_type) => {
                 position += 1;
-                let position = position - 1;
+                let first = position == 1;
                 let attrs = read_param_attrs(std::mem::take(&mut pat_type.attrs), errors);
                 pat_type.attrs = attrs.others.clone();
                 let Some(ident) = param_ident(&pat_type.pat, errors) else {
                     continue;
                 };
-                if position < 2 {
-                    tensors.extend(tensor_input(ident, &pat_type.ty, attrs, position, errors));
-                } else if mentions_any(&pat_type.ty, &generic_names) {
-                    // Already reported at the generics; the stub cannot name the type.
+                let ty = &*pat_type.ty;
+                let kind = if attrs.state.is_some() {
+                    ParamKind::State
+                } else if is_tensor_ref(ty) {
+                    ParamKind::Tensor { optional: false }
+                } else if is_optional_tensor_ref(ty) {
+                    ParamKind::Tensor { optional: true }
+                } else if let Some((optional, message)) = mistyped_tensor(&ident, ty) {
+                    // Reported, and kept as the tensor it is meant to be, so that the stub takes
+                    // it and code calling the loss reports nothing more.
+                    errors.at(ty, message);
+                    ParamKind::Tensor { optional }
+                } else if is_reduction(ty) {
+                    ParamKind::Reduction
+                } else {
+                    ParamKind::Hyper
+                };
+                if first && !matches!(kind, ParamKind::Tensor { .. }) {
+                    errors.at(
+                        ty,
+                        format!(
+                            "a loss function takes its input tensor first, `(input: &Tensor, ...)`, found `{ident}: {}`",
+                            naming::type_text(ty)
+                        ),
+                    );
                     continue;
-                } else if attrs.state.is_some() {
-                    if let Some(s) = state_tensor(ident, &pat_type.ty, attrs, errors) {
-                        extras.push(Extra::State(s.field.clone()));
-                        state.push(s);
+                }
+                if first && matches!(kind, ParamKind::Tensor { optional: true }) {
+                    errors.at(
+                        ty,
+                        format!("the input cannot be optional: a loss function takes its input first, `{ident}: &Tensor`"),
+                    );
+                }
+                match kind {
+                    ParamKind::Tensor { optional } => {
+                        if let Some(t) = tensor_input(ident, optional, attrs, errors) {
+                            call_args.push(Arg::Tensor(tensors.len()));
+                            tensors.push(t);
+                        }
                     }
-                } else if let Some(h) = hyper(ident, &pat_type.ty, attrs, errors) {
-                    extras.push(Extra::Hyper(h.field.clone()));
-                    hypers.push(h);
+                    ParamKind::Reduction => {
+                        if let Some(r) = reduction_parameter(ident, attrs, &reduction_param, errors) {
+                            call_args.push(Arg::Reduction);
+                            reduction_param = Some(r);
+                        }
+                    }
+                    _ if mentions_any(ty, &generic_names) => {
+                        // Already reported at the generics; the stub cannot name the type.
+                    }
+                    ParamKind::State => {
+                        if let Some(s) = state_tensor(ident, ty, attrs, errors) {
+                            extras.push(Extra::State(s.field.clone()));
+                            call_args.push(Arg::Extra(Extra::State(s.field.clone())));
+                            state.push(s);
+                        }
+                    }
+                    ParamKind::Hyper => {
+                        if let Some(h) = hyper(ident, ty, attrs, errors) {
+                            extras.push(Extra::Hyper(h.field.clone()));
+                            call_args.push(Arg::Extra(Extra::Hyper(h.field.clone())));
+                            hypers.push(h);
+                        }
+                    }
                 }
             }
         }
     }
-    if position < 2 && !has_receiver {
+    if position == 0 && !has_receiver {
         errors.at_span(
             function.sig.paren_token.span.join(),
             format!(
-                "a loss function takes two tensors first, `(input: &Tensor, target: &Tensor, ...)`; `{}` has {} parameter{}",
+                "a loss function takes its input tensor first, `(input: &Tensor, ...)`; `{}` has no parameters",
                 function.sig.ident,
-                position,
-                if position == 1 { "" } else { "s" }
             ),
         );
     }
-
+    // `Self::NAME` in the body: the function is free, so `Self` is the struct named here.
     let struct_ident = match args.name {
         Some(name) => name,
         None => derived_struct_name(&function.sig.ident, errors),
     };
+    replace_self_name(&mut function.block, &struct_ident);
     let docs = function
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
         .cloned()
         .collect();
+    let register = args.register.map(|r| match r {
+        Register::Named(lit) => lit,
+        Register::Derived(span) => {
+            syn::LitStr::new(&function.sig.ident.unraw().to_string(), span)
+        }
+    });
     LossModel {
         vis: function.vis.clone(),
         fn_ident: function.sig.ident.clone(),
@@ -109,12 +167,69 @@ pub(super) fn read_function(
         tensors,
         hypers,
         state,
+        args: call_args,
         extras,
+        reduction_param,
+        extra_reductions: args.extra_reductions,
+        register,
         backward: args.backward,
         fused: args.fused,
         has_receiver,
         function,
     }
+}
+
+/// A tensor taken the wrong way (`Tensor`, `&mut Tensor`, `Option<Tensor>`, `Option<&mut
+/// Tensor>`): whether it is meant to be optional, and what to write instead.
+fn mistyped_tensor(ident: &Ident, ty: &Type) -> Option<(bool, String)> {
+    let (optional, inner) = match option_inner(ty) {
+        Some(inner) => (true, inner),
+        None => (false, ty),
+    };
+    let wanted = if optional { "Option<&Tensor>" } else { "&Tensor" };
+    let found = naming::type_text(ty);
+    let message = match inner {
+        Type::Reference(r) if r.mutability.is_some() && is_tensor(&r.elem) => format!(
+            "take `{ident}` as `{wanted}`, not `{found}`: a loss does not modify its arguments"
+        ),
+        t if is_tensor(t) => format!(
+            "take `{ident}` as `{wanted}`, not `{found}`: a tensor given at each call is borrowed; a tensor the loss owns is declared `#[buffer(shape = [..], init = ..)] {ident}: &Tensor`, or `#[param(..)]` where it is learnable"
+        ),
+        _ => return None,
+    };
+    Some((optional, message))
+}
+
+/// What a parameter is, from its type and attributes.
+enum ParamKind {
+    Tensor { optional: bool },
+    State,
+    Reduction,
+    Hyper,
+}
+
+/// Rewrites `Self::NAME` in the body (outside nested items, where `Self` is theirs) to the struct's
+/// constant: the function is free, so `Self` alone would not compile there.
+fn replace_self_name(block: &mut syn::Block, struct_ident: &Ident) {
+    use syn::visit_mut::VisitMut;
+    struct Rewrite<'a>(&'a Ident);
+    impl VisitMut for Rewrite<'_> {
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            let is_self_name = path.leading_colon.is_none()
+                && path.segments.len() == 2
+                && path.segments[0].ident == "Self"
+                && path.segments[0].arguments.is_none()
+                && path.segments[1].ident == "NAME";
+            if is_self_name {
+                let span = path.segments[0].ident.span();
+                path.segments[0].ident = Ident::new(&self.0.unraw().to_string(), span);
+            } else {
+                syn::visit_mut::visit_path_mut(self, path);
+            }
+        }
+    }
+    Rewrite(struct_ident).visit_block_mut(block);
 }
 
 /// The struct's name from the function's (`smooth_l1` -> `SmoothL1`), or an error where that is
@@ -272,15 +387,66 @@ fn is_tensor_ref(ty: &Type) -> bool {
     matches!(ty, Type::Reference(r) if r.mutability.is_none() && is_tensor(&r.elem))
 }
 
+/// `Option<&Tensor>`.
+fn is_optional_tensor_ref(ty: &Type) -> bool {
+    option_inner(ty).is_some_and(is_tensor_ref)
+}
+
+/// `T` of `Option<T>` (any path ending in `Option`).
+fn option_inner(ty: &Type) -> Option<&Type> {
+    let segment = last_segment(ty)?;
+    if segment.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(t)) if args.args.len() == 1 => Some(t),
+        _ => None,
+    }
+}
+
+/// `Reduction` (any path ending in it), the loss's reduction handed to a body that applies it.
+fn is_reduction(ty: &Type) -> bool {
+    last_segment(ty).is_some_and(|s| s.ident == "Reduction" && s.arguments.is_none())
+}
+
 fn is_tensor(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "Tensor")
 }
 
+/// Whether the type holds a tensor anywhere (`Tensor`, `&mut Tensor`, `Option<Tensor>`,
+/// `Vec<Tensor>`).
 fn mentions_tensor(ty: &Type) -> bool {
-    match ty {
-        Type::Reference(r) => is_tensor(&r.elem),
-        other => is_tensor(other),
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            proc_macro2::TokenTree::Ident(i) => i == "Tensor",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
     }
+    walk(ty.to_token_stream())
+}
+
+/// Whether the type is a function or closure (`fn(..)`, `impl Fn(..)`, `Box<dyn Fn(..)>`).
+fn is_callable(ty: &Type) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        let trees: Vec<_> = tokens.into_iter().collect();
+        trees.iter().enumerate().any(|(i, tree)| match tree {
+            proc_macro2::TokenTree::Ident(id) => {
+                id == "Fn"
+                    || id == "FnMut"
+                    || id == "FnOnce"
+                    || (id == "fn"
+                        && matches!(trees.get(i + 1), Some(proc_macro2::TokenTree::Group(g))
+                            if g.delimiter() == proc_macro2::Delimiter::Parenthesis))
+            }
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
 }
 
 fn param_ident(pat: &Pat, errors: &mut Errors) -> Option<Ident> {
@@ -298,54 +464,98 @@ fn param_ident(pat: &Pat, errors: &mut Errors) -> Option<Ident> {
 
 fn tensor_input(
     ident: Ident,
-    ty: &Type,
+    optional: bool,
     attrs: ParamAttrs,
-    position: usize,
     errors: &mut Errors,
 ) -> Option<TensorInput> {
-    let role = if position == 0 { "input" } else { "target" };
     if let Some((path, _)) = &attrs.hyper {
         errors.at(
             path,
-            format!("#[hyper] applies to hyperparameters, not to the tensor {role} `{ident}`; use #[tensor(...)] for its checks"),
+            format!("#[hyper] applies to hyperparameters, not to the tensor argument `{ident}`; use #[tensor(...)] for its checks"),
         );
-    }
-    if let Some((path, _)) = &attrs.state {
-        errors.at(
-            path,
-            format!("#[param] and #[buffer] apply to loss-owned tensors after the input and target, not to the {role} `{ident}`"),
-        );
-    }
-    if !is_tensor_ref(ty) {
-        let message = match ty {
-            Type::Reference(r) if r.mutability.is_some() && is_tensor(&r.elem) => {
-                format!("the {role} must be taken as `&Tensor`, not `&mut Tensor`: a loss does not modify its arguments")
-            }
-            t if is_tensor(t) => format!("the {role} must be taken by reference, `&Tensor`, not by value"),
-            _ => format!(
-                "expected the {role} tensor here: a loss function takes `(input: &Tensor, target: &Tensor, hyperparameters...)`, found `{}`",
-                naming::type_text(ty)
-            ),
-        };
-        errors.at(ty, message);
-        return None;
     }
     let tensor = attrs.tensor.map(|(_, t)| t).unwrap_or_default();
+    if tensor.rank.is_some() && (tensor.min_rank.is_some() || tensor.max_rank.is_some()) {
+        errors.at(
+            &ident,
+            format!("`{ident}`: give either `rank` or `min_rank`/`max_rank`, not both"),
+        );
+    }
+    let rank = match (tensor.rank, tensor.min_rank, tensor.max_rank) {
+        (None, None, None) => None,
+        (Some(r), _, _) => Some((r, r)),
+        (None, min, max) => Some((min.unwrap_or(0), max.unwrap_or(usize::MAX))),
+    };
+    if let Some((min, max)) = rank {
+        if min > max {
+            errors.at(
+                &ident,
+                format!("`{ident}`: `min_rank = {min}` is above `max_rank = {max}`"),
+            );
+        }
+    }
     Some(TensorInput {
         ident,
+        optional,
         dtypes: tensor.dtypes,
         same_shape_as: tensor.same_shape_as,
+        broadcastable_to: tensor.broadcastable_to,
+        per_sample: tensor.per_sample,
+        rank,
     })
+}
+
+/// `reduction: Reduction`: the body applies the reduction itself.
+fn reduction_parameter(
+    ident: Ident,
+    attrs: ParamAttrs,
+    previous: &Option<Ident>,
+    errors: &mut Errors,
+) -> Option<Ident> {
+    let misplaced = [
+        attrs.hyper.as_ref().map(|(p, _)| p),
+        attrs.tensor.as_ref().map(|(p, _)| p),
+    ];
+    for path in misplaced.into_iter().flatten() {
+        errors.at(
+            path,
+            format!("`{ident}` is the loss's reduction (the `reduction` field, set with `with_reduction`), which takes no attribute: remove it"),
+        );
+    }
+    if let Some(previous) = previous {
+        errors.at(
+            &ident,
+            format!("`{ident}` and `{previous}` both take the loss's reduction: keep one"),
+        );
+        return None;
+    }
+    Some(ident)
 }
 
 fn hyper(param: Ident, ty: &Type, attrs: ParamAttrs, errors: &mut Errors) -> Option<Hyper> {
     if let Some((path, _)) = &attrs.tensor {
-        errors.at(path, format!("#[tensor] applies to the input and target tensors, not to the hyperparameter `{param}`"));
+        errors.at(
+            path,
+            format!("#[tensor] applies to tensor arguments, not to the hyperparameter `{param}`"),
+        );
+    }
+    if is_callable(ty) {
+        errors.at(
+            ty,
+            format!(
+                "`{param}: {}` cannot be a hyperparameter: a function is not configuration data (it cannot be compared, printed or loaded from a file); make it an enum of the choices, such as `enum Distance {{ Pairwise, Cosine }}` deriving `Clone, Debug, PartialEq, Default, Serialize, Deserialize`, and match on it in the body",
+                naming::type_text(ty)
+            ),
+        );
+        return None;
     }
     if mentions_tensor(ty) {
         errors.at(
             ty,
-            format!("`{param}`: a loss takes two tensor arguments, input and target; make a tensor the loss owns `#[param(shape = [..], init = ..)]` (learnable) or `#[buffer(..)]`, or pass plain data such as `Vec<f64>`"),
+            format!(
+                "`{param}: {}` cannot be a hyperparameter (hyperparameters are plain data: stored, compared and serialized): take a tensor given at each call as `&Tensor`, or `Option<&Tensor>` where it may be left out; make one the loss owns `#[buffer(shape = [..], init = ..)] {param}: &Tensor`, or `#[param(..)]` where it is learnable",
+                naming::type_text(ty)
+            ),
         );
         return None;
     }
@@ -415,7 +625,7 @@ fn state_tensor(
         errors.at(
             tensor_path,
             format!(
-                "#[tensor] applies to the input and target, not to the {kind} tensor `{param}`"
+                "#[tensor] applies to tensor arguments given at each call, not to the {kind} tensor `{param}`"
             ),
         );
     }

@@ -10,5 +10,5 @@ mod values;
 pub use device::{same_device, usable};
 pub use dtype::{dtype, DTypes};
 pub use hyper::{hyper_check, hyper_in_range, InRange};
-pub use shape::{same_shape, shape_of};
+pub use shape::{broadcastable_to, per_sample, rank, same_shape, shape_of};
 pub use values::{binary_values, class_indices, values_in_unit_interval};

@@ -57,7 +57,7 @@ impl Activation {
 /// let loss = DiceLoss::new().with_include_background(false).forward(&logits, &target);
 /// loss.backward();
 /// ```
-#[loss(crate = crate)]
+#[loss(crate = crate, register = "dice")]
 pub fn dice_loss(
     #[tensor(float)] input: &Tensor,
     #[tensor(float, integer, bool)] target: &Tensor,

@@ -28,7 +28,7 @@ pub(crate) const P_T_MIN: f64 = 1e-4;
 ///     assert!((loss.double_value(&[i as i64]) - e).abs() < 1e-15);
 /// }
 /// ```
-#[loss(crate = crate)]
+#[loss(crate = crate, register = "focal")]
 pub fn focal(
     #[tensor(float)] input: &Tensor,
     #[tensor(float, integer, bool, same_shape_as = input)] target: &Tensor,

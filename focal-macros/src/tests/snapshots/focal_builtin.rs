@@ -17,7 +17,7 @@ pub fn focal(
     crate::__private::serde::Serialize,
     crate::__private::serde::Deserialize
 )]
-#[serde(crate = "crate::__private::serde", default, deny_unknown_fields)]
+#[serde(crate = "crate::__private::serde", try_from = "__FocalUncheckedFocal")]
 pub struct Focal {
     /// The focusing exponent: larger values down-weight well-classified elements more.
     ///
@@ -27,8 +27,48 @@ pub struct Focal {
     ///
     /// Default: `0.25`.
     pub alpha: f64,
-    /// How the elementwise losses are reduced (default: `mean`).
+    /// How the elementwise losses are reduced (default: `mean`): one of `none`, `mean`, `sum`.
     pub reduction: crate::Reduction,
+}
+/// The fields of a loss as read from configuration, before validation.
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+#[derive(crate::__private::serde::Deserialize)]
+#[serde(
+    crate = "crate::__private::serde",
+    default,
+    deny_unknown_fields,
+    rename = "__FocalUncheckedFocal"
+)]
+pub struct __FocalUncheckedFocal {
+    gamma: f64,
+    alpha: f64,
+    #[serde(deserialize_with = "Focal::__focal_deserialize_reduction")]
+    reduction: crate::Reduction,
+}
+impl ::core::default::Default for __FocalUncheckedFocal {
+    fn default() -> Self {
+        let defaults = <Focal as ::core::default::Default>::default();
+        Self {
+            gamma: defaults.gamma,
+            alpha: defaults.alpha,
+            reduction: defaults.reduction,
+        }
+    }
+}
+impl ::core::convert::TryFrom<__FocalUncheckedFocal> for Focal {
+    type Error = crate::LossError;
+    fn try_from(
+        unchecked: __FocalUncheckedFocal,
+    ) -> ::core::result::Result<Self, Self::Error> {
+        let loss = Self {
+            gamma: unchecked.gamma,
+            alpha: unchecked.alpha,
+            reduction: unchecked.reduction,
+        };
+        loss.validate()?;
+        ::core::result::Result::Ok(loss)
+    }
 }
 impl ::core::default::Default for Focal {
     fn default() -> Self {
@@ -54,6 +94,21 @@ impl Focal {
 impl Focal {
     /// The loss's name, as its error messages give it.
     pub const NAME: &'static str = ::core::stringify!(Focal);
+    /// The names of the reductions this loss accepts.
+    pub const REDUCTIONS: &'static [&'static str] = &["none", "mean", "sum"];
+    /// The reduction named `name`, if this loss accepts it; the error lists the names it does.
+    pub fn parse_reduction(
+        name: &str,
+    ) -> ::core::result::Result<crate::Reduction, crate::ParseReductionError> {
+        crate::Reduction::parse_among(name, Self::REDUCTIONS)
+    }
+    #[doc(hidden)]
+    pub fn __focal_deserialize_reduction<
+        'de,
+        D: crate::__private::serde::Deserializer<'de>,
+    >(deserializer: D) -> ::core::result::Result<crate::Reduction, D::Error> {
+        crate::deserialize_among(deserializer, Self::REDUCTIONS)
+    }
     /// Sets [`gamma`](Self::gamma).
     #[must_use]
     pub fn with_gamma(mut self, gamma: f64) -> Self {
@@ -74,8 +129,9 @@ impl Focal {
     }
 }
 impl Focal {
-    /// Checks the hyperparameters, as `f_forward` does before each call.
+    /// Checks the hyperparameters and the reduction, as `f_forward` does before each call.
     pub fn validate(&self) -> ::core::result::Result<(), crate::LossError> {
+        crate::__private::check_reduction(Self::NAME, self.reduction, Self::REDUCTIONS)?;
         crate::__private::hyper_in_range(
             Self::NAME,
             "gamma",
@@ -102,27 +158,51 @@ impl Focal {
         crate::checks::usable(Self::NAME, "input", input)?;
         crate::checks::usable(Self::NAME, "target", target)?;
         crate::checks::same_device(Self::NAME, &[("input", input), ("target", target)])?;
-        crate::checks::dtype(Self::NAME, "input", input, crate::checks::DTypes::FLOAT)?;
-        crate::checks::dtype(
-            Self::NAME,
-            "target",
-            target,
-            crate::checks::DTypes::FLOAT
-                .or(crate::checks::DTypes::INTEGER)
-                .or(crate::checks::DTypes::BOOL),
-        )?;
-        crate::checks::same_shape(Self::NAME, "target", target, "input", input)?;
-        let __focal_composed = || {
-            let output = crate::__private::IntoLossOutput::into_loss_output(
-                    focal(
-                        input,
-                        target,
-                        ::core::clone::Clone::clone(&self.gamma),
-                        ::core::clone::Clone::clone(&self.alpha),
-                    ),
-                )
-                .map_err(|err| err.in_loss(Self::NAME))?;
-            output.reduce(Self::NAME, self.reduction)
+        {
+            let __focal_this = input;
+            crate::checks::dtype(
+                Self::NAME,
+                "input",
+                __focal_this,
+                crate::checks::DTypes::FLOAT,
+            )?;
+        }
+        {
+            let __focal_this = target;
+            crate::checks::dtype(
+                Self::NAME,
+                "target",
+                __focal_this,
+                crate::checks::DTypes::FLOAT
+                    .or(crate::checks::DTypes::INTEGER)
+                    .or(crate::checks::DTypes::BOOL),
+            )?;
+            if let ::core::option::Option::Some(__focal_other) = ::core::option::Option::Some(
+                input,
+            ) {
+                crate::checks::same_shape(
+                    Self::NAME,
+                    "target",
+                    __focal_this,
+                    "input",
+                    __focal_other,
+                )?;
+            }
+        }
+        let __focal_composed = || -> crate::__private::CheckedResult {
+            let __focal_output = crate::__private::catch_tch_panics(|| {
+                    crate::__private::IntoLossOutput::into_loss_output(
+                        focal(
+                            input,
+                            target,
+                            ::core::clone::Clone::clone(&self.gamma),
+                            ::core::clone::Clone::clone(&self.alpha),
+                        ),
+                    )
+                })
+                .and_then(|__focal_output| __focal_output)
+                .map_err(|__focal_err| __focal_err.in_loss(Self::NAME))?;
+            __focal_output.reduce(Self::NAME, self.reduction)
         };
         __focal_composed()
     }
@@ -140,6 +220,52 @@ impl Focal {
             ::core::result::Result::Ok(loss) => loss,
             ::core::result::Result::Err(err) => ::core::panic!("{}", err),
         }
+    }
+    /// The loss's name, as its error messages give it.
+    pub fn name(&self) -> &'static str {
+        Self::NAME
+    }
+}
+impl crate::DynLoss for Focal {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn reduction(&self) -> crate::Reduction {
+        self.reduction
+    }
+    fn tensor_args(&self) -> &'static [crate::TensorArg] {
+        &[
+            crate::TensorArg {
+                name: "input",
+                optional: false,
+            },
+            crate::TensorArg {
+                name: "target",
+                optional: false,
+            },
+        ]
+    }
+    fn f_forward_tensors(
+        &self,
+        __focal_tensors: &[::core::option::Option<&crate::__private::tch::Tensor>],
+    ) -> ::core::result::Result<crate::__private::tch::Tensor, crate::LossError> {
+        let [__focal_tensor0, __focal_tensor1] = crate::__private::check_arguments::<
+            2usize,
+        >(Self::NAME, crate::DynLoss::tensor_args(self), __focal_tensors)?;
+        let ::core::option::Option::Some(__focal_tensor0) = __focal_tensor0 else {
+            return ::core::result::Result::Err(
+                crate::__private::missing_argument(Self::NAME),
+            );
+        };
+        let ::core::option::Option::Some(__focal_tensor1) = __focal_tensor1 else {
+            return ::core::result::Result::Err(
+                crate::__private::missing_argument(Self::NAME),
+            );
+        };
+        Focal::f_forward(self, __focal_tensor0, __focal_tensor1)
+    }
+    fn as_loss(&self) -> ::core::option::Option<&dyn crate::Loss> {
+        ::core::option::Option::Some(self)
     }
 }
 impl crate::Loss for Focal {

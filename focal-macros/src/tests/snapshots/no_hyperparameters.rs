@@ -10,10 +10,44 @@ pub fn mse(input: &Tensor, target: &Tensor) -> Tensor {
     ::focal::__private::serde::Serialize,
     ::focal::__private::serde::Deserialize
 )]
-#[serde(crate = "::focal::__private::serde", default, deny_unknown_fields)]
+#[serde(crate = "::focal::__private::serde", try_from = "__FocalUncheckedMse")]
 pub struct Mse {
-    /// How the elementwise losses are reduced (default: `mean`).
+    /// How the elementwise losses are reduced (default: `mean`): one of `none`, `mean`, `sum`.
     pub reduction: ::focal::Reduction,
+}
+/// The fields of a loss as read from configuration, before validation.
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+#[derive(::focal::__private::serde::Deserialize)]
+#[serde(
+    crate = "::focal::__private::serde",
+    default,
+    deny_unknown_fields,
+    rename = "__FocalUncheckedMse"
+)]
+pub struct __FocalUncheckedMse {
+    #[serde(deserialize_with = "Mse::__focal_deserialize_reduction")]
+    reduction: ::focal::Reduction,
+}
+impl ::core::default::Default for __FocalUncheckedMse {
+    fn default() -> Self {
+        let defaults = <Mse as ::core::default::Default>::default();
+        Self {
+            reduction: defaults.reduction,
+        }
+    }
+}
+impl ::core::convert::TryFrom<__FocalUncheckedMse> for Mse {
+    type Error = ::focal::LossError;
+    fn try_from(
+        unchecked: __FocalUncheckedMse,
+    ) -> ::core::result::Result<Self, Self::Error> {
+        let loss = Self {
+            reduction: unchecked.reduction,
+        };
+        loss.validate()?;
+        ::core::result::Result::Ok(loss)
+    }
 }
 impl ::core::default::Default for Mse {
     fn default() -> Self {
@@ -31,6 +65,21 @@ impl Mse {
 impl Mse {
     /// The loss's name, as its error messages give it.
     pub const NAME: &'static str = ::core::stringify!(Mse);
+    /// The names of the reductions this loss accepts.
+    pub const REDUCTIONS: &'static [&'static str] = &["none", "mean", "sum"];
+    /// The reduction named `name`, if this loss accepts it; the error lists the names it does.
+    pub fn parse_reduction(
+        name: &str,
+    ) -> ::core::result::Result<::focal::Reduction, ::focal::ParseReductionError> {
+        ::focal::Reduction::parse_among(name, Self::REDUCTIONS)
+    }
+    #[doc(hidden)]
+    pub fn __focal_deserialize_reduction<
+        'de,
+        D: ::focal::__private::serde::Deserializer<'de>,
+    >(deserializer: D) -> ::core::result::Result<::focal::Reduction, D::Error> {
+        ::focal::deserialize_among(deserializer, Self::REDUCTIONS)
+    }
     /// Sets [`reduction`](Self::reduction).
     #[must_use]
     pub fn with_reduction(mut self, reduction: ::focal::Reduction) -> Self {
@@ -39,8 +88,13 @@ impl Mse {
     }
 }
 impl Mse {
-    /// Checks the hyperparameters, as `f_forward` does before each call.
+    /// Checks the hyperparameters and the reduction, as `f_forward` does before each call.
     pub fn validate(&self) -> ::core::result::Result<(), ::focal::LossError> {
+        ::focal::__private::check_reduction(
+            Self::NAME,
+            self.reduction,
+            Self::REDUCTIONS,
+        )?;
         ::core::result::Result::Ok(())
     }
     /// Computes the loss, or says why it cannot; runs [`mse`] after the checks.
@@ -56,12 +110,15 @@ impl Mse {
             Self::NAME,
             &[("input", input), ("target", target)],
         )?;
-        let __focal_composed = || {
-            let output = ::focal::__private::IntoLossOutput::into_loss_output(
-                    mse(input, target),
-                )
-                .map_err(|err| err.in_loss(Self::NAME))?;
-            output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || -> ::focal::__private::CheckedResult {
+            let __focal_output = ::focal::__private::catch_tch_panics(|| {
+                    ::focal::__private::IntoLossOutput::into_loss_output(
+                        mse(input, target),
+                    )
+                })
+                .and_then(|__focal_output| __focal_output)
+                .map_err(|__focal_err| __focal_err.in_loss(Self::NAME))?;
+            __focal_output.reduce(Self::NAME, self.reduction)
         };
         __focal_composed()
     }
@@ -79,6 +136,52 @@ impl Mse {
             ::core::result::Result::Ok(loss) => loss,
             ::core::result::Result::Err(err) => ::core::panic!("{}", err),
         }
+    }
+    /// The loss's name, as its error messages give it.
+    pub fn name(&self) -> &'static str {
+        Self::NAME
+    }
+}
+impl ::focal::DynLoss for Mse {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn reduction(&self) -> ::focal::Reduction {
+        self.reduction
+    }
+    fn tensor_args(&self) -> &'static [::focal::TensorArg] {
+        &[
+            ::focal::TensorArg {
+                name: "input",
+                optional: false,
+            },
+            ::focal::TensorArg {
+                name: "target",
+                optional: false,
+            },
+        ]
+    }
+    fn f_forward_tensors(
+        &self,
+        __focal_tensors: &[::core::option::Option<&::focal::__private::tch::Tensor>],
+    ) -> ::core::result::Result<::focal::__private::tch::Tensor, ::focal::LossError> {
+        let [__focal_tensor0, __focal_tensor1] = ::focal::__private::check_arguments::<
+            2usize,
+        >(Self::NAME, ::focal::DynLoss::tensor_args(self), __focal_tensors)?;
+        let ::core::option::Option::Some(__focal_tensor0) = __focal_tensor0 else {
+            return ::core::result::Result::Err(
+                ::focal::__private::missing_argument(Self::NAME),
+            );
+        };
+        let ::core::option::Option::Some(__focal_tensor1) = __focal_tensor1 else {
+            return ::core::result::Result::Err(
+                ::focal::__private::missing_argument(Self::NAME),
+            );
+        };
+        Mse::f_forward(self, __focal_tensor0, __focal_tensor1)
+    }
+    fn as_loss(&self) -> ::core::option::Option<&dyn ::focal::Loss> {
+        ::core::option::Option::Some(self)
     }
 }
 impl ::focal::Loss for Mse {

@@ -13,7 +13,7 @@ pub struct Uncertainty {
     pub log_vars: ::focal::__private::tch::Tensor,
     /// A buffer (saved and moved with the `VarStore`, never trained).
     pub task_weights: ::focal::__private::tch::Tensor,
-    /// How the elementwise losses are reduced (default: `mean`).
+    /// How the elementwise losses are reduced (default: `mean`): one of `none`, `mean`, `sum`.
     pub reduction: ::focal::Reduction,
 }
 impl Uncertainty {
@@ -60,6 +60,21 @@ impl Uncertainty {
 impl Uncertainty {
     /// The loss's name, as its error messages give it.
     pub const NAME: &'static str = ::core::stringify!(Uncertainty);
+    /// The names of the reductions this loss accepts.
+    pub const REDUCTIONS: &'static [&'static str] = &["none", "mean", "sum"];
+    /// The reduction named `name`, if this loss accepts it; the error lists the names it does.
+    pub fn parse_reduction(
+        name: &str,
+    ) -> ::core::result::Result<::focal::Reduction, ::focal::ParseReductionError> {
+        ::focal::Reduction::parse_among(name, Self::REDUCTIONS)
+    }
+    #[doc(hidden)]
+    pub fn __focal_deserialize_reduction<
+        'de,
+        D: ::focal::__private::serde::Deserializer<'de>,
+    >(deserializer: D) -> ::core::result::Result<::focal::Reduction, D::Error> {
+        ::focal::deserialize_among(deserializer, Self::REDUCTIONS)
+    }
     /// Sets [`reduction`](Self::reduction).
     #[must_use]
     pub fn with_reduction(mut self, reduction: ::focal::Reduction) -> Self {
@@ -68,8 +83,13 @@ impl Uncertainty {
     }
 }
 impl Uncertainty {
-    /// Checks the hyperparameters, as `f_forward` does before each call.
+    /// Checks the hyperparameters and the reduction, as `f_forward` does before each call.
     pub fn validate(&self) -> ::core::result::Result<(), ::focal::LossError> {
+        ::focal::__private::check_reduction(
+            Self::NAME,
+            self.reduction,
+            Self::REDUCTIONS,
+        )?;
         ::core::result::Result::Ok(())
     }
     /// Computes the loss, or says why it cannot; runs [`uncertainty`] after the checks.
@@ -90,12 +110,15 @@ impl Uncertainty {
                 ("task_weights", &self.task_weights),
             ],
         )?;
-        let __focal_composed = || {
-            let output = ::focal::__private::IntoLossOutput::into_loss_output(
-                    uncertainty(input, target, &self.log_vars, &self.task_weights),
-                )
-                .map_err(|err| err.in_loss(Self::NAME))?;
-            output.reduce(Self::NAME, self.reduction)
+        let __focal_composed = || -> ::focal::__private::CheckedResult {
+            let __focal_output = ::focal::__private::catch_tch_panics(|| {
+                    ::focal::__private::IntoLossOutput::into_loss_output(
+                        uncertainty(input, target, &self.log_vars, &self.task_weights),
+                    )
+                })
+                .and_then(|__focal_output| __focal_output)
+                .map_err(|__focal_err| __focal_err.in_loss(Self::NAME))?;
+            __focal_output.reduce(Self::NAME, self.reduction)
         };
         __focal_composed()
     }
@@ -113,6 +136,52 @@ impl Uncertainty {
             ::core::result::Result::Ok(loss) => loss,
             ::core::result::Result::Err(err) => ::core::panic!("{}", err),
         }
+    }
+    /// The loss's name, as its error messages give it.
+    pub fn name(&self) -> &'static str {
+        Self::NAME
+    }
+}
+impl ::focal::DynLoss for Uncertainty {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn reduction(&self) -> ::focal::Reduction {
+        self.reduction
+    }
+    fn tensor_args(&self) -> &'static [::focal::TensorArg] {
+        &[
+            ::focal::TensorArg {
+                name: "input",
+                optional: false,
+            },
+            ::focal::TensorArg {
+                name: "target",
+                optional: false,
+            },
+        ]
+    }
+    fn f_forward_tensors(
+        &self,
+        __focal_tensors: &[::core::option::Option<&::focal::__private::tch::Tensor>],
+    ) -> ::core::result::Result<::focal::__private::tch::Tensor, ::focal::LossError> {
+        let [__focal_tensor0, __focal_tensor1] = ::focal::__private::check_arguments::<
+            2usize,
+        >(Self::NAME, ::focal::DynLoss::tensor_args(self), __focal_tensors)?;
+        let ::core::option::Option::Some(__focal_tensor0) = __focal_tensor0 else {
+            return ::core::result::Result::Err(
+                ::focal::__private::missing_argument(Self::NAME),
+            );
+        };
+        let ::core::option::Option::Some(__focal_tensor1) = __focal_tensor1 else {
+            return ::core::result::Result::Err(
+                ::focal::__private::missing_argument(Self::NAME),
+            );
+        };
+        Uncertainty::f_forward(self, __focal_tensor0, __focal_tensor1)
+    }
+    fn as_loss(&self) -> ::core::option::Option<&dyn ::focal::Loss> {
+        ::core::option::Option::Some(self)
     }
 }
 impl ::focal::Loss for Uncertainty {

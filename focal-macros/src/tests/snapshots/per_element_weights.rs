@@ -17,18 +17,58 @@ pub fn masked_mse(
     ::focal::__private::serde::Serialize,
     ::focal::__private::serde::Deserialize
 )]
-#[serde(crate = "::focal::__private::serde", default, deny_unknown_fields)]
+#[serde(crate = "::focal::__private::serde", try_from = "__FocalUncheckedMaskedMse")]
 pub struct MaskedMse {
     /// The target value to ignore.
     ///
-    /// Default: `- 1.0`.
+    /// Default: `-1.0`.
     pub ignore: f64,
     /// Extra weight per class.
     ///
     /// Default: the type's `Default`.
     pub class_weights: Option<Vec<f64>>,
-    /// How the elementwise losses are reduced (default: `mean`).
+    /// How the elementwise losses are reduced (default: `mean`): one of `none`, `mean`, `sum`.
     pub reduction: ::focal::Reduction,
+}
+/// The fields of a loss as read from configuration, before validation.
+#[doc(hidden)]
+#[allow(non_camel_case_types)]
+#[derive(::focal::__private::serde::Deserialize)]
+#[serde(
+    crate = "::focal::__private::serde",
+    default,
+    deny_unknown_fields,
+    rename = "__FocalUncheckedMaskedMse"
+)]
+pub struct __FocalUncheckedMaskedMse {
+    ignore: f64,
+    class_weights: Option<Vec<f64>>,
+    #[serde(deserialize_with = "MaskedMse::__focal_deserialize_reduction")]
+    reduction: ::focal::Reduction,
+}
+impl ::core::default::Default for __FocalUncheckedMaskedMse {
+    fn default() -> Self {
+        let defaults = <MaskedMse as ::core::default::Default>::default();
+        Self {
+            ignore: defaults.ignore,
+            class_weights: defaults.class_weights,
+            reduction: defaults.reduction,
+        }
+    }
+}
+impl ::core::convert::TryFrom<__FocalUncheckedMaskedMse> for MaskedMse {
+    type Error = ::focal::LossError;
+    fn try_from(
+        unchecked: __FocalUncheckedMaskedMse,
+    ) -> ::core::result::Result<Self, Self::Error> {
+        let loss = Self {
+            ignore: unchecked.ignore,
+            class_weights: unchecked.class_weights,
+            reduction: unchecked.reduction,
+        };
+        loss.validate()?;
+        ::core::result::Result::Ok(loss)
+    }
 }
 impl ::core::default::Default for MaskedMse {
     fn default() -> Self {
@@ -53,6 +93,21 @@ impl MaskedMse {
 impl MaskedMse {
     /// The loss's name, as its error messages give it.
     pub const NAME: &'static str = ::core::stringify!(MaskedMse);
+    /// The names of the reductions this loss accepts.
+    pub const REDUCTIONS: &'static [&'static str] = &["none", "mean", "sum"];
+    /// The reduction named `name`, if this loss accepts it; the error lists the names it does.
+    pub fn parse_reduction(
+        name: &str,
+    ) -> ::core::result::Result<::focal::Reduction, ::focal::ParseReductionError> {
+        ::focal::Reduction::parse_among(name, Self::REDUCTIONS)
+    }
+    #[doc(hidden)]
+    pub fn __focal_deserialize_reduction<
+        'de,
+        D: ::focal::__private::serde::Deserializer<'de>,
+    >(deserializer: D) -> ::core::result::Result<::focal::Reduction, D::Error> {
+        ::focal::deserialize_among(deserializer, Self::REDUCTIONS)
+    }
     /// Sets [`ignore`](Self::ignore).
     #[must_use]
     pub fn with_ignore(mut self, ignore: f64) -> Self {
@@ -73,8 +128,13 @@ impl MaskedMse {
     }
 }
 impl MaskedMse {
-    /// Checks the hyperparameters, as `f_forward` does before each call.
+    /// Checks the hyperparameters and the reduction, as `f_forward` does before each call.
     pub fn validate(&self) -> ::core::result::Result<(), ::focal::LossError> {
+        ::focal::__private::check_reduction(
+            Self::NAME,
+            self.reduction,
+            Self::REDUCTIONS,
+        )?;
         ::core::result::Result::Ok(())
     }
     /// Computes the loss, or says why it cannot; runs [`masked_mse`] after the checks.
@@ -90,30 +150,49 @@ impl MaskedMse {
             Self::NAME,
             &[("input", input), ("target", target)],
         )?;
-        ::focal::checks::dtype(
-            Self::NAME,
-            "input",
-            input,
-            ::focal::checks::DTypes::FLOAT,
-        )?;
-        ::focal::checks::dtype(
-            Self::NAME,
-            "target",
-            target,
-            ::focal::checks::DTypes::FLOAT,
-        )?;
-        ::focal::checks::same_shape(Self::NAME, "target", target, "input", input)?;
-        let __focal_composed = || {
-            let output = ::focal::__private::IntoLossOutput::into_loss_output(
-                    masked_mse(
-                        input,
-                        target,
-                        ::core::clone::Clone::clone(&self.ignore),
-                        ::core::clone::Clone::clone(&self.class_weights),
-                    ),
-                )
-                .map_err(|err| err.in_loss(Self::NAME))?;
-            output.reduce(Self::NAME, self.reduction)
+        {
+            let __focal_this = input;
+            ::focal::checks::dtype(
+                Self::NAME,
+                "input",
+                __focal_this,
+                ::focal::checks::DTypes::FLOAT,
+            )?;
+        }
+        {
+            let __focal_this = target;
+            ::focal::checks::dtype(
+                Self::NAME,
+                "target",
+                __focal_this,
+                ::focal::checks::DTypes::FLOAT,
+            )?;
+            if let ::core::option::Option::Some(__focal_other) = ::core::option::Option::Some(
+                input,
+            ) {
+                ::focal::checks::same_shape(
+                    Self::NAME,
+                    "target",
+                    __focal_this,
+                    "input",
+                    __focal_other,
+                )?;
+            }
+        }
+        let __focal_composed = || -> ::focal::__private::CheckedResult {
+            let __focal_output = ::focal::__private::catch_tch_panics(|| {
+                    ::focal::__private::IntoLossOutput::into_loss_output(
+                        masked_mse(
+                            input,
+                            target,
+                            ::core::clone::Clone::clone(&self.ignore),
+                            ::core::clone::Clone::clone(&self.class_weights),
+                        ),
+                    )
+                })
+                .and_then(|__focal_output| __focal_output)
+                .map_err(|__focal_err| __focal_err.in_loss(Self::NAME))?;
+            __focal_output.reduce(Self::NAME, self.reduction)
         };
         __focal_composed()
     }
@@ -131,6 +210,52 @@ impl MaskedMse {
             ::core::result::Result::Ok(loss) => loss,
             ::core::result::Result::Err(err) => ::core::panic!("{}", err),
         }
+    }
+    /// The loss's name, as its error messages give it.
+    pub fn name(&self) -> &'static str {
+        Self::NAME
+    }
+}
+impl ::focal::DynLoss for MaskedMse {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn reduction(&self) -> ::focal::Reduction {
+        self.reduction
+    }
+    fn tensor_args(&self) -> &'static [::focal::TensorArg] {
+        &[
+            ::focal::TensorArg {
+                name: "input",
+                optional: false,
+            },
+            ::focal::TensorArg {
+                name: "target",
+                optional: false,
+            },
+        ]
+    }
+    fn f_forward_tensors(
+        &self,
+        __focal_tensors: &[::core::option::Option<&::focal::__private::tch::Tensor>],
+    ) -> ::core::result::Result<::focal::__private::tch::Tensor, ::focal::LossError> {
+        let [__focal_tensor0, __focal_tensor1] = ::focal::__private::check_arguments::<
+            2usize,
+        >(Self::NAME, ::focal::DynLoss::tensor_args(self), __focal_tensors)?;
+        let ::core::option::Option::Some(__focal_tensor0) = __focal_tensor0 else {
+            return ::core::result::Result::Err(
+                ::focal::__private::missing_argument(Self::NAME),
+            );
+        };
+        let ::core::option::Option::Some(__focal_tensor1) = __focal_tensor1 else {
+            return ::core::result::Result::Err(
+                ::focal::__private::missing_argument(Self::NAME),
+            );
+        };
+        MaskedMse::f_forward(self, __focal_tensor0, __focal_tensor1)
+    }
+    fn as_loss(&self) -> ::core::option::Option<&dyn ::focal::Loss> {
+        ::core::option::Option::Some(self)
     }
 }
 impl ::focal::Loss for MaskedMse {

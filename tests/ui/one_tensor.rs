@@ -1,9 +1,0 @@
-use focal::loss;
-use tch::Tensor;
-
-#[loss]
-pub fn norm(input: &Tensor) -> Tensor {
-    input.square()
-}
-
-fn main() {}
