@@ -626,6 +626,12 @@ mod cases {
                 0.5,
                 true,
             ),
+            (
+                "triplet_margin_with_distance/unbatched",
+                Distance::default(),
+                4.0,
+                true,
+            ),
         ]
         .map(|(name, distance, margin, swap)| {
             case(name, move |a| {

@@ -13,17 +13,23 @@ use focal::{LossError, LossOutput, Reduction};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-/// PyTorch's `l1_loss`: `|input - target|`.
+/// Matches `torch.nn.functional.l1_loss`.
+///
+/// `|input - target|`.
 pub fn l1(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
     Ok(input.f_sub(target)?.f_abs()?)
 }
 
-/// PyTorch's `mse_loss`: `(input - target)^2`.
+/// Matches `torch.nn.functional.mse_loss`.
+///
+/// `(input - target)^2`.
 pub fn mse(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
     Ok(input.f_sub(target)?.f_square()?)
 }
 
-/// PyTorch's `huber_loss`: `0.5 z^2` where `z = |input - target| < delta`, else
+/// Matches `torch.nn.functional.huber_loss`.
+///
+/// `0.5 z^2` where `z = |input - target| < delta`, else
 /// `delta (z - 0.5 delta)`.
 pub fn huber(
     input: &Tensor,
@@ -37,7 +43,9 @@ pub fn huber(
     Ok(quadratic.f_where_self(&z.f_lt(delta)?, &linear)?)
 }
 
-/// PyTorch's `smooth_l1_loss`: `0.5 z^2 / beta` where `z = |input - target| < beta`, else
+/// Matches `torch.nn.functional.smooth_l1_loss`.
+///
+/// `0.5 z^2 / beta` where `z = |input - target| < beta`, else
 /// `z - 0.5 beta`; `beta = 0` is `l1_loss` (as in PyTorch, which never divides by it).
 pub fn smooth_l1(
     input: &Tensor,
@@ -54,7 +62,9 @@ pub fn smooth_l1(
     Ok(quadratic.f_where_self(&z.f_lt(beta)?, &linear)?)
 }
 
-/// PyTorch's `binary_cross_entropy`: `-w (y log x + (1 - y) log(1 - x))`, each log clamped at
+/// Matches `torch.nn.functional.binary_cross_entropy`.
+///
+/// `-w (y log x + (1 - y) log(1 - x))`, each log clamped at
 /// -100 (so `x = 0` or `1` gives a finite loss).
 pub fn binary_cross_entropy(
     input: &Tensor,
@@ -75,7 +85,8 @@ pub fn binary_cross_entropy(
     })
 }
 
-/// PyTorch's `binary_cross_entropy_with_logits`:
+/// Matches `torch.nn.functional.binary_cross_entropy_with_logits`.
+///
 /// `w ((1 - y) x - (1 + (pos_weight - 1) y) log sigmoid(x))`.
 pub fn binary_cross_entropy_with_logits(
     input: &Tensor,
@@ -140,7 +151,9 @@ fn pick_classes(
     Ok((loss, w, ignored))
 }
 
-/// PyTorch's `cross_entropy`: class indices (an integer `target`) or class probabilities (a
+/// Matches `torch.nn.functional.cross_entropy`.
+///
+/// Class indices (an integer `target`) or class probabilities (a
 /// float `target` of the input's shape), on `(N, C, d1, ...)` or unbatched `(C,)` logits.
 ///
 /// Indices: `-w[y] log_softmax(x)[y]`, zero (and not counted) where `y == ignore_index`; with
@@ -194,7 +207,9 @@ pub fn cross_entropy(
     Ok(LossOutput::weighted(loss, w))
 }
 
-/// PyTorch's `nll_loss`: `-w[y] input[y]`, zero (and not counted by `mean`) where
+/// Matches `torch.nn.functional.nll_loss`.
+///
+/// `-w[y] input[y]`, zero (and not counted by `mean`) where
 /// `y == ignore_index`; `mean` divides by `sum w[y]`.
 pub fn nll(
     input: &Tensor,
@@ -208,7 +223,9 @@ pub fn nll(
     Ok(LossOutput::weighted(loss, w))
 }
 
-/// PyTorch's `kl_div`: `y (log y - input)` (as `xlogy(y, y) - y input`), or
+/// Matches `torch.nn.functional.kl_div`.
+///
+/// `y (log y - input)` (as `xlogy(y, y) - y input`), or
 /// `exp(y) (y - input)` with `log_target`. It reduces itself: `mean` over every element, and
 /// `batchmean`, the sum over the batch size `input.size(0)`.
 pub fn kl_div(
@@ -241,7 +258,9 @@ pub fn kl_div(
     })
 }
 
-/// PyTorch's `poisson_nll_loss`: `exp(input) - y input` (`log_input`) or
+/// Matches `torch.nn.functional.poisson_nll_loss`.
+///
+/// `exp(input) - y input` (`log_input`) or
 /// `input - y log(input + eps)`; `full` adds Stirling's `y log y - y + 0.5 log(2 pi y)` where
 /// `y > 1` only.
 pub fn poisson_nll(
@@ -270,7 +289,9 @@ pub fn poisson_nll(
     Ok(loss.f_add(&stirling)?)
 }
 
-/// PyTorch's `gaussian_nll_loss`: `0.5 (log v + (input - target)^2 / v)` (plus
+/// Matches `torch.nn.functional.gaussian_nll_loss`.
+///
+/// `0.5 (log v + (input - target)^2 / v)` (plus
 /// `0.5 log(2 pi)` with `full`), where `v` is `var` clamped at `eps` with the gradient passing the
 /// clamp untouched (PyTorch clamps under `no_grad`). `var` has the input's shape, or one
 /// dimension of size 1, or lacks the input's last dimension.
@@ -332,7 +353,9 @@ pub fn gaussian_nll(
     })
 }
 
-/// PyTorch's `hinge_embedding_loss`: `max(0, margin - x)` where `y != 1`, plus `x` where
+/// Matches `torch.nn.functional.hinge_embedding_loss`.
+///
+/// `max(0, margin - x)` where `y != 1`, plus `x` where
 /// `y != -1` (for `y` in {1, -1}, one of the two).
 pub fn hinge_embedding(
     input: &Tensor,
@@ -348,12 +371,16 @@ pub fn hinge_embedding(
     Ok(margin_part.f_add(&self_part)?)
 }
 
-/// PyTorch's `soft_margin_loss`: `log(1 + exp(-y x))`.
+/// Matches `torch.nn.functional.soft_margin_loss`.
+///
+/// `log(1 + exp(-y x))`.
 pub fn soft_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
     Ok(input.f_neg()?.f_mul(target)?.f_exp()?.f_log1p()?)
 }
 
-/// PyTorch's `multilabel_soft_margin_loss`: per sample, the mean over classes of
+/// Matches `torch.nn.functional.multilabel_soft_margin_loss`.
+///
+/// Per sample, the mean over classes of
 /// `-w (y log sigmoid(x) + (1 - y) log sigmoid(-x))`.
 pub fn multilabel_soft_margin(
     input: &Tensor,
@@ -376,7 +403,9 @@ pub fn multilabel_soft_margin(
         .f_div_scalar(classes)?)
 }
 
-/// PyTorch's `multilabel_margin_loss`: per sample, the sum over the target classes `j` (the
+/// Matches `torch.nn.functional.multilabel_margin_loss`.
+///
+/// Per sample, the sum over the target classes `j` (the
 /// target's indices before its first -1) and the other classes `i` of
 /// `max(0, 1 - (x[j] - x[i]))`, over `C`.
 pub fn multilabel_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
@@ -418,7 +447,9 @@ pub fn multilabel_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, Loss
     })
 }
 
-/// PyTorch's `multi_margin_loss`: per sample, the sum over classes `i != y` of
+/// Matches `torch.nn.functional.multi_margin_loss`.
+///
+/// Per sample, the sum over classes `i != y` of
 /// `w[y] max(0, margin - x[y] + x[i])^p`, over `C`; `p` is 1 or 2.
 pub fn multi_margin(
     input: &Tensor,
@@ -466,7 +497,9 @@ pub fn multi_margin(
     })
 }
 
-/// PyTorch's `cosine_embedding_loss`: with `cos = <a, b> / sqrt((|a|^2 + 1e-12)(|b|^2 + 1e-12))`,
+/// Matches `torch.nn.functional.cosine_embedding_loss`.
+///
+/// With `cos = <a, b> / sqrt((|a|^2 + 1e-12)(|b|^2 + 1e-12))`,
 /// `1 - cos` where `y == 1` and `max(0, cos - margin)` where `y == -1`.
 pub fn cosine_embedding(
     input1: &Tensor,
@@ -497,7 +530,9 @@ pub fn cosine_embedding(
     Ok(positive.f_add(&negative)?)
 }
 
-/// PyTorch's `margin_ranking_loss`: `max(0, -y (x1 - x2) + margin)`.
+/// Matches `torch.nn.functional.margin_ranking_loss`.
+///
+/// `max(0, -y (x1 - x2) + margin)`.
 pub fn margin_ranking(
     input1: &Tensor,
     input2: &Tensor,
@@ -512,7 +547,9 @@ pub fn margin_ranking(
         .f_clamp_min(0.0)?)
 }
 
-/// PyTorch's `pairwise_distance`: the `p`-norm of `x1 - x2 + eps` over the last dimension.
+/// Matches `torch.nn.functional.pairwise_distance`.
+///
+/// The `p`-norm of `x1 - x2 + eps` over the last dimension.
 fn pairwise_distance(x1: &Tensor, x2: &Tensor, p: f64, eps: f64) -> Result<Tensor, LossError> {
     Ok(x1
         .f_sub(x2)?
@@ -541,7 +578,9 @@ fn triplet_hinge(
         .f_clamp_min(0.0)?)
 }
 
-/// PyTorch's `triplet_margin_loss`: `max(0, margin + d(a, p) - d(a, n))` with `d` the
+/// Matches `torch.nn.functional.triplet_margin_loss`.
+///
+/// `max(0, margin + d(a, p) - d(a, n))` with `d` the
 /// `pairwise_distance` of norm `p`.
 pub fn triplet_margin(
     anchor: &Tensor,
@@ -593,7 +632,9 @@ impl Distance {
     }
 }
 
-/// PyTorch's `cosine_similarity`: `sum((x1 / max(|x1|, eps)) (x2 / max(|x2|, eps)))` over `dim`,
+/// Matches `torch.nn.functional.cosine_similarity`.
+///
+/// `sum((x1 / max(|x1|, eps)) (x2 / max(|x2|, eps)))` over `dim`,
 /// the clamps without gradient (PyTorch clamps the norms under `no_grad`).
 fn cosine_similarity(x1: &Tensor, x2: &Tensor, dim: i64, eps: f64) -> Result<Tensor, LossError> {
     let unit = |x: &Tensor| -> Result<Tensor, LossError> {
@@ -609,7 +650,9 @@ fn cosine_similarity(x1: &Tensor, x2: &Tensor, dim: i64, eps: f64) -> Result<Ten
         .f_sum_dim_intlist(dim, false, None)?)
 }
 
-/// PyTorch's `triplet_margin_with_distance_loss`: `max(0, margin + d(a, p) - d(a, n))` for a
+/// Matches `torch.nn.functional.triplet_margin_with_distance_loss`.
+///
+/// `max(0, margin + d(a, p) - d(a, n))` for a
 /// `distance` of [`Distance`].
 pub fn triplet_margin_with_distance(
     anchor: &Tensor,
@@ -638,7 +681,9 @@ pub fn triplet_margin_with_distance(
     })
 }
 
-/// PyTorch's `ctc_loss`: libtorch's CTC forward (`reduction = none`), then its own reduction:
+/// Matches `torch.nn.functional.ctc_loss`.
+///
+/// Libtorch's CTC forward (`reduction = none`), then its own reduction:
 /// `mean` is the batch mean of each loss over its target length (at least 1).
 pub fn ctc(
     log_probs: &Tensor,
