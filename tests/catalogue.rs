@@ -112,6 +112,9 @@ fn cpu_rel_error(ours: &Tensor, torch: &Tensor) -> Result<f64, String> {
 
 /// Checks every case of `loss` at every reduction, collecting failures instead of stopping.
 fn run(loss: &str, cases: &[Case], fixtures: &BTreeMap<String, Tensor>) -> Report {
+    // The bodies use no focal loss, so nothing else calls focal's shim, whose reference keeps
+    // libtorch_cuda.so linked: without it CUDA is off in this binary (see tests/cuda_linked.rs).
+    assert!(focal::autograd::is_grad_enabled());
     let device = common::test_device();
     let mut report = Report::default();
     if cases.is_empty() {
