@@ -1,5 +1,5 @@
-//! The catalogue: every loss of `torch.nn.functional` written as a plain loss body
-//! (tests/catalogue/losses.rs), checked against PyTorch.
+//! The catalogue: every loss of `torch.nn.functional` declared with `#[loss]`
+//! (tests/catalogue/losses.rs), checked against PyTorch at every reduction it accepts.
 //!
 //! The fixtures (tests/fixtures/catalogue.safetensors, from scripts/fixtures/catalogue.py) hold,
 //! per case (a loss and one hyperparameter setting, named `{loss}/{variant}`), the inputs under
@@ -21,12 +21,11 @@ mod losses;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use focal::{LossError, LossOutput, Reduction};
+use focal::{LossError, Reduction};
 use tch::{Device, Tensor};
 
 const FIXTURES: &str = "catalogue.safetensors";
 const TOLERANCE: f64 = 1e-10;
-const STANDARD: &[&str] = &["none", "mean", "sum"];
 
 /// The inputs of one case at one reduction, as the loss body receives them.
 struct Args {
@@ -50,36 +49,20 @@ impl Args {
     }
 }
 
-type Body = Box<dyn Fn(&Args, &str) -> Result<Tensor, LossError>>;
+type Body = Box<dyn Fn(&Args, Reduction) -> Result<Tensor, LossError>>;
 
-/// One fixture case: its name, its reductions, and the loss as called for a reduction name.
+/// One fixture case: its name, the reductions its loss accepts (its `REDUCTIONS`: every one must
+/// have a fixture), and the loss called with one of them.
 struct Case {
     name: &'static str,
     reductions: &'static [&'static str],
     body: Body,
 }
 
-/// A case of a loss whose body returns unreduced losses: the harness reduces them as the macro
-/// will, with `LossOutput::reduce`.
-fn case<T: Into<LossOutput>>(
-    name: &'static str,
-    body: impl Fn(&Args) -> Result<T, LossError> + 'static,
-) -> Case {
-    Case {
-        name,
-        reductions: STANDARD,
-        body: Box::new(move |args, reduction| {
-            let reduction: Reduction = reduction.parse().expect("a standard reduction");
-            body(args)?.into().reduce("catalogue", reduction)
-        }),
-    }
-}
-
-/// A case of a loss that reduces itself (`kl_div`, `ctc`).
-fn self_reducing(
+fn case(
     name: &'static str,
     reductions: &'static [&'static str],
-    body: impl Fn(&Args, &str) -> Result<Tensor, LossError> + 'static,
+    body: impl Fn(&Args, Reduction) -> Result<Tensor, LossError> + 'static,
 ) -> Case {
     Case {
         name,
@@ -112,9 +95,6 @@ fn cpu_rel_error(ours: &Tensor, torch: &Tensor) -> Result<f64, String> {
 
 /// Checks every case of `loss` at every reduction, collecting failures instead of stopping.
 fn run(loss: &str, cases: &[Case], fixtures: &BTreeMap<String, Tensor>) -> Report {
-    // The bodies use no focal loss, so nothing else calls focal's shim, whose reference keeps
-    // libtorch_cuda.so linked: without it CUDA is off in this binary (see tests/cuda_linked.rs).
-    assert!(focal::autograd::is_grad_enabled());
     let device = common::test_device();
     let mut report = Report::default();
     if cases.is_empty() {
@@ -163,7 +143,14 @@ fn run(loss: &str, cases: &[Case], fixtures: &BTreeMap<String, Tensor>) -> Repor
                     .collect(),
                 read: RefCell::default(),
             };
-            let ours = match (case.body)(&args, reduction) {
+            let parsed = match Reduction::parse_among(reduction, case.reductions) {
+                Ok(r) => r,
+                Err(e) => {
+                    report.failures.push(format!("{at}: {e}"));
+                    continue;
+                }
+            };
+            let ours = match (case.body)(&args, parsed) {
                 Ok(t) => t,
                 Err(e) => {
                     report.failures.push(format!("{at}: {e}"));
@@ -314,46 +301,65 @@ fn every_fixture_is_checked() {
 }
 
 /// The cases of each loss, with the hyperparameters of the case of the same name in
-/// scripts/fixtures/catalogue.py (kept in step by hand).
+/// scripts/fixtures/catalogue.py (kept in step by hand): each builds the loss module with them,
+/// sets the reduction, and calls its `f_forward` with PyTorch's arguments.
 mod cases {
-    use super::losses::{self, Distance};
-    use super::{case, self_reducing, Case, STANDARD};
-    use focal::Reduction;
+    use super::losses::*;
+    use super::{case, Case};
 
     // catalogue.py pointwise(): no hyperparameters.
     pub fn l1() -> Vec<Case> {
         ["l1/matrix", "l1/cube"]
-            .map(|name| case(name, |a| losses::l1(a.t("input"), a.t("target"))))
-            .into()
-    }
-
-    pub fn mse() -> Vec<Case> {
-        ["mse/matrix", "mse/cube"]
-            .map(|name| case(name, |a| losses::mse(a.t("input"), a.t("target"))))
-            .into()
-    }
-
-    // catalogue.py pointwise(): {"delta": ...}
-    pub fn huber() -> Vec<Case> {
-        [("huber/default", 1.0), ("huber/delta", 0.5)]
-            .map(|(name, delta)| {
-                case(name, move |a| {
-                    losses::huber(a.t("input"), a.t("target"), delta)
+            .map(|name| {
+                case(name, L1::REDUCTIONS, |a, r| {
+                    L1::new()
+                        .with_reduction(r)
+                        .f_forward(a.t("input"), a.t("target"))
                 })
             })
             .into()
     }
 
+    pub fn mse() -> Vec<Case> {
+        ["mse/matrix", "mse/cube"]
+            .map(|name| {
+                case(name, Mse::REDUCTIONS, |a, r| {
+                    Mse::new()
+                        .with_reduction(r)
+                        .f_forward(a.t("input"), a.t("target"))
+                })
+            })
+            .into()
+    }
+
+    // catalogue.py pointwise(): {"delta": ...}
+    pub fn huber() -> Vec<Case> {
+        [
+            ("huber/default", Huber::new()),
+            ("huber/delta", Huber::new().with_delta(0.5)),
+        ]
+        .map(|(name, loss)| {
+            case(name, Huber::REDUCTIONS, move |a, r| {
+                loss.clone()
+                    .with_reduction(r)
+                    .f_forward(a.t("input"), a.t("target"))
+            })
+        })
+        .into()
+    }
+
     // catalogue.py pointwise(): {"beta": ...}
     pub fn smooth_l1() -> Vec<Case> {
         [
-            ("smooth_l1/default", 1.0),
-            ("smooth_l1/beta", 0.3),
-            ("smooth_l1/beta_zero", 0.0),
+            ("smooth_l1/default", SmoothL1::new()),
+            ("smooth_l1/beta", SmoothL1::new().with_beta(0.3)),
+            ("smooth_l1/beta_zero", SmoothL1::new().with_beta(0.0)),
         ]
-        .map(|(name, beta)| {
-            case(name, move |a| {
-                losses::smooth_l1(a.t("input"), a.t("target"), beta)
+        .map(|(name, loss)| {
+            case(name, SmoothL1::REDUCTIONS, move |a, r| {
+                loss.clone()
+                    .with_reduction(r)
+                    .f_forward(a.t("input"), a.t("target"))
             })
         })
         .into()
@@ -367,8 +373,12 @@ mod cases {
             "binary_cross_entropy/clamp",
         ]
         .map(|name| {
-            case(name, |a| {
-                losses::binary_cross_entropy(a.t("input"), a.t("target"), a.opt("weight"))
+            case(name, BinaryCrossEntropy::REDUCTIONS, |a, r| {
+                BinaryCrossEntropy::new().with_reduction(r).f_forward(
+                    a.t("input"),
+                    a.t("target"),
+                    a.opt("weight"),
+                )
             })
         })
         .into()
@@ -383,13 +393,15 @@ mod cases {
             "binary_cross_entropy_with_logits/pos_weight_only",
         ]
         .map(|name| {
-            case(name, |a| {
-                losses::binary_cross_entropy_with_logits(
-                    a.t("input"),
-                    a.t("target"),
-                    a.opt("weight"),
-                    a.opt("pos_weight"),
-                )
+            case(name, BinaryCrossEntropyWithLogits::REDUCTIONS, |a, r| {
+                BinaryCrossEntropyWithLogits::new()
+                    .with_reduction(r)
+                    .f_forward(
+                        a.t("input"),
+                        a.t("target"),
+                        a.opt("weight"),
+                        a.opt("pos_weight"),
+                    )
             })
         })
         .into()
@@ -399,19 +411,28 @@ mod cases {
     // defaults -100 and 0.0 where a case names neither.
     pub fn cross_entropy() -> Vec<Case> {
         [
-            ("cross_entropy/indices", -100, 0.0),
-            ("cross_entropy/weight_ignore_smoothing", 1, 0.1),
-            ("cross_entropy/unbatched", -100, 0.2),
-            ("cross_entropy/probabilities", -100, 0.15),
+            ("cross_entropy/indices", CrossEntropy::new()),
+            (
+                "cross_entropy/weight_ignore_smoothing",
+                CrossEntropy::new()
+                    .with_ignore_index(1)
+                    .with_label_smoothing(0.1),
+            ),
+            (
+                "cross_entropy/unbatched",
+                CrossEntropy::new().with_label_smoothing(0.2),
+            ),
+            (
+                "cross_entropy/probabilities",
+                CrossEntropy::new().with_label_smoothing(0.15),
+            ),
         ]
-        .map(|(name, ignore_index, label_smoothing)| {
-            case(name, move |a| {
-                losses::cross_entropy(
+        .map(|(name, loss)| {
+            case(name, CrossEntropy::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
                     a.t("input"),
                     a.t("target"),
                     a.opt("weight"),
-                    ignore_index,
-                    label_smoothing,
                 )
             })
         })
@@ -421,57 +442,61 @@ mod cases {
     // catalogue.py classification(): {"ignore_index": ...}, default -100.
     pub fn nll() -> Vec<Case> {
         [
-            ("nll/plain", -100),
-            ("nll/weight_ignore", 2),
-            ("nll/spatial", -100),
-            ("nll/unbatched", -100),
+            ("nll/plain", Nll::new()),
+            ("nll/weight_ignore", Nll::new().with_ignore_index(2)),
+            ("nll/spatial", Nll::new()),
+            ("nll/unbatched", Nll::new()),
         ]
-        .map(|(name, ignore_index)| {
-            case(name, move |a| {
-                losses::nll(a.t("input"), a.t("target"), a.opt("weight"), ignore_index)
+        .map(|(name, loss)| {
+            case(name, Nll::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
+                    a.t("input"),
+                    a.t("target"),
+                    a.opt("weight"),
+                )
             })
         })
         .into()
     }
 
-    // catalogue.py divergences(): {"log_target": ...}; also "batchmean".
+    // catalogue.py divergences(): {"log_target": ...}; its reductions include "batchmean".
     pub fn kl_div() -> Vec<Case> {
-        [("kl_div/probabilities", false), ("kl_div/log_target", true)]
-            .map(|(name, log_target)| {
-                self_reducing(
-                    name,
-                    &["none", "mean", "sum", "batchmean"],
-                    move |a, reduction| {
-                        let batchmean = reduction == "batchmean";
-                        let reduction = if batchmean {
-                            Reduction::Mean // not used
-                        } else {
-                            reduction.parse().expect("a standard reduction")
-                        };
-                        losses::kl_div(
-                            a.t("input"),
-                            a.t("target"),
-                            log_target,
-                            batchmean,
-                            reduction,
-                        )
-                    },
-                )
+        [
+            ("kl_div/probabilities", KlDiv::new()),
+            ("kl_div/log_target", KlDiv::new().with_log_target(true)),
+        ]
+        .map(|(name, loss)| {
+            case(name, KlDiv::REDUCTIONS, move |a, r| {
+                loss.clone()
+                    .with_reduction(r)
+                    .f_forward(a.t("input"), a.t("target"))
             })
-            .into()
+        })
+        .into()
     }
 
     // catalogue.py divergences(): {"log_input": ..., "full": ..., "eps": ...}
     pub fn poisson_nll() -> Vec<Case> {
         [
-            ("poisson_nll/log_input", true, false, 1e-8),
-            ("poisson_nll/log_input_full", true, true, 1e-8),
-            ("poisson_nll/rate_full", false, true, 1e-8),
-            ("poisson_nll/rate_eps", false, false, 0.1),
+            ("poisson_nll/log_input", PoissonNll::new()),
+            (
+                "poisson_nll/log_input_full",
+                PoissonNll::new().with_full(true),
+            ),
+            (
+                "poisson_nll/rate_full",
+                PoissonNll::new().with_log_input(false).with_full(true),
+            ),
+            (
+                "poisson_nll/rate_eps",
+                PoissonNll::new().with_log_input(false).with_eps(0.1),
+            ),
         ]
-        .map(|(name, log_input, full, eps)| {
-            case(name, move |a| {
-                losses::poisson_nll(a.t("input"), a.t("target"), log_input, full, eps)
+        .map(|(name, loss)| {
+            case(name, PoissonNll::REDUCTIONS, move |a, r| {
+                loss.clone()
+                    .with_reduction(r)
+                    .f_forward(a.t("input"), a.t("target"))
             })
         })
         .into()
@@ -480,14 +505,19 @@ mod cases {
     // catalogue.py divergences(): {"full": ..., "eps": ...}
     pub fn gaussian_nll() -> Vec<Case> {
         [
-            ("gaussian_nll/clamped_full", true, 1e-3),
-            ("gaussian_nll/var_column", false, 1e-6),
-            ("gaussian_nll/var_vector", false, 1e-6),
-            ("gaussian_nll/unbatched", true, 1e-6),
+            (
+                "gaussian_nll/clamped_full",
+                GaussianNll::new().with_full(true).with_eps(1e-3),
+            ),
+            ("gaussian_nll/var_column", GaussianNll::new()),
+            ("gaussian_nll/var_vector", GaussianNll::new()),
+            ("gaussian_nll/unbatched", GaussianNll::new().with_full(true)),
         ]
-        .map(|(name, full, eps)| {
-            case(name, move |a| {
-                losses::gaussian_nll(a.t("input"), a.t("target"), a.t("var"), full, eps)
+        .map(|(name, loss)| {
+            case(name, GaussianNll::REDUCTIONS, move |a, r| {
+                loss.clone()
+                    .with_reduction(r)
+                    .f_forward(a.t("input"), a.t("target"), a.t("var"))
             })
         })
         .into()
@@ -496,12 +526,17 @@ mod cases {
     // catalogue.py margins(): {"margin": ...}
     pub fn hinge_embedding() -> Vec<Case> {
         [
-            ("hinge_embedding/default", 1.0),
-            ("hinge_embedding/margin", 0.5),
+            ("hinge_embedding/default", HingeEmbedding::new()),
+            (
+                "hinge_embedding/margin",
+                HingeEmbedding::new().with_margin(0.5),
+            ),
         ]
-        .map(|(name, margin)| {
-            case(name, move |a| {
-                losses::hinge_embedding(a.t("input"), a.t("target"), margin)
+        .map(|(name, loss)| {
+            case(name, HingeEmbedding::REDUCTIONS, move |a, r| {
+                loss.clone()
+                    .with_reduction(r)
+                    .f_forward(a.t("input"), a.t("target"))
             })
         })
         .into()
@@ -510,7 +545,13 @@ mod cases {
     // catalogue.py margins(): no hyperparameters.
     pub fn soft_margin() -> Vec<Case> {
         ["soft_margin/matrix", "soft_margin/vector"]
-            .map(|name| case(name, |a| losses::soft_margin(a.t("input"), a.t("target"))))
+            .map(|name| {
+                case(name, SoftMargin::REDUCTIONS, |a, r| {
+                    SoftMargin::new()
+                        .with_reduction(r)
+                        .f_forward(a.t("input"), a.t("target"))
+                })
+            })
             .into()
     }
 
@@ -522,8 +563,12 @@ mod cases {
             "multilabel_soft_margin/unbatched",
         ]
         .map(|name| {
-            case(name, |a| {
-                losses::multilabel_soft_margin(a.t("input"), a.t("target"), a.opt("weight"))
+            case(name, MultilabelSoftMargin::REDUCTIONS, |a, r| {
+                MultilabelSoftMargin::new().with_reduction(r).f_forward(
+                    a.t("input"),
+                    a.t("target"),
+                    a.opt("weight"),
+                )
             })
         })
         .into()
@@ -533,8 +578,10 @@ mod cases {
     pub fn multilabel_margin() -> Vec<Case> {
         ["multilabel_margin/batched", "multilabel_margin/unbatched"]
             .map(|name| {
-                case(name, |a| {
-                    losses::multilabel_margin(a.t("input"), a.t("target"))
+                case(name, MultilabelMargin::REDUCTIONS, |a, r| {
+                    MultilabelMargin::new()
+                        .with_reduction(r)
+                        .f_forward(a.t("input"), a.t("target"))
                 })
             })
             .into()
@@ -543,13 +590,23 @@ mod cases {
     // catalogue.py margins(): {"p": ..., "margin": ...}
     pub fn multi_margin() -> Vec<Case> {
         [
-            ("multi_margin/default", 1, 1.0),
-            ("multi_margin/p2_weight", 2, 0.7),
-            ("multi_margin/unbatched", 1, 1.5),
+            ("multi_margin/default", MultiMargin::new()),
+            (
+                "multi_margin/p2_weight",
+                MultiMargin::new().with_p(2).with_margin(0.7),
+            ),
+            (
+                "multi_margin/unbatched",
+                MultiMargin::new().with_margin(1.5),
+            ),
         ]
-        .map(|(name, p, margin)| {
-            case(name, move |a| {
-                losses::multi_margin(a.t("input"), a.t("target"), a.opt("weight"), p, margin)
+        .map(|(name, loss)| {
+            case(name, MultiMargin::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
+                    a.t("input"),
+                    a.t("target"),
+                    a.opt("weight"),
+                )
             })
         })
         .into()
@@ -558,13 +615,23 @@ mod cases {
     // catalogue.py margins(): {"margin": ...}
     pub fn cosine_embedding() -> Vec<Case> {
         [
-            ("cosine_embedding/default", 0.0),
-            ("cosine_embedding/margin", 0.3),
-            ("cosine_embedding/unbatched", -0.5),
+            ("cosine_embedding/default", CosineEmbedding::new()),
+            (
+                "cosine_embedding/margin",
+                CosineEmbedding::new().with_margin(0.3),
+            ),
+            (
+                "cosine_embedding/unbatched",
+                CosineEmbedding::new().with_margin(-0.5),
+            ),
         ]
-        .map(|(name, margin)| {
-            case(name, move |a| {
-                losses::cosine_embedding(a.t("input1"), a.t("input2"), a.t("target"), margin)
+        .map(|(name, loss)| {
+            case(name, CosineEmbedding::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
+                    a.t("input1"),
+                    a.t("input2"),
+                    a.t("target"),
+                )
             })
         })
         .into()
@@ -573,12 +640,19 @@ mod cases {
     // catalogue.py margins(): {"margin": ...}
     pub fn margin_ranking() -> Vec<Case> {
         [
-            ("margin_ranking/default", 0.0),
-            ("margin_ranking/margin", 0.5),
+            ("margin_ranking/default", MarginRanking::new()),
+            (
+                "margin_ranking/margin",
+                MarginRanking::new().with_margin(0.5),
+            ),
         ]
-        .map(|(name, margin)| {
-            case(name, move |a| {
-                losses::margin_ranking(a.t("input1"), a.t("input2"), a.t("target"), margin)
+        .map(|(name, loss)| {
+            case(name, MarginRanking::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
+                    a.t("input1"),
+                    a.t("input2"),
+                    a.t("target"),
+                )
             })
         })
         .into()
@@ -587,21 +661,30 @@ mod cases {
     // catalogue.py triplets(): {"margin": ..., "p": ..., "eps": ..., "swap": ...}
     pub fn triplet_margin() -> Vec<Case> {
         [
-            ("triplet_margin/default", 1.0, 2.0, 1e-6, false),
-            ("triplet_margin/swap", 1.5, 2.0, 1e-6, true),
-            ("triplet_margin/p1_eps", 0.5, 1.0, 1e-3, true),
-            ("triplet_margin/unbatched", 3.0, 3.0, 1e-6, false),
+            ("triplet_margin/default", TripletMargin::new()),
+            (
+                "triplet_margin/swap",
+                TripletMargin::new().with_margin(1.5).with_swap(true),
+            ),
+            (
+                "triplet_margin/p1_eps",
+                TripletMargin::new()
+                    .with_margin(0.5)
+                    .with_p(1.0)
+                    .with_eps(1e-3)
+                    .with_swap(true),
+            ),
+            (
+                "triplet_margin/unbatched",
+                TripletMargin::new().with_margin(3.0).with_p(3.0),
+            ),
         ]
-        .map(|(name, margin, p, eps, swap)| {
-            case(name, move |a| {
-                losses::triplet_margin(
+        .map(|(name, loss)| {
+            case(name, TripletMargin::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
                     a.t("anchor"),
                     a.t("positive"),
                     a.t("negative"),
-                    margin,
-                    p,
-                    eps,
-                    swap,
                 )
             })
         })
@@ -610,41 +693,34 @@ mod cases {
 
     // catalogue.py triplets(): the distance tuple, {"margin": ..., "swap": ...}
     pub fn triplet_margin_with_distance() -> Vec<Case> {
+        let loss = TripletMarginWithDistance::new;
         [
-            (
-                "triplet_margin_with_distance/default",
-                Distance::default(),
-                1.0,
-                false,
-            ),
+            ("triplet_margin_with_distance/default", loss()),
             (
                 "triplet_margin_with_distance/pairwise_p3_swap",
-                Distance::Pairwise { p: 3.0, eps: 1e-4 },
-                1.5,
-                true,
+                loss()
+                    .with_distance(Distance::Pairwise { p: 3.0, eps: 1e-4 })
+                    .with_margin(1.5)
+                    .with_swap(true),
             ),
             (
                 "triplet_margin_with_distance/cosine_swap",
-                Distance::Cosine,
-                0.5,
-                true,
+                loss()
+                    .with_distance(Distance::Cosine)
+                    .with_margin(0.5)
+                    .with_swap(true),
             ),
             (
                 "triplet_margin_with_distance/unbatched",
-                Distance::default(),
-                4.0,
-                true,
+                loss().with_margin(4.0).with_swap(true),
             ),
         ]
-        .map(|(name, distance, margin, swap)| {
-            case(name, move |a| {
-                losses::triplet_margin_with_distance(
+        .map(|(name, loss)| {
+            case(name, TripletMarginWithDistance::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
                     a.t("anchor"),
                     a.t("positive"),
                     a.t("negative"),
-                    distance.clone(),
-                    margin,
-                    swap,
                 )
             })
         })
@@ -654,21 +730,18 @@ mod cases {
     // catalogue.py ctc(): {"blank": ..., "zero_infinity": ...}
     pub fn ctc() -> Vec<Case> {
         [
-            ("ctc/padded", 0, false),
-            ("ctc/concatenated_blank_last", 4, false),
-            ("ctc/zero_infinity", 0, true),
-            ("ctc/unbatched", 0, false),
+            ("ctc/padded", Ctc::new()),
+            ("ctc/concatenated_blank_last", Ctc::new().with_blank(4)),
+            ("ctc/zero_infinity", Ctc::new().with_zero_infinity(true)),
+            ("ctc/unbatched", Ctc::new()),
         ]
-        .map(|(name, blank, zero_infinity)| {
-            self_reducing(name, STANDARD, move |a, reduction| {
-                losses::ctc(
+        .map(|(name, loss)| {
+            case(name, Ctc::REDUCTIONS, move |a, r| {
+                loss.clone().with_reduction(r).f_forward(
                     a.t("log_probs"),
                     a.t("targets"),
                     a.t("input_lengths"),
                     a.t("target_lengths"),
-                    blank,
-                    zero_infinity,
-                    reduction.parse().expect("a standard reduction"),
                 )
             })
         })

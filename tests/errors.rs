@@ -207,7 +207,10 @@ fn forward_panics_with_the_message() {
 fn reduction_parses_prints_and_converts() {
     for r in Reduction::ALL {
         assert_eq!(r.to_string().parse::<Reduction>().unwrap(), r);
-        assert_eq!(Reduction::try_from(tch::Reduction::try_from(r).unwrap()).unwrap(), r);
+        assert_eq!(
+            Reduction::try_from(tch::Reduction::try_from(r).unwrap()).unwrap(),
+            r
+        );
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, format!("\"{r}\""));
         assert_eq!(serde_json::from_str::<Reduction>(&json).unwrap(), r);

@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(text(quote::quote!(0.0..)), "0.0..");
         assert_eq!(text(quote::quote!(-1.0)), "-1.0");
         assert_eq!(text(quote::quote!(-1.0..(x as f64))), "-1.0..(x as f64)");
-        assert_eq!(text(quote::quote!(Result<Tensor, String>)), "Result<Tensor, String>");
+        assert_eq!(
+            text(quote::quote!(Result<Tensor, String>)),
+            "Result<Tensor, String>"
+        );
         assert_eq!(text(quote::quote!(&'a mut Vec<f64>)), "&'a mut Vec<f64>");
         assert_eq!(text(quote::quote!(fn(f64) -> f64)), "fn(f64) -> f64");
         assert_eq!(text(quote::quote!(vec![1.0, 2.0])), "vec![1.0, 2.0]");

@@ -1,7 +1,7 @@
 //! What the code `#[loss]` generates refers to. Not public API: may change in any release.
 
-pub use crate::output::IntoLossOutput;
 pub use crate::config::Registration;
+pub use crate::output::IntoLossOutput;
 pub use inventory;
 pub use serde;
 pub use tch;
@@ -46,9 +46,9 @@ pub fn hyper_in_range<T, V: crate::checks::InRange<T> + core::fmt::Debug, R: Che
 }
 
 pub use crate::autograd::is_grad_enabled;
+pub use crate::autograd::state::state_tensor;
 pub use crate::body_panics::catch_tch_panics;
 pub use crate::loss::check_arguments;
-pub use crate::autograd::state::state_tensor;
 
 /// The composed value (computed without autograd) with a node whose backward pass calls the
 /// hand-written `backward(upstream, tensors)` (`#[loss(backward = ...)]`). `tensors` are the

@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn reads_tch_errors_back_from_their_debug_text() {
-        for message in ["shape '[3]' is invalid\nException raised from", "a \"quoted\" \\ tab\t é \u{1}"] {
+        for message in [
+            "shape '[3]' is invalid\nException raised from",
+            "a \"quoted\" \\ tab\t é \u{1}",
+        ] {
             let text = format!("{UNWRAP}{:?}", TchError::Torch(message.to_owned()));
             match tch_error(&text) {
                 Some(TchError::Torch(m)) => assert_eq!(m, message),
@@ -131,10 +134,11 @@ mod tests {
 
     #[test]
     fn a_tch_panic_is_an_error_and_other_panics_unwind() {
-        let err = catch_tch_panics(|| tch::Tensor::from_slice(&[1.0f64, 2.0]).view([3]))
-            .unwrap_err();
+        let err =
+            catch_tch_panics(|| tch::Tensor::from_slice(&[1.0f64, 2.0]).view([3])).unwrap_err();
         assert!(
-            err.to_string().starts_with(": libtorch error: Internal torch error: shape '[3]' is invalid"),
+            err.to_string()
+                .starts_with(": libtorch error: Internal torch error: shape '[3]' is invalid"),
             "{err}"
         );
         assert!(!err.to_string().contains('\n'));

@@ -163,7 +163,10 @@ pub fn check_arguments<'a, const N: usize>(
         } else {
             format!("{required} to {}", args.len())
         };
-        format!("{count} tensor{} ({names})", if args.len() == 1 { "" } else { "s" })
+        format!(
+            "{count} tensor{} ({names})",
+            if args.len() == 1 { "" } else { "s" }
+        )
     };
     let array: [Option<&'a Tensor>; N] =
         tensors.try_into().map_err(|_| LossError::WrongArguments {
@@ -171,7 +174,11 @@ pub fn check_arguments<'a, const N: usize>(
             expected: expected(),
             found: format!("{}", tensors.len()),
         })?;
-    if let Some(missing) = args.iter().zip(&array).find(|(a, t)| !a.optional && t.is_none()) {
+    if let Some(missing) = args
+        .iter()
+        .zip(&array)
+        .find(|(a, t)| !a.optional && t.is_none())
+    {
         return Err(LossError::WrongArguments {
             loss,
             expected: expected(),

@@ -134,7 +134,10 @@ impl fmt::Display for Reduction {
 
 /// The error of parsing a [`Reduction`] from a string or converting it from `tch::Reduction`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown reduction `{found}`: expected one of {}", quoted_list(expected))]
+#[error(
+    "unknown reduction `{found}`: expected one of {}",
+    quoted_list(expected)
+)]
 pub struct ParseReductionError {
     /// What was given.
     pub found: String,

@@ -1,29 +1,36 @@
-//! Every loss of `torch.nn.functional`, as a plain function written the way it will be declared
-//! under `#[loss]`: PyTorch's argument list (call-time tensors first, `Option<&Tensor>` for the
-//! optional ones, then the hyperparameters as owned data; PyTorch's defaults are noted on each),
-//! computed from the loss's formula with tch tensor operations, and returning the *unreduced*
-//! losses that `LossOutput::reduce` reduces. `kl_div` and `ctc` reduce themselves and take the
-//! reduction last.
+//! Every loss of `torch.nn.functional`, declared with `#[loss]` with PyTorch's argument list
+//! (call-time tensors first, `Option<&Tensor>` for the optional ones, then the hyperparameters
+//! with PyTorch's defaults), computed from the loss's formula with tch tensor operations, and
+//! returning the *unreduced* losses, which the macro reduces. `kl_div` (with its own `batchmean`)
+//! and `ctc` (whose `mean` divides by the target lengths) take the reduction and apply it.
 //!
 //! Every operation is an `f_` method, so libtorch's errors come back as `LossError` through `?`.
 
 use std::f64::consts::PI;
 
-use focal::{LossError, LossOutput, Reduction};
+use focal::{loss, LossError, LossOutput, Reduction};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// Matches `torch.nn.functional.l1_loss`.
 ///
 /// `|input - target|`.
-pub fn l1(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
+#[loss]
+pub fn l1(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, broadcastable_to = input)] target: &Tensor,
+) -> Result<Tensor, LossError> {
     Ok(input.f_sub(target)?.f_abs()?)
 }
 
 /// Matches `torch.nn.functional.mse_loss`.
 ///
 /// `(input - target)^2`.
-pub fn mse(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
+#[loss]
+pub fn mse(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, broadcastable_to = input)] target: &Tensor,
+) -> Result<Tensor, LossError> {
     Ok(input.f_sub(target)?.f_square()?)
 }
 
@@ -31,10 +38,12 @@ pub fn mse(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
 ///
 /// `0.5 z^2` where `z = |input - target| < delta`, else
 /// `delta (z - 0.5 delta)`.
+#[loss]
 pub fn huber(
-    input: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: 1.0
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, broadcastable_to = input)] target: &Tensor,
+    /// Where the loss turns from quadratic to linear (PyTorch requires it positive).
+    #[hyper(default = 1.0, check = 0.0<..)]
     delta: f64,
 ) -> Result<Tensor, LossError> {
     let z = input.f_sub(target)?.f_abs()?;
@@ -47,10 +56,12 @@ pub fn huber(
 ///
 /// `0.5 z^2 / beta` where `z = |input - target| < beta`, else
 /// `z - 0.5 beta`; `beta = 0` is `l1_loss` (as in PyTorch, which never divides by it).
+#[loss]
 pub fn smooth_l1(
-    input: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: 1.0
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, broadcastable_to = input)] target: &Tensor,
+    /// Where the loss turns from quadratic to linear; 0 is the L1 loss.
+    #[hyper(default = 1.0, check = 0.0..)]
     beta: f64,
 ) -> Result<Tensor, LossError> {
     let z = input.f_sub(target)?.f_abs()?;
@@ -66,11 +77,12 @@ pub fn smooth_l1(
 ///
 /// `-w (y log x + (1 - y) log(1 - x))`, each log clamped at
 /// -100 (so `x = 0` or `1` gives a finite loss).
+#[loss]
 pub fn binary_cross_entropy(
-    input: &Tensor,
-    target: &Tensor,
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
     // PyTorch's default: None; broadcast to the input's shape.
-    weight: Option<&Tensor>,
+    #[tensor(float, broadcastable_to = input)] weight: Option<&Tensor>,
 ) -> Result<Tensor, LossError> {
     let log_x = input.f_log()?.f_clamp_min(-100.0)?;
     let log_1mx = input.f_neg()?.f_log1p()?.f_clamp_min(-100.0)?;
@@ -88,13 +100,14 @@ pub fn binary_cross_entropy(
 /// Matches `torch.nn.functional.binary_cross_entropy_with_logits`.
 ///
 /// `w ((1 - y) x - (1 + (pos_weight - 1) y) log sigmoid(x))`.
+#[loss]
 pub fn binary_cross_entropy_with_logits(
-    input: &Tensor,
-    target: &Tensor,
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
     // PyTorch's default: None; broadcast to the input's shape.
-    weight: Option<&Tensor>,
+    #[tensor(float, broadcastable_to = input)] weight: Option<&Tensor>,
     // PyTorch's default: None; weighs the positive term, broadcast along the class (last) dim.
-    pos_weight: Option<&Tensor>,
+    #[tensor(float, broadcastable_to = input)] pos_weight: Option<&Tensor>,
 ) -> Result<Tensor, LossError> {
     let log_sigmoid = input.f_log_sigmoid()?;
     let negative = target.f_rsub_scalar(1.0)?.f_mul(input)?;
@@ -161,14 +174,17 @@ fn pick_classes(
 /// `mean` divides both by `sum w[y]` over the counted entries. Probabilities:
 /// `-sum_c w[c] p'[c] log_softmax(x)[c]` with `p' = (1 - ls) p + ls / C`, and `mean` is the plain
 /// mean over samples (the weights are not a normaliser there).
+#[loss]
 pub fn cross_entropy(
-    input: &Tensor,
-    target: &Tensor,
+    #[tensor(float, min_rank = 1)] input: &Tensor,
+    #[tensor(float, integer)] target: &Tensor,
     // PyTorch's default: None; a (C,) rescaling of each class.
-    weight: Option<&Tensor>,
-    // PyTorch's default: -100; only for class-index targets.
+    #[tensor(float, rank = 1)] weight: Option<&Tensor>,
+    /// A class index whose entries count for nothing (class-index targets only).
+    #[hyper(default = -100)]
     ignore_index: i64,
-    // PyTorch's default: 0.0
+    /// How much of each target is spread evenly over the classes.
+    #[hyper(default = 0.0, check = 0.0..=1.0)]
     label_smoothing: f64,
 ) -> Result<LossOutput, LossError> {
     let dim = class_dim(input);
@@ -211,12 +227,14 @@ pub fn cross_entropy(
 ///
 /// `-w[y] input[y]`, zero (and not counted by `mean`) where
 /// `y == ignore_index`; `mean` divides by `sum w[y]`.
+#[loss]
 pub fn nll(
-    input: &Tensor,
-    target: &Tensor,
+    #[tensor(float, min_rank = 1)] input: &Tensor,
+    #[tensor(integer)] target: &Tensor,
     // PyTorch's default: None; a (C,) rescaling of each class.
-    weight: Option<&Tensor>,
-    // PyTorch's default: -100
+    #[tensor(float, rank = 1)] weight: Option<&Tensor>,
+    /// A class index whose entries count for nothing.
+    #[hyper(default = -100)]
     ignore_index: i64,
 ) -> Result<LossOutput, LossError> {
     let (loss, w, _) = pick_classes(input, target, weight, ignore_index)?;
@@ -228,13 +246,13 @@ pub fn nll(
 /// `y (log y - input)` (as `xlogy(y, y) - y input`), or
 /// `exp(y) (y - input)` with `log_target`. It reduces itself: `mean` over every element, and
 /// `batchmean`, the sum over the batch size `input.size(0)`.
+#[loss(extra_reductions = ["batchmean"])]
 pub fn kl_div(
-    input: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: false
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
+    /// Whether the target is given as log-probabilities.
+    #[hyper(default = false)]
     log_target: bool,
-    // becomes Reduction::Custom("batchmean"): when true, `reduction` is not used.
-    batchmean: bool,
     // PyTorch's default: mean (with a warning that it will become batchmean)
     reduction: Reduction,
 ) -> Result<Tensor, LossError> {
@@ -243,7 +261,7 @@ pub fn kl_div(
     } else {
         target.f_xlogy(target)?.f_sub(&target.f_mul(input)?)?
     };
-    if batchmean {
+    if reduction == Reduction::Custom("batchmean") {
         let sum = loss.f_sum(None)?;
         return Ok(if input.dim() == 0 {
             sum
@@ -251,11 +269,7 @@ pub fn kl_div(
             sum.f_div_scalar(input.size()[0])?
         });
     }
-    Ok(match reduction {
-        Reduction::None => loss,
-        Reduction::Mean => loss.f_mean(None)?,
-        Reduction::Sum => loss.f_sum(None)?,
-    })
+    reduction.apply(Self::NAME, &loss)
 }
 
 /// Matches `torch.nn.functional.poisson_nll_loss`.
@@ -263,14 +277,18 @@ pub fn kl_div(
 /// `exp(input) - y input` (`log_input`) or
 /// `input - y log(input + eps)`; `full` adds Stirling's `y log y - y + 0.5 log(2 pi y)` where
 /// `y > 1` only.
+#[loss]
 pub fn poisson_nll(
-    input: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: true
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
+    /// Whether the input is the log of the rate.
+    #[hyper(default = true)]
     log_input: bool,
-    // PyTorch's default: false
+    /// Whether to add Stirling's approximation of `log(target!)`.
+    #[hyper(default = false)]
     full: bool,
-    // PyTorch's default: 1e-8
+    /// Added to the rate before its log (without `log_input`).
+    #[hyper(default = 1e-8, check = 0.0..)]
     eps: f64,
 ) -> Result<Tensor, LossError> {
     let loss = if log_input {
@@ -295,13 +313,16 @@ pub fn poisson_nll(
 /// `0.5 log(2 pi)` with `full`), where `v` is `var` clamped at `eps` with the gradient passing the
 /// clamp untouched (PyTorch clamps under `no_grad`). `var` has the input's shape, or one
 /// dimension of size 1, or lacks the input's last dimension.
+#[loss]
 pub fn gaussian_nll(
-    input: &Tensor,
-    target: &Tensor,
-    var: &Tensor,
-    // PyTorch's default: false
+    #[tensor(float)] input: &Tensor,
+    #[tensor(float, same_shape_as = input)] target: &Tensor,
+    #[tensor(float)] var: &Tensor,
+    /// Whether to add the constant `0.5 log(2 pi)`.
+    #[hyper(default = false)]
     full: bool,
-    // PyTorch's default: 1e-6
+    /// The smallest variance used.
+    #[hyper(default = 1e-6, check = 0.0<..)]
     eps: f64,
 ) -> Result<Tensor, LossError> {
     let (input_shape, var_shape) = (input.size(), var.size());
@@ -321,7 +342,7 @@ pub fn gaussian_nll(
         var.shallow_clone()
     } else {
         return Err(LossError::ShapeMismatch {
-            loss: "GaussianNll",
+            loss: Self::NAME,
             arg: "var",
             expected: format!(
                 "should have the input's shape {input_shape:?}, one dimension of size 1, or the input's shape without its last dimension"
@@ -331,7 +352,7 @@ pub fn gaussian_nll(
     };
     if var.f_lt(0.0)?.f_any()?.f_int64_value(&[])? != 0 {
         return Err(LossError::TargetOutOfRange {
-            loss: "GaussianNll",
+            loss: Self::NAME,
             arg: "var",
             expected: "non-negative variances".into(),
             found: "a negative entry".into(),
@@ -357,10 +378,12 @@ pub fn gaussian_nll(
 ///
 /// `max(0, margin - x)` where `y != 1`, plus `x` where
 /// `y != -1` (for `y` in {1, -1}, one of the two).
+#[loss]
 pub fn hinge_embedding(
-    input: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: 1.0
+    #[tensor(float)] input: &Tensor,
+    #[tensor(same_shape_as = input)] target: &Tensor,
+    /// The margin negatives are pushed below.
+    #[hyper(default = 1.0)]
     margin: f64,
 ) -> Result<Tensor, LossError> {
     let margin_part = input
@@ -374,7 +397,11 @@ pub fn hinge_embedding(
 /// Matches `torch.nn.functional.soft_margin_loss`.
 ///
 /// `log(1 + exp(-y x))`.
-pub fn soft_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
+#[loss]
+pub fn soft_margin(
+    #[tensor(float)] input: &Tensor,
+    #[tensor(same_shape_as = input)] target: &Tensor,
+) -> Result<Tensor, LossError> {
     Ok(input.f_neg()?.f_mul(target)?.f_exp()?.f_log1p()?)
 }
 
@@ -382,11 +409,12 @@ pub fn soft_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError>
 ///
 /// Per sample, the mean over classes of
 /// `-w (y log sigmoid(x) + (1 - y) log sigmoid(-x))`.
+#[loss]
 pub fn multilabel_soft_margin(
-    input: &Tensor,
-    target: &Tensor,
+    #[tensor(float, min_rank = 1, max_rank = 2)] input: &Tensor,
+    #[tensor(same_shape_as = input)] target: &Tensor,
     // PyTorch's default: None; a (C,) rescaling of each class.
-    weight: Option<&Tensor>,
+    #[tensor(float, rank = 1)] weight: Option<&Tensor>,
 ) -> Result<Tensor, LossError> {
     let positive = target.f_mul(&input.f_log_sigmoid()?)?;
     let negative = target
@@ -408,7 +436,11 @@ pub fn multilabel_soft_margin(
 /// Per sample, the sum over the target classes `j` (the
 /// target's indices before its first -1) and the other classes `i` of
 /// `max(0, 1 - (x[j] - x[i]))`, over `C`.
-pub fn multilabel_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, LossError> {
+#[loss]
+pub fn multilabel_margin(
+    #[tensor(float, min_rank = 1, max_rank = 2)] input: &Tensor,
+    #[tensor(integer, same_shape_as = input)] target: &Tensor,
+) -> Result<Tensor, LossError> {
     let unbatched = input.dim() <= 1;
     let (x, y) = if unbatched {
         (input.f_unsqueeze(0)?, target.f_unsqueeze(0)?)
@@ -451,24 +483,19 @@ pub fn multilabel_margin(input: &Tensor, target: &Tensor) -> Result<Tensor, Loss
 ///
 /// Per sample, the sum over classes `i != y` of
 /// `w[y] max(0, margin - x[y] + x[i])^p`, over `C`; `p` is 1 or 2.
+#[loss]
 pub fn multi_margin(
-    input: &Tensor,
-    target: &Tensor,
+    #[tensor(float, min_rank = 1, max_rank = 2)] input: &Tensor,
+    #[tensor(integer)] target: &Tensor,
     // PyTorch's default: None; a (C,) rescaling by the target class.
-    weight: Option<&Tensor>,
-    // PyTorch's default: 1
+    #[tensor(float, rank = 1)] weight: Option<&Tensor>,
+    /// The hinge's power, 1 or 2.
+    #[hyper(default = 1, check = 1..=2)]
     p: i64,
-    // PyTorch's default: 1.0
+    /// The margin the target class should lead by.
+    #[hyper(default = 1.0)]
     margin: f64,
 ) -> Result<Tensor, LossError> {
-    if p != 1 && p != 2 {
-        return Err(LossError::InvalidHyperparameter {
-            loss: "MultiMargin",
-            name: "p",
-            expected: "1 or 2".into(),
-            found: p.to_string(),
-        });
-    }
     let unbatched = input.dim() <= 1;
     let (x, y) = if unbatched {
         (
@@ -501,11 +528,13 @@ pub fn multi_margin(
 ///
 /// With `cos = <a, b> / sqrt((|a|^2 + 1e-12)(|b|^2 + 1e-12))`,
 /// `1 - cos` where `y == 1` and `max(0, cos - margin)` where `y == -1`.
+#[loss]
 pub fn cosine_embedding(
-    input1: &Tensor,
-    input2: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: 0.0
+    #[tensor(float, min_rank = 1, max_rank = 2)] input1: &Tensor,
+    #[tensor(float, same_shape_as = input1)] input2: &Tensor,
+    #[tensor(per_sample)] target: &Tensor,
+    /// The cosine below which dissimilar pairs cost nothing.
+    #[hyper(default = 0.0, check = -1.0..=1.0)]
     margin: f64,
 ) -> Result<Tensor, LossError> {
     const EPSILON: f64 = 1e-12;
@@ -533,11 +562,13 @@ pub fn cosine_embedding(
 /// Matches `torch.nn.functional.margin_ranking_loss`.
 ///
 /// `max(0, -y (x1 - x2) + margin)`.
+#[loss]
 pub fn margin_ranking(
-    input1: &Tensor,
-    input2: &Tensor,
-    target: &Tensor,
-    // PyTorch's default: 0.0
+    #[tensor(float)] input1: &Tensor,
+    #[tensor(float, same_shape_as = input1)] input2: &Tensor,
+    #[tensor(same_shape_as = input1)] target: &Tensor,
+    /// The lead the higher-ranked input should have.
+    #[hyper(default = 0.0)]
     margin: f64,
 ) -> Result<Tensor, LossError> {
     Ok(target
@@ -582,17 +613,22 @@ fn triplet_hinge(
 ///
 /// `max(0, margin + d(a, p) - d(a, n))` with `d` the
 /// `pairwise_distance` of norm `p`.
+#[loss]
 pub fn triplet_margin(
-    anchor: &Tensor,
-    positive: &Tensor,
-    negative: &Tensor,
-    // PyTorch's default: 1.0
+    #[tensor(float, min_rank = 1, max_rank = 2)] anchor: &Tensor,
+    #[tensor(float, same_shape_as = anchor)] positive: &Tensor,
+    #[tensor(float, same_shape_as = anchor)] negative: &Tensor,
+    /// The distance the negative should be farther than the positive.
+    #[hyper(default = 1.0, check = 0.0<..)]
     margin: f64,
-    // PyTorch's default: 2.0
+    /// The norm's order.
+    #[hyper(default = 2.0, check = 0.0<..)]
     p: f64,
-    // PyTorch's default: 1e-6
+    /// Added to the differences before the norm.
+    #[hyper(default = 1e-6, check = 0.0..)]
     eps: f64,
-    // PyTorch's default: false
+    /// Whether the positive-negative distance replaces the anchor's where smaller.
+    #[hyper(default = false)]
     swap: bool,
 ) -> Result<Tensor, LossError> {
     triplet_hinge(anchor, positive, negative, margin, swap, |x1, x2| {
@@ -603,6 +639,7 @@ pub fn triplet_margin(
 /// The distances `triplet_margin_with_distance_loss` can use: the two PyTorch ships, in place of
 /// its `distance_function` callable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Distance {
     /// `pairwise_distance(x1, x2, p, eps)`, PyTorch's default (`p = 2`, `eps = 1e-6`).
     Pairwise {
@@ -654,28 +691,21 @@ fn cosine_similarity(x1: &Tensor, x2: &Tensor, dim: i64, eps: f64) -> Result<Ten
 ///
 /// `max(0, margin + d(a, p) - d(a, n))` for a
 /// `distance` of [`Distance`].
+#[loss(register)]
 pub fn triplet_margin_with_distance(
-    anchor: &Tensor,
-    positive: &Tensor,
-    negative: &Tensor,
-    // PyTorch's default: None, meaning pairwise_distance (p = 2, eps = 1e-6)
+    #[tensor(float, min_rank = 1)] anchor: &Tensor,
+    #[tensor(float, same_shape_as = anchor)] positive: &Tensor,
+    #[tensor(float, same_shape_as = anchor)] negative: &Tensor,
+    /// The distance between two embeddings (PyTorch's `distance_function`; its default is the
+    /// pairwise distance with `p = 2`, `eps = 1e-6`).
     distance: Distance,
-    // PyTorch's default: 1.0
+    /// The distance the negative should be farther than the positive.
+    #[hyper(default = 1.0, check = 0.0<..)]
     margin: f64,
-    // PyTorch's default: false
+    /// Whether the positive-negative distance replaces the anchor's where smaller.
+    #[hyper(default = false)]
     swap: bool,
 ) -> Result<Tensor, LossError> {
-    if anchor.dim() != positive.dim() || positive.dim() != negative.dim() {
-        return Err(LossError::ShapeMismatch {
-            loss: "TripletMarginWithDistance",
-            arg: "positive",
-            expected: format!(
-                "should have as many dimensions as anchor ({})",
-                anchor.dim()
-            ),
-            found: positive.size(),
-        });
-    }
     triplet_hinge(anchor, positive, negative, margin, swap, |x1, x2| {
         distance.between(x1, x2)
     })
@@ -685,14 +715,17 @@ pub fn triplet_margin_with_distance(
 ///
 /// Libtorch's CTC forward (`reduction = none`), then its own reduction:
 /// `mean` is the batch mean of each loss over its target length (at least 1).
+#[loss]
 pub fn ctc(
-    log_probs: &Tensor,
-    targets: &Tensor,
-    input_lengths: &Tensor,
-    target_lengths: &Tensor,
-    // PyTorch's default: 0
+    #[tensor(float, min_rank = 2, max_rank = 3)] log_probs: &Tensor,
+    #[tensor(integer, min_rank = 1, max_rank = 2)] targets: &Tensor,
+    #[tensor(integer, max_rank = 1)] input_lengths: &Tensor,
+    #[tensor(integer, max_rank = 1)] target_lengths: &Tensor,
+    /// The blank label's index.
+    #[hyper(default = 0, check = 0..)]
     blank: i64,
-    // PyTorch's default: false
+    /// Whether infinite losses (inputs too short to align) and their gradients become 0.
+    #[hyper(default = false)]
     zero_infinity: bool,
     // PyTorch's default: mean
     reduction: Reduction,
@@ -706,15 +739,12 @@ pub fn ctc(
         tch::Reduction::None,
         zero_infinity,
     )?;
-    Ok(match reduction {
-        Reduction::None => loss,
-        Reduction::Sum => loss.f_sum(None)?,
-        Reduction::Mean => {
-            let lengths = target_lengths
-                .f_to_device(loss.device())?
-                .f_to_kind(loss.kind())?
-                .f_clamp_min(1.0)?;
-            loss.f_div(&lengths)?.f_mean(None)?
-        }
-    })
+    if reduction != Reduction::Mean {
+        return reduction.apply(Self::NAME, &loss);
+    }
+    let lengths = target_lengths
+        .f_to_device(loss.device())?
+        .f_to_kind(loss.kind())?
+        .f_clamp_min(1.0)?;
+    Ok(loss.f_div(&lengths)?.f_mean(None)?)
 }

@@ -138,7 +138,9 @@ fn dyn_loss_impl(model: &LossModel, stub: bool) -> TokenStream {
         quote!(#krate::TensorArg { name: #name, optional: #optional })
     });
     let count = model.tensors.len();
-    let slots: Vec<Ident> = (0..count).map(|i| format_ident!("__focal_tensor{}", i)).collect();
+    let slots: Vec<Ident> = (0..count)
+        .map(|i| format_ident!("__focal_tensor{}", i))
+        .collect();
     let slots: Vec<Ident> = slots.iter().map(|s| local(&s.to_string())).collect();
     let tensors = local("__focal_tensors");
     let body = if stub {
@@ -476,7 +478,9 @@ fn tensor_checks(krate: &syn::Path, model: &LossModel, tensor: &TensorInput) -> 
     if tensor.per_sample.is_some() {
         let input = &model.tensors[0].ident;
         let input_name = input.unraw().to_string();
-        checks.push(quote! { #krate::checks::per_sample(Self::NAME, #name, #this, #input_name, #input)?; });
+        checks.push(
+            quote! { #krate::checks::per_sample(Self::NAME, #name, #this, #input_name, #input)?; },
+        );
     }
     if let Some((min, max)) = tensor.rank {
         let max = if max == usize::MAX {

@@ -46,7 +46,10 @@ pub(super) fn struct_def(model: &LossModel, stub: bool) -> TokenStream {
             field, ty, docs, ..
         } = h;
         let default_doc = match &h.default {
-            Some(expr) => format!(" Default: `{}`.", naming::tokens_text(&expr.to_token_stream())),
+            Some(expr) => format!(
+                " Default: `{}`.",
+                naming::tokens_text(&expr.to_token_stream())
+            ),
             None => " Default: the type's `Default`.".to_owned(),
         };
         let blank = if docs.is_empty() {

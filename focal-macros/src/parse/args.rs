@@ -139,7 +139,10 @@ fn extra_reductions(value: &Expr, errors: &mut Errors) -> Vec<syn::LitStr> {
     let mut names: Vec<syn::LitStr> = Vec::new();
     for element in &array.elems {
         let Some(lit) = string_literal(element) else {
-            errors.at(element, "expected a reduction name in quotes, such as \"batchmean\"");
+            errors.at(
+                element,
+                "expected a reduction name in quotes, such as \"batchmean\"",
+            );
             continue;
         };
         let name = lit.value();
@@ -148,7 +151,11 @@ fn extra_reductions(value: &Expr, errors: &mut Errors) -> Vec<syn::LitStr> {
                 lit,
                 format!("\"{name}\" is a standard reduction, which every loss accepts: list only the loss's own"),
             );
-        } else if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        } else if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
             errors.at(
                 lit,
                 format!("invalid reduction name \"{name}\": use lowercase letters, digits and `_`, as PyTorch's names (\"batchmean\")"),

@@ -93,7 +93,8 @@ fn exclusive_range(input: ParseStream) -> Option<TokenStream> {
         tokens.push(tt);
         cursor = next;
     }
-    let is_dot = |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let is_dot =
+        |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == '.');
     let exclusive = tokens.iter().enumerate().any(|(i, t)| {
         matches!(t, TokenTree::Punct(p) if p.as_char() == '<')
             && is_dot(tokens.get(i + 1))

@@ -176,10 +176,9 @@ fn exclusive_range(tokens: &TokenStream, errors: &mut Errors) -> Option<Check> {
     };
     let lower: TokenStream = trees[..split].iter().cloned().collect();
     let upper: TokenStream = trees[split + 1..].iter().cloned().collect();
-    let (Ok(lower), Ok(Expr::Range(upper))) = (
-        syn::parse2::<Expr>(lower),
-        syn::parse2::<Expr>(upper),
-    ) else {
+    let (Ok(lower), Ok(Expr::Range(upper))) =
+        (syn::parse2::<Expr>(lower), syn::parse2::<Expr>(upper))
+    else {
         return fail(errors);
     };
     if upper.start.is_some() {
@@ -187,8 +186,12 @@ fn exclusive_range(tokens: &TokenStream, errors: &mut Errors) -> Option<Check> {
     }
     let end = match (&upper.end, upper.limits) {
         (None, _) => quote::quote!(::core::ops::Bound::Unbounded),
-        (Some(end), syn::RangeLimits::HalfOpen(_)) => quote::quote!(::core::ops::Bound::Excluded(#end)),
-        (Some(end), syn::RangeLimits::Closed(_)) => quote::quote!(::core::ops::Bound::Included(#end)),
+        (Some(end), syn::RangeLimits::HalfOpen(_)) => {
+            quote::quote!(::core::ops::Bound::Excluded(#end))
+        }
+        (Some(end), syn::RangeLimits::Closed(_)) => {
+            quote::quote!(::core::ops::Bound::Included(#end))
+        }
     };
     Some(Check::Range {
         value: quote::quote!((::core::ops::Bound::Excluded(#lower), #end)),

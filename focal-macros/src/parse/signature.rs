@@ -104,7 +104,8 @@ pub(super) fn read_function(
                         }
                     }
                     ParamKind::Reduction => {
-                        if let Some(r) = reduction_parameter(ident, attrs, &reduction_param, errors) {
+                        if let Some(r) = reduction_parameter(ident, attrs, &reduction_param, errors)
+                        {
                             call_args.push(Arg::Reduction);
                             reduction_param = Some(r);
                         }
@@ -153,9 +154,7 @@ pub(super) fn read_function(
         .collect();
     let register = args.register.map(|r| match r {
         Register::Named(lit) => lit,
-        Register::Derived(span) => {
-            syn::LitStr::new(&function.sig.ident.unraw().to_string(), span)
-        }
+        Register::Derived(span) => syn::LitStr::new(&function.sig.ident.unraw().to_string(), span),
     });
     LossModel {
         vis: function.vis.clone(),
@@ -186,7 +185,11 @@ fn mistyped_tensor(ident: &Ident, ty: &Type) -> Option<(bool, String)> {
         Some(inner) => (true, inner),
         None => (false, ty),
     };
-    let wanted = if optional { "Option<&Tensor>" } else { "&Tensor" };
+    let wanted = if optional {
+        "Option<&Tensor>"
+    } else {
+        "&Tensor"
+    };
     let found = naming::type_text(ty);
     let message = match inner {
         Type::Reference(r) if r.mutability.is_some() && is_tensor(&r.elem) => format!(
