@@ -295,17 +295,32 @@ fn forward_body(model: &LossModel) -> TokenStream {
             quote!(::core::option::Option::Some(&self.#field))
         }))
         .collect();
-    let needs_grad = |tensors: &[TokenStream]| {
-        if tensors.is_empty() {
-            return quote!(false);
+    // Whether each differentiable tensor requires a gradient, in the order of `differentiable`.
+    let requires_grad: Vec<TokenStream> = model
+        .tensors
+        .iter()
+        .map(|t| {
+            let ident = &t.ident;
+            if t.optional {
+                quote!(::core::option::Option::is_some_and(#ident, #krate::__private::tch::Tensor::requires_grad))
+            } else {
+                quote!(#krate::__private::tch::Tensor::requires_grad(#ident))
+            }
+        })
+        .chain(model.state.iter().map(|s| {
+            let field = &s.field;
+            quote!(#krate::__private::tch::Tensor::requires_grad(&self.#field))
+        }))
+        .collect();
+    let needs_grad = |checks: &[TokenStream]| {
+        if checks.is_empty() {
+            quote!(false)
+        } else {
+            quote!(#(#checks)||*)
         }
-        let checks = tensors.iter().map(|t| {
-            quote!(::core::option::Option::is_some_and(#t, #krate::__private::tch::Tensor::requires_grad))
-        });
-        quote!(#(#checks)||*)
     };
-    let others_need_grad = needs_grad(differentiable.get(1..).unwrap_or_default());
-    let all_need_grad = needs_grad(&differentiable);
+    let others_need_grad = needs_grad(requires_grad.get(1..).unwrap_or_default());
+    let all_need_grad = needs_grad(&requires_grad);
     let grad_mode = local("__focal_grad_mode");
     let composed = local("__focal_composed");
     let output = local("__focal_output");

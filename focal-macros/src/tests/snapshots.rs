@@ -127,3 +127,68 @@ fn parameters_buffers_and_backward() {
     );
     expect_file!["snapshots/hand_written_backward.rs"].assert_eq(&backward);
 }
+
+/// Three call-time tensors, one of them checked per sample, and an exclusive lower bound.
+#[test]
+fn three_tensors() {
+    let out = expand_pretty(
+        quote!(),
+        quote! {
+            /// `1 - cos(x1, x2)` for similar pairs, `max(0, cos - margin)` for the others.
+            pub fn cosine_embedding(
+                #[tensor(float, rank = 2)] input1: &Tensor,
+                #[tensor(float, same_shape_as = input1)] input2: &Tensor,
+                #[tensor(per_sample)] target: &Tensor,
+                #[hyper(default = 0.5, check = 0.0<..=1.0)] margin: f64,
+            ) -> Result<Tensor, LossError> {
+                let cos = input1.f_cosine_similarity(input2, 1, 1e-8)?;
+                Ok(cos.f_rsub_scalar(1.0)?.f_where_self(&target.f_eq(1)?, &(cos - margin).f_relu()?)?)
+            }
+        },
+    );
+    expect_file!["snapshots/three_tensors.rs"].assert_eq(&out);
+}
+
+/// An optional per-call weight, with a hand-written backward that receives it as an `Option`.
+#[test]
+fn optional_tensor() {
+    let out = expand_pretty(
+        quote!(backward = weighted_mse_grad),
+        quote! {
+            pub fn weighted_mse(
+                #[tensor(float)] input: &Tensor,
+                #[tensor(float, same_shape_as = input)] target: &Tensor,
+                #[tensor(float, broadcastable_to = input)] weight: Option<&Tensor>,
+            ) -> Tensor {
+                let squared = (input - target).square();
+                match weight {
+                    Some(w) => squared * w,
+                    None => squared,
+                }
+            }
+        },
+    );
+    expect_file!["snapshots/optional_tensor.rs"].assert_eq(&out);
+}
+
+/// A reduction of the loss's own: the body takes the reduction and applies it.
+#[test]
+fn custom_reduction() {
+    let out = expand_pretty(
+        quote!(extra_reductions = ["batchmean"], register),
+        quote! {
+            pub fn kl_div(
+                #[tensor(float)] input: &Tensor,
+                #[tensor(float, same_shape_as = input)] target: &Tensor,
+                reduction: Reduction,
+            ) -> Result<Tensor, LossError> {
+                let pointwise = target.f_xlogy(target)?.f_sub(&target.f_mul(input)?)?;
+                match reduction {
+                    Reduction::Custom("batchmean") => Ok(pointwise.f_sum(None)?.f_div_scalar(input.size()[0])?),
+                    standard => standard.apply(Self::NAME, &pointwise),
+                }
+            }
+        },
+    );
+    expect_file!["snapshots/custom_reduction.rs"].assert_eq(&out);
+}

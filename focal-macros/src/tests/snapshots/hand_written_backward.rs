@@ -140,14 +140,8 @@ impl SquaredError {
             __focal_output.reduce(Self::NAME, self.reduction)
         };
         if __focal_grad_mode
-            && (::core::option::Option::is_some_and(
-                ::core::option::Option::Some(input),
-                ::focal::__private::tch::Tensor::requires_grad,
-            )
-                || ::core::option::Option::is_some_and(
-                    ::core::option::Option::Some(target),
-                    ::focal::__private::tch::Tensor::requires_grad,
-                ))
+            && (::focal::__private::tch::Tensor::requires_grad(input)
+                || ::focal::__private::tch::Tensor::requires_grad(target))
         {
             let __focal_value = ::focal::__private::tch::no_grad(|| __focal_composed())?;
             let __focal_hyper_0 = ::core::clone::Clone::clone(&self.scale);
