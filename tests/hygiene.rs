@@ -106,10 +106,10 @@ mod locals {
     ) -> Tensor {
         let mut out = (value - grad).square() * path * loss + reduction_;
         if let Some(o) = output {
-            out = out + o;
+            out += o;
         }
         if let Some(i) = input2 {
-            out = out * i;
+            out *= i;
         }
         out
     }
