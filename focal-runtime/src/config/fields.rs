@@ -26,7 +26,8 @@ pub(crate) fn from_fields<T: DeserializeOwned>(fields: Map<String, Value>) -> Re
     serde_path_to_error::deserialize(Value::Object(fields)).map_err(|err| {
         let path = err.path().to_string();
         let inner = shorten(&err.into_inner().to_string());
-        if path == "." || path.is_empty() {
+        // An unknown field's message names it already.
+        if path == "." || path.is_empty() || inner.starts_with("unknown field") {
             inner
         } else {
             format!("{path}: {inner}")
