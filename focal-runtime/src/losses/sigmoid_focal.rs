@@ -19,7 +19,9 @@ use crate::{checks, LossError, LossOutput};
 /// torchvision calls) cancels at saturated logits (it gives 0 for `x = -40, t = 0`, where the
 /// loss is 4.2e-18), this keeps full precision. Infinite logits count as the largest finite ones,
 /// so a class masked by a `-inf` logit against target 0 adds 0 with a zero gradient (the literal
-/// formula, and torchvision, give NaN there). Half and bfloat16 inputs are computed in float32
+/// formula, and torchvision, give NaN there). At logits near the dtype's largest value
+/// torchvision's gradient overflows to NaN under `none` and `sum` (`gamma (1 - p_t)^(gamma - 1)
+/// ce` is beyond the range before it meets the zero `p (1 - p)`); ours is the finite limit. Half and bfloat16 inputs are computed in float32
 /// and the loss is returned in the input's dtype. `Mean` averages over every element, `Sum` adds
 /// them.
 ///
