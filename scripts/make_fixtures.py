@@ -19,7 +19,9 @@ if __name__ == "__main__":
     catalogue.main(out)
     if all(importlib.util.find_spec(m) for m in ("torchvision", "kornia", "monai")):
         import anchors  # noqa: E402
+        import edges  # noqa: E402
 
         anchors.main(out)
+        edges.main(out)
     else:
-        print("skipped anchors.safetensors: torchvision, kornia or monai missing (run `make anchors-fixtures`)")
+        print("skipped anchors.safetensors and edges.safetensors: torchvision, kornia or monai missing (run `make anchors-fixtures`)")

@@ -137,7 +137,7 @@ fn run<R: Real, T: ClassIndex>(
     }
     super::count_run();
     let total: f64 = parts.iter().map(|p| p.sum).sum();
-    Ok(Some((view::scalar::<R>(total * scale)?, params.needs_grad)))
+    Ok(Some((view::reduced::<R>(total, scale)?, params.needs_grad)))
 }
 
 multiversion! {

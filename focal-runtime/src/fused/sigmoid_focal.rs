@@ -109,7 +109,7 @@ fn run<R: Real>(
     }
     super::count_run();
     let total: f64 = parts.iter().map(|p| p.sum).sum();
-    Ok(Some(Fused::new(view::scalar::<R>(total * scale)?, grad)))
+    Ok(Some(Fused::new(view::reduced::<R>(total, scale)?, grad)))
 }
 
 multiversion! {
@@ -185,7 +185,11 @@ fn work<R: Real>(ctx: &Ctx<'_, R>, range: Range<usize>, out: Option<&SharedOut<R
                 // p - t as (1 - t) p - t q: exact for hard targets where p rounds to 1 (at x = 50
                 // in float32, p - 1 is 0 but -q is -2e-22).
                 let p_minus_t = (R::ONE - ti) * p[i] - ti * q[i];
-                o[i] = alpha_t[i] * (p_minus_t * modulator[i] + ce[i] * d_modulator) * ctx.scale;
+                let g = alpha_t[i] * (p_minus_t * modulator[i] + ce[i] * d_modulator) * ctx.scale;
+                // An infinite logit counts as the largest finite one, with a zero gradient (as
+                // `nan_to_num` gives the composed path).
+                let infinite = (x[i] == R::INFINITY) | (x[i] == -R::INFINITY);
+                o[i] = select(infinite, R::ZERO, g);
             }
         }
     }

@@ -2,7 +2,10 @@
 //! of the target class, `log(1 - p_y)` from the other classes' sum, the loss
 //! `-alpha_y (1 - p_y)^gamma ln p_y`, and its gradient
 //! `-alpha_y (1 - p_y)^gamma ((onehot_j - p_j) + gamma ln p_y (w_j - p_j))`, where `w` is the
-//! softmax over the classes other than `y` (the derivative of `log(1 - p_y)`).
+//! softmax over the classes other than `y` (the derivative of `log(1 - p_y)`); where `p_y < 1/2`
+//! the same gradient as `F (onehot_j - p_j)`, `F = -alpha_y (1 - p_y)^gamma (1 - gamma ln p_y
+//! p_y / (1 - p_y))` (since `w - p = -(p_y / (1 - p_y)) (onehot - p)`), which stays exact at any
+//! logit gap where the first form multiplies a huge `gamma ln p_y` by a rounded `w_j - p_j`.
 
 use std::ops::Range;
 
@@ -145,7 +148,7 @@ fn run<R: Real, T: ClassIndex>(
     let scale = view::reduction_scale(params.reduction, weight);
     let total: f64 = parts.iter().map(|p| p.sum).sum();
     Ok(Some(
-        Fused::new(view::scalar::<R>(total * scale)?, grad).with_grad_scale(scale),
+        Fused::new(view::reduced::<R>(total, scale)?, grad).with_grad_scale(scale),
     ))
 }
 
@@ -228,7 +231,7 @@ fn block<R: Real, T: ClassIndex>(
         }
     }
     let (mut sum, mut others) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
-    let mut x_y = [R::ZERO; BLOCK];
+    let (mut x_y, mut e_y) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK]);
     for k in 0..c {
         let row = &ctx.x[base + k * s..][..len];
         let er = &mut e[k * BLOCK..][..len];
@@ -239,6 +242,7 @@ fn block<R: Real, T: ClassIndex>(
             let is_y = yi[i] == k as i32;
             others[i] = others[i] + select(is_y, R::ZERO, v);
             x_y[i] = select(is_y, row[i], x_y[i]);
+            e_y[i] = select(is_y, v, e_y[i]);
         }
     }
     // The gradient is the composed path's, term by term:
@@ -272,9 +276,21 @@ fn block<R: Real, T: ClassIndex>(
         for i in 0..len {
             let valid = yi[i] >= 0;
             let base_coef = -(a[i] * modulator[i]);
-            b[i] = select(valid, base_coef, R::ZERO);
-            d[i] = select(valid, base_coef * ctx.gamma * log_p[i], R::ZERO);
             inv_others[i] = select(others[i] > R::ZERO, R::ONE / others[i], R::ZERO);
+            // p_y >= 1/2: as the composed path, which differentiates log(1 - p_y) through the
+            // other classes there. p_y < 1/2: the gradient is `F (onehot - p)` with
+            // `F = base (1 - gamma ln p_y p_y / (1 - p_y))`, `ln p_y * (p_y / (1 - p_y))` taken
+            // first (it is small where ln p_y is huge: no overflow, no cancellation at any logit
+            // gap), 0 where p_y is 0.
+            let top = e_y[i] >= others[i];
+            let ratio = select(
+                e_y[i] > R::ZERO,
+                log_p[i] * (e_y[i] * inv_others[i]),
+                R::ZERO,
+            );
+            let whole = select(top, base_coef, base_coef * (R::ONE - ctx.gamma * ratio));
+            b[i] = select(valid, whole, R::ZERO);
+            d[i] = select(valid & top, base_coef * ctx.gamma * log_p[i], R::ZERO);
         }
     }
     if let Some(out) = out {

@@ -141,7 +141,24 @@ pub(crate) fn reduction_scale(reduction: Reduction, divisor: f64) -> f64 {
     }
 }
 
-/// The reduced loss as a scalar tensor of dtype `R`.
-pub(crate) fn scalar<R: Real>(value: f64) -> Result<Tensor, LossError> {
-    Ok(Tensor::f_scalar_tensor(value, (R::KIND, Device::Cpu))?)
+/// The reduced loss, `total * scale`, as a scalar tensor of dtype `R`; `total` is the sum of the
+/// elementwise losses, accumulated in float64. Where that sum is beyond `R`'s range (float32), the
+/// composed path, which sums in `R`, gives an infinite sum and an infinite mean: so does this.
+pub(crate) fn reduced<R: Real>(total: f64, scale: f64) -> Result<Tensor, LossError> {
+    let sum = R::of(total).to_f64();
+    let value = if sum.is_infinite() && total.is_finite() {
+        sum
+    } else {
+        total * scale
+    };
+    scalar::<R>(value)
+}
+
+/// A scalar tensor of dtype `R`, rounded to `R` here first: libtorch refuses a float64 beyond
+/// float32's range (and tch 0.24 panics on that refusal).
+fn scalar<R: Real>(value: f64) -> Result<Tensor, LossError> {
+    Ok(Tensor::f_scalar_tensor(
+        R::of(value).to_f64(),
+        (R::KIND, Device::Cpu),
+    )?)
 }

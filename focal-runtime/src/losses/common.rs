@@ -38,10 +38,21 @@ pub(crate) fn modulator(log_one_minus_p: &Tensor, gamma: f64) -> Result<Tensor, 
     Ok(log_one_minus_p.f_mul_scalar(gamma)?.f_exp()?)
 }
 
+/// Below this log-probability, `log(1 - p)` is 0 to rounding in float32 and float64
+/// (`|log p| p < 1e-33`): [`log_one_minus_softmax`] takes it as the constant 0 there.
+pub(crate) const LOG_P_NEGLIGIBLE: f64 = -80.0;
+
 /// `log(1 - softmax(x, 1))` for every class, accurate and with finite gradients also where a
 /// probability rounds to 1: for the largest logit of each position it is the log-sum-exp of the
 /// other classes' log-probabilities; for the others (whose probability is at most 1/2)
-/// `log1p(-p)`. `log_p` is `log_softmax(x, 1)`; needs at least 2 classes.
+/// `log1p(-p)`, and the constant 0 where `log p` is below [`LOG_P_NEGLIGIBLE`]. The constant keeps
+/// the backward pass free of `inf * 0` at huge logit gaps: the focal term's derivative with
+/// respect to `log(1 - p)` is `gamma (1 - p)^gamma |log p|`, which overflows at `log p = -3e38`
+/// (a float32 gap), while `d log(1 - p) / d log p = -p / (1 - p)` underflows to 0 long before;
+/// and it keeps the gradient of the term in `log p` alone, so that the softmax backward does not
+/// cancel a huge gradient of `log(1 - p)` against another class's (at a gap of 1e7 in float32
+/// that cancellation gave `[-1, 0, 0]` for `[-1, 1, 0]`). `log_p` is `log_softmax(x, 1)`; needs
+/// at least 2 classes.
 pub(crate) fn log_one_minus_softmax(log_p: &Tensor) -> Result<Tensor, LossError> {
     let top = log_p.f_argmax(1, true)?;
     let is_top = log_p
@@ -52,10 +63,17 @@ pub(crate) fn log_one_minus_softmax(log_p: &Tensor) -> Result<Tensor, LossError>
     let others = log_p
         .f_masked_fill(&is_top, f64::NEG_INFINITY)?
         .f_logsumexp(&[1i64][..], true)?;
-    // log1p(-p) at every class but the top one, evaluated at a safe point there so that the
-    // unused branch's gradient is not NaN.
-    let safe = log_p.f_masked_fill(&is_top, -1.0)?;
-    let rest = safe.f_exp()?.f_neg()?.f_log1p()?;
+    // log1p(-p) at every class but the top one, evaluated at a safe point there (and where p is
+    // negligible) so that the unused branch's gradient is not NaN; 0 where p is negligible.
+    let negligible = log_p.f_lt(LOG_P_NEGLIGIBLE)?;
+    let safe = log_p
+        .f_masked_fill(&is_top, -1.0)?
+        .f_masked_fill(&negligible, -1.0)?;
+    let rest = safe
+        .f_exp()?
+        .f_neg()?
+        .f_log1p()?
+        .f_masked_fill(&negligible, 0.0)?;
     Ok(others.f_expand_as(&rest)?.f_where_self(&is_top, &rest)?)
 }
 

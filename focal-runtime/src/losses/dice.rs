@@ -44,8 +44,19 @@ impl Activation {
 /// encoded inside), or has the input's shape: one-hot or soft float labels in `[0, 1]`, or
 /// integer 0/1 masks (so `(N, 1, *)` is a binary mask where `C = 1`). `Reduction::None` gives the
 /// `(N, C)` Dice losses (`(N, C - 1)` without the background), where MONAI gives `(N, C, 1, ...)`;
-/// `Mean` and `Sum` reduce them as MONAI does. Without spatial dims each `(n, c)` is its own
-/// Dice loss. Half and bfloat16 inputs are computed in float32 and returned in their dtype.
+/// `Mean` and `Sum` reduce them as MONAI does. Half and bfloat16 inputs are computed in float32
+/// and returned in their dtype.
+///
+/// Where this differs from MONAI on purpose:
+/// - Without spatial dims (`(N, C)` input) each `(n, c)` is its own Dice loss; MONAI sums such an
+///   input over the whole batch (its spatial sum over no dims sums every dim) into one Dice.
+///   With `N = 0` or `C = 0` as well, `Mean` gives 0, as MONAI does for its default (equal)
+///   smooths (MONAI gives `1 - smooth_nr / smooth_dr`); `Sum` gives 0 and `None` an empty `(N, C)`.
+///   An empty input with spatial dims gives NaN under `Mean`, 0 under `Sum`, as MONAI.
+/// - The softmax activation needs `C >= 2` (an error for `C = 0` or 1): MONAI ignores
+///   `softmax=True` with a warning for one channel, and applies it to none.
+/// - Class-index targets must hold indices in `[0, C)`: a target of an input with `C = 0` is an
+///   error.
 ///
 /// ```
 /// use focal_runtime::{DiceLoss, Loss, Reduction};
@@ -84,6 +95,14 @@ pub fn dice_loss(
         include_background,
     )?;
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
+    if input.dim() == 2 && dice.numel() == 0 {
+        // No (n, c) and no spatial dims (N = 0 or C = 0): MONAI sums such an input over the whole
+        // batch and gives the Dice of nothing, 0 (for equal smooths); a mean over no (n, c)
+        // would be 0 / 0. The normaliser 1 makes `Mean` 0 (and leaves `None` and `Sum` as
+        // they are: empty, and 0).
+        let one = Tensor::f_ones([1], (dice.kind(), dice.device()))?;
+        return Ok(downcast(LossOutput::weighted(dice, one), input.kind()));
+    }
     Ok(downcast(LossOutput::new(dice), input.kind()))
 }
 

@@ -22,6 +22,12 @@ use crate::{LossError, LossOutput};
 /// `(N, C)` values (MONAI's `none` output averaged over the spatial dims), `Mean` their mean and
 /// `Sum` their sum, which equal MONAI's `mean` and `sum`. Targets as for `DiceLoss`.
 ///
+/// Empty inputs: with `N = 0` or `C = 0`, `Mean` gives NaN (a mean over nothing), as MONAI;
+/// `Sum` gives 0, where MONAI gives NaN for an input without spatial dims (its focal part's
+/// mean over nothing). With empty spatial dims the focal part is a mean over no positions: NaN
+/// under every reduction. Inputs without spatial dims, one channel with the softmax and `C = 0`
+/// with class indices: as for `DiceLoss`.
+///
 /// ```
 /// use focal_runtime::{Activation, DiceFocalLoss, Loss};
 /// use tch::{Device, Kind, Tensor};

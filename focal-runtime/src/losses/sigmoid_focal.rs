@@ -19,7 +19,9 @@ use crate::{checks, LossError, LossOutput};
 /// torchvision calls) cancels at saturated logits (it gives 0 for `x = -40, t = 0`, where the
 /// loss is 4.2e-18), this keeps full precision. Infinite logits count as the largest finite ones,
 /// so a class masked by a `-inf` logit against target 0 adds 0 with a zero gradient (the literal
-/// formula, and torchvision, give NaN there). Half and bfloat16 inputs are computed in float32
+/// formula, and torchvision, give NaN there). At logits near the dtype's largest value
+/// torchvision's gradient overflows to NaN under `none` and `sum` (`gamma (1 - p_t)^(gamma - 1)
+/// ce` is beyond the range before it meets the zero `p (1 - p)`); ours is the finite limit. Half and bfloat16 inputs are computed in float32
 /// and the loss is returned in the input's dtype. `Mean` averages over every element, `Sum` adds
 /// them.
 ///
@@ -81,6 +83,17 @@ pub(crate) fn sigmoid_focal_terms(
         .f_log()?
         .f_add(&log_q)?
         .f_logaddexp(&one_minus_t.f_log()?.f_add(&log_p)?)?;
+    // At logits near the dtype's largest value, `d loss / d log(1 - p_t) = gamma (1 - p_t)^gamma
+    // ce` overflows (ce is about |x|) and meets the log-sum-exp's zero weight of a hard target's
+    // other term: inf * 0. There `d log(1 - p_t) / dx` is a multiple of `p (1 - p)`, which is 0
+    // in the dtype, so the modulator's gradient is exactly 0: it is detached there.
+    let log_one_minus_p_t = if gamma > 0.0 {
+        let limit = max_finite(x.kind()) / (4.0 * gamma.max(1.0));
+        let moderate = x.f_abs()?.f_le(limit)?;
+        log_one_minus_p_t.f_where_self(&moderate, &log_one_minus_p_t.f_detach()?)?
+    } else {
+        log_one_minus_p_t
+    };
     let mut loss = ce.f_mul(&modulator(&log_one_minus_p_t, gamma)?)?;
     if let Some(a) = alpha {
         let alpha_t = t
@@ -94,11 +107,16 @@ pub(crate) fn sigmoid_focal_terms(
 /// `x` with `±inf` replaced by `±` the dtype's largest finite value (NaN stays NaN); the
 /// gradient is zero there.
 pub(crate) fn finite_logits(x: &Tensor) -> Result<Tensor, LossError> {
-    let max = match x.kind() {
+    let max = max_finite(x.kind());
+    Ok(x.f_nan_to_num(Some(f64::NAN), Some(max), Some(-max))?)
+}
+
+/// The largest finite value of a float dtype.
+fn max_finite(kind: tch::Kind) -> f64 {
+    match kind {
         tch::Kind::Double => f64::MAX,
         tch::Kind::Half => 65504.0,
         tch::Kind::BFloat16 => 3.389_531_389_251_535_5e38,
         _ => f32::MAX as f64,
-    };
-    Ok(x.f_nan_to_num(Some(f64::NAN), Some(max), Some(-max))?)
+    }
 }

@@ -4,7 +4,7 @@ use focal_macros::loss;
 use tch::{Kind, Tensor};
 
 use super::common::{downcast, log_one_minus_softmax, modulator, per_class, per_class_len, upcast};
-use super::focal_loss::{class_index_target, one_hot_mask};
+use super::focal_loss::class_index_target;
 use crate::{checks, LossError, LossOutput};
 
 /// Multi-class focal loss on logits, from `log_softmax`, with per-class weights, an ignored
@@ -93,12 +93,11 @@ pub fn softmax_focal_loss(
         None => None,
     };
     let mut loss = if label_smoothing == 0.0 {
-        // Only the target class: log(1 - p_y) is the log-sum-exp of the other classes.
+        // Only the target class. log(1 - p_y) is the log-sum-exp of the other classes where y
+        // is the top class, else log1p(-p_y) (a function of log p_y alone, so that the gradient
+        // is `F (onehot - p)` with a moderate `F` at any logit gap: see log_one_minus_softmax).
         let log_p_y = log_p.f_gather(1, &index, false)?;
-        let is_target = one_hot_mask(&safe_target, classes, shape.len())?;
-        let log_rest = log_p
-            .f_masked_fill(&is_target, f64::NEG_INFINITY)?
-            .f_logsumexp(&[1i64][..], true)?;
+        let log_rest = log_one_minus_softmax(&log_p)?.f_gather(1, &index, false)?;
         let mut f_y = modulator(&log_rest, gamma)?
             .f_mul(&log_p_y)?
             .f_neg()?
