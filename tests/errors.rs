@@ -155,6 +155,24 @@ fn invalid_hyperparameter() {
         FocalLoss::default().with_alpha(f64::NAN).validate(),
         Err(LossError::InvalidHyperparameter { .. })
     ));
+    // A long value is cut short: a million-entry alpha list does not make a 5 MB message.
+    let mut alpha = vec![0.5; 1_000_000];
+    alpha[999_999] = -1.0;
+    let msg = focal::SoftmaxFocalLoss::new()
+        .with_alpha(Some(alpha))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with(
+            "SoftmaxFocalLoss: hyperparameter alpha should be in 0.0.. but is Some([0.5, 0.5,"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.len() < 200 && msg.ends_with("more characters)"),
+        "{msg}"
+    );
 }
 
 #[test]

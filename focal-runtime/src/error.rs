@@ -138,13 +138,53 @@ impl LossError {
         }
     }
 
-    /// Fills in the loss's name where the error was converted from a `TchError` without one.
-    pub fn in_loss(self, name: &'static str) -> Self {
-        match self {
-            LossError::Tch { loss: "", source } => LossError::Tch { loss: name, source },
-            other => other,
+    /// Fills in the loss's name where the error was made without one (converted from a
+    /// `TchError` with `?`, or built by a helper that does not know the loss): the one way every
+    /// variant gets its name afterwards. A name already there is kept.
+    ///
+    /// ```
+    /// use focal_runtime::LossError;
+    /// let e = LossError::from(tch::TchError::Torch("bad".into())).in_loss("MyLoss");
+    /// assert_eq!(e.loss(), "MyLoss");
+    /// let kept = LossError::UnsupportedTensor { loss: "Inner", arg: "x", found: "sparse" }.in_loss("Outer");
+    /// assert_eq!(kept.loss(), "Inner");
+    /// ```
+    pub fn in_loss(mut self, name: &'static str) -> Self {
+        let loss = match &mut self {
+            LossError::DeviceMismatch { loss, .. }
+            | LossError::ShapeMismatch { loss, .. }
+            | LossError::DTypeMismatch { loss, .. }
+            | LossError::InvalidHyperparameter { loss, .. }
+            | LossError::TargetOutOfRange { loss, .. }
+            | LossError::UnsupportedTensor { loss, .. }
+            | LossError::WrongArguments { loss, .. }
+            | LossError::Tch { loss, .. } => loss,
+        };
+        if loss.is_empty() {
+            *loss = name;
         }
+        self
     }
+}
+
+/// The longest value an error message quotes in full.
+const LONGEST_VALUE: usize = 80;
+
+/// `text`, cut to its first characters where it is long (a million-entry list, say), so that an
+/// error message stays readable.
+///
+/// ```
+/// let long = format!("{:?}", vec![0.5f64; 100_000]);
+/// let short = focal_runtime::shorten(&long);
+/// assert!(short.len() < 200 && short.ends_with("more characters)"), "{short}");
+/// ```
+pub fn shorten(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= 2 * LONGEST_VALUE {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(LONGEST_VALUE).collect();
+    format!("{head}... ({} more characters)", count - LONGEST_VALUE)
 }
 
 /// The first line of a libtorch error, without the C++ frames that follow it.

@@ -30,7 +30,7 @@ pub mod __private;
 pub use autograd::node::{Fused, IntoGradients};
 pub use autograd::state::StateInit;
 pub use config::{registered_names, AnyLoss, LossConfig, Registration};
-pub use error::{device_name, LossError};
+pub use error::{device_name, shorten, LossError};
 pub use gradcheck::{gradcheck, gradcheck_function, GradcheckOptions, GradcheckReport};
 pub use loss::{DynLoss, Loss, TensorArg};
 pub use losses::*;

@@ -100,7 +100,7 @@ pub fn hyper_in_range<T, V: InRange<T> + Debug, R: RangeBounds<T>>(
             loss,
             name,
             expected: format!("{finite}in {range_text}"),
-            found: format!("{value:?}"),
+            found: crate::shorten(&format!("{value:?}")),
         })
     }
 }
@@ -123,6 +123,6 @@ pub fn hyper_check<V: Debug + ?Sized>(
         loss,
         name,
         expected,
-        found: format!("{value:?}"),
+        found: crate::shorten(&format!("{value:?}")),
     })
 }

@@ -4,9 +4,6 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-/// The longest value an error message quotes in full.
-const LONGEST_VALUE: usize = 80;
-
 /// A `{"type": name, fields...}` map, split: the name and the other fields.
 pub(crate) fn split_type(
     mut map: Map<String, Value>,
@@ -35,15 +32,7 @@ pub(crate) fn from_fields<T: DeserializeOwned>(fields: Map<String, Value>) -> Re
     })
 }
 
-/// `text`, cut to its first characters where it is long (a million-entry list, say).
-pub(crate) fn shorten(text: &str) -> String {
-    let count = text.chars().count();
-    if count <= 2 * LONGEST_VALUE {
-        return text.to_owned();
-    }
-    let head: String = text.chars().take(LONGEST_VALUE).collect();
-    format!("{head}... ({} more characters)", count - LONGEST_VALUE)
-}
+pub(crate) use crate::error::shorten;
 
 #[cfg(test)]
 mod tests {
