@@ -31,7 +31,7 @@ fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
 /// Same shape, same NaN / +inf / -inf positions, finite values within `tol` of the largest finite
 /// magnitude of `anchor` (at least 1).
 fn agree(ours: &Tensor, anchor: &Tensor, tol: f64) -> Result<(), String> {
-    let ours = ours.to_kind(Kind::Double);
+    let ours = ours.to_device(tch::Device::Cpu).to_kind(Kind::Double);
     let anchor = anchor.to_kind(Kind::Double);
     if ours.size() != anchor.size() {
         return Err(format!(
@@ -82,8 +82,13 @@ fn check(prefix: &str) -> usize {
             }
             Err(e) => panic!("{name}: config {json}: {e}"),
         };
-        let input = fields["input"].detach().set_requires_grad(true);
-        let target = &fields["target"];
+        // On the test device (`FOCAL_TEST_DEVICE`): on CUDA every loss takes its composed path.
+        let device = common::test_device();
+        let input = fields["input"]
+            .to_device(device)
+            .detach()
+            .set_requires_grad(true);
+        let target = &fields["target"].to_device(device);
         ran += 1;
         let result = config.build().and_then(|loss| {
             let out = loss.f_forward(&input, target)?;
@@ -120,7 +125,7 @@ fn check(prefix: &str) -> usize {
         let scalar = match fields.get("cotangent") {
             Some(cot) => {
                 assert_eq!(reduction, Reduction::None);
-                (&out * cot).sum(out.kind())
+                (&out * cot.to_device(device)).sum(out.kind())
             }
             None => out.shallow_clone(),
         };
