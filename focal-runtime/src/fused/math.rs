@@ -132,7 +132,8 @@ impl Real for f32 {
     }
 }
 
-/// `e^x` for `f32` (Cephes `expf`, within 2 ulp): 0 below -87.3, infinity above 88.7, NaN for NaN.
+/// `e^x` for `f32` (Cephes `expf`, within 2 ulp; subnormal results, below -87.3, rounded once):
+/// 0 below -104, infinity above 88.7, NaN for NaN.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -140,7 +141,10 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     const C2: f32 = -2.121_944_4e-4;
     // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;
-    let xc = min(max(x, -87.336_55), 88.722_84);
+    // Below -87.3 the result is subnormal (as libtorch's `exp` gives it, rather than 0); below
+    // -104 (e^-104 is under half the smallest subnormal) it is 0.
+    const LOW: f32 = -104.0;
+    let xc = min(max(x, LOW), 88.722_84);
     let t = xc * LOG2E + MAGIC;
     let n = t.to_bits() as i32 - MAGIC.to_bits() as i32;
     let fx = t - MAGIC;
@@ -154,12 +158,13 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         * z
         + r
         + 1.0;
-    // 2^n for n in [-126, 128]; n = 128 (x near the top) is split in two factors.
+    // 2^n for n in [-150, 128], split in two normal factors (n = 128, x near the top, and
+    // n < -126, a subnormal result, rounded once by the last product).
     let half = n >> 1;
     let a = f32::from_bits(((half + 127) as u32) << 23);
     let b = f32::from_bits(((n - half + 127) as u32) << 23);
     let y = p * a * b;
-    let y = select(x < -87.336_55, 0.0, y);
+    let y = select(x < LOW, 0.0, y);
     let y = select(x > 88.722_84, f32::INFINITY, y);
     select(x.is_nan(), x, y)
 }
@@ -221,6 +226,18 @@ mod tests {
             );
             x += 0.0137;
         }
+        // Subnormal results, within 1 ulp of the subnormal spacing.
+        let mut x = -87.3f32;
+        while x > -104.0 {
+            let exact = (x as f64).exp() as f32;
+            assert!(
+                ulps(exp_f32(x), exact) <= 1,
+                "exp({x}) = {:e} vs {exact:e}",
+                exp_f32(x)
+            );
+            x -= 0.0137;
+        }
+        assert_eq!(exp_f32(-104.5), 0.0);
         assert_eq!(exp_f32(0.0), 1.0);
         assert_eq!(exp_f32(-1000.0), 0.0);
         assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);

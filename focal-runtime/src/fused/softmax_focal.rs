@@ -252,9 +252,17 @@ fn block<R: Real, T: ClassIndex>(
     let (mut log_p, mut q, mut log_q) = ([R::ZERO; BLOCK], [R::ZERO; BLOCK], [R::ZERO; BLOCK]);
     let mut lse = [R::ZERO; BLOCK];
     for i in 0..len {
-        lse[i] = sum[i].ln();
-        log_p[i] = x_y[i] - m[i] - lse[i];
         inv[i] = R::ONE / sum[i];
+        // Where y is the top class (e_y = 1), the log-sum-exp is ln(1 + others), corrected for
+        // the rounding of the sum (so that log p_y = -ln(1 + others) keeps its digits where p_y
+        // rounds to 1: ln(sum) alone gives 0 for 1e-8 in float32).
+        let correction = select(
+            x_y[i] == m[i],
+            ((sum[i] - R::ONE) - others[i]) * inv[i],
+            R::ZERO,
+        );
+        lse[i] = sum[i].ln() - correction;
+        log_p[i] = x_y[i] - m[i] - lse[i];
         q[i] = others[i] * inv[i];
     }
     if matches!(ctx.power, Power::Other(_)) {
@@ -276,7 +284,14 @@ fn block<R: Real, T: ClassIndex>(
         for i in 0..len {
             let valid = yi[i] >= 0;
             let base_coef = -(a[i] * modulator[i]);
-            inv_others[i] = select(others[i] > R::ZERO, R::ONE / others[i], R::ZERO);
+            // 1 / others, 0 where it is not finite (others 0 or subnormal: y is the top class and
+            // the others' terms, which it weighs, are below the subnormal range).
+            let inv_o = R::ONE / others[i];
+            inv_others[i] = select(
+                (others[i] > R::ZERO) & (inv_o < R::INFINITY),
+                inv_o,
+                R::ZERO,
+            );
             // p_y >= 1/2: as the composed path, which differentiates log(1 - p_y) through the
             // other classes there. p_y < 1/2: the gradient is `F (onehot - p)` with
             // `F = base (1 - gamma ln p_y p_y / (1 - p_y))`, `ln p_y * (p_y / (1 - p_y))` taken
@@ -301,9 +316,11 @@ fn block<R: Real, T: ClassIndex>(
             for i in 0..len {
                 let is_y = yi[i] == k as i32;
                 let p = er[i] * inv[i];
-                let onehot = select(is_y, R::ONE, R::ZERO);
+                // onehot - p: 1 - p_y is q, the others' share (not a subtraction that cancels
+                // where p_y is near 1).
+                let onehot_minus_p = select(is_y, q[i], -p);
                 let w = select(is_y, R::ZERO, er[i] * inv_others[i]);
-                o[i] = b[i] * (onehot - p) + d[i] * (w - p);
+                o[i] = b[i] * onehot_minus_p + d[i] * (w - p);
             }
         }
     }

@@ -42,6 +42,35 @@ pub(crate) fn modulator(log_one_minus_p: &Tensor, gamma: f64) -> Result<Tensor, 
 /// (`|log p| p < 1e-33`): [`log_one_minus_softmax`] takes it as the constant 0 there.
 pub(crate) const LOG_P_NEGLIGIBLE: f64 = -80.0;
 
+/// `log_softmax(x, 1)` with the top class of each position (a bool mask, `(N, 1, *)` positions
+/// marked along dim 1), accurate also where a probability rounds to 1: the top logit's
+/// log-probability is `-log1p(rest)`, `rest` the sum of the others' `exp(x_k - x_top)`, where
+/// `log_softmax` gives `-log(1 + rest)` with `1 + rest` rounded (0 for `rest = 1e-8` in float32,
+/// and for `rest < 1e-16` in float64). Its gradient is exact there too: the top logit's is
+/// `onehot - p` with `1 - p_top = rest / (1 + rest)`, where `log_softmax`'s backward forms
+/// `1 - p_top` by a subtraction that cancels. NaN and infinite logits give `log_softmax`'s
+/// non-finite pattern. Needs at least 2 classes.
+pub(crate) fn log_softmax_with_top(x: &Tensor) -> Result<(Tensor, Tensor), LossError> {
+    let top = x.f_argmax(1, true)?;
+    let is_top = x
+        .f_zeros_like()?
+        .f_scatter_value(1, &top, 1.0)?
+        .f_to_kind(Kind::Bool)?;
+    // x - x_top: exactly 0 at the top logit (NaN where it is not finite), and detached there, so
+    // that its gradient does not meet the others' in a sum that cancels (the top logit's
+    // gradient, `-sum` of the others', comes through the gather alone).
+    let z = x.f_sub(&x.f_gather(1, &top, false)?)?;
+    let z = z.f_detach()?.f_where_self(&is_top, &z)?;
+    // The others' sum, plus z at the top (0, or NaN where the top logit is not finite, so that an
+    // infinite logit gives log_softmax's NaN everywhere; constant there).
+    let rest = z
+        .f_exp()?
+        .f_masked_fill(&is_top, 0.0)?
+        .f_sum_dim_intlist(1, true, x.kind())?
+        .f_add(&z.f_gather(1, &top, false)?)?;
+    Ok((z.f_sub(&rest.f_log1p()?)?, is_top))
+}
+
 /// `log(1 - softmax(x, 1))` for every class, accurate and with finite gradients also where a
 /// probability rounds to 1: for the largest logit of each position it is the log-sum-exp of the
 /// other classes' log-probabilities; for the others (whose probability is at most 1/2)
@@ -52,29 +81,25 @@ pub(crate) const LOG_P_NEGLIGIBLE: f64 = -80.0;
 /// and it keeps the gradient of the term in `log p` alone, so that the softmax backward does not
 /// cancel a huge gradient of `log(1 - p)` against another class's (at a gap of 1e7 in float32
 /// that cancellation gave `[-1, 0, 0]` for `[-1, 1, 0]`). `log_p` is `log_softmax(x, 1)`; needs
-/// at least 2 classes.
-pub(crate) fn log_one_minus_softmax(log_p: &Tensor) -> Result<Tensor, LossError> {
-    let top = log_p.f_argmax(1, true)?;
-    let is_top = log_p
-        .f_zeros_like()?
-        .f_scatter_value(1, &top, 1.0)?
-        .f_to_kind(Kind::Bool)?;
+/// at least 2 classes; `is_top` marks the top class of each position (see
+/// [`log_softmax_with_top`], which gives both).
+pub(crate) fn log_one_minus_softmax(log_p: &Tensor, is_top: &Tensor) -> Result<Tensor, LossError> {
     // The others' log-sum-exp, at the top class (masked so the top class does not count).
     let others = log_p
-        .f_masked_fill(&is_top, f64::NEG_INFINITY)?
+        .f_masked_fill(is_top, f64::NEG_INFINITY)?
         .f_logsumexp(&[1i64][..], true)?;
     // log1p(-p) at every class but the top one, evaluated at a safe point there (and where p is
     // negligible) so that the unused branch's gradient is not NaN; 0 where p is negligible.
     let negligible = log_p.f_lt(LOG_P_NEGLIGIBLE)?;
     let safe = log_p
-        .f_masked_fill(&is_top, -1.0)?
+        .f_masked_fill(is_top, -1.0)?
         .f_masked_fill(&negligible, -1.0)?;
     let rest = safe
         .f_exp()?
         .f_neg()?
         .f_log1p()?
         .f_masked_fill(&negligible, 0.0)?;
-    Ok(others.f_expand_as(&rest)?.f_where_self(&is_top, &rest)?)
+    Ok(others.f_expand_as(&rest)?.f_where_self(is_top, &rest)?)
 }
 
 /// A float `(N, C, *)` target for input `(N, C, *)`: a float target of the input's shape (one-hot

@@ -3,7 +3,7 @@
 use focal_macros::loss;
 use tch::Tensor;
 
-use super::common::{downcast, log_one_minus_softmax, modulator, per_class};
+use super::common::{downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class};
 use super::dice::{spatial_mean, Activation, DiceParts};
 use super::sigmoid_focal::sigmoid_focal_terms;
 use crate::{LossError, LossOutput};
@@ -82,8 +82,8 @@ pub fn dice_focal_loss(
     let focal_map = match activation {
         Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
         Activation::Softmax => {
-            let log_p = x.f_log_softmax(1, x.kind())?;
-            let factor = modulator(&log_one_minus_softmax(&log_p)?, gamma)?;
+            let (log_p, is_top) = log_softmax_with_top(x)?;
+            let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
             // t log p with 0 log 0 = 0: a class masked by a -inf logit adds nothing (not NaN).
             let t_log_p = log_p.f_masked_fill(&t.f_eq(0.0)?, 0.0)?.f_mul(t)?;
             let mut map = factor.f_mul(&t_log_p)?.f_neg()?;

@@ -3,7 +3,10 @@
 use focal_macros::loss;
 use tch::{Kind, Tensor};
 
-use super::common::{downcast, log_one_minus_softmax, modulator, per_class, per_class_len, upcast};
+use super::common::{
+    downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class, per_class_len,
+    upcast,
+};
 use super::focal_loss::class_index_target;
 use crate::{checks, LossError, LossOutput};
 
@@ -19,9 +22,13 @@ use crate::{checks, LossError, LossOutput};
 /// elements (their count without `alpha`), exactly as `cross_entropy` divides, label smoothing
 /// included. `Reduction::None` gives the `(N, *)` losses.
 ///
-/// `log(1 - p_c)` is computed from log-probabilities (as the log-sum-exp of the other classes'
-/// wherever `p_c` may exceed 1/2), and `(1 - p_c)^gamma` as `exp(gamma log(1 - p_c))`, so the loss and its gradient
-/// stay finite at saturated logits and for `gamma < 1`. Half and bfloat16 inputs are computed
+/// The log-probabilities are `log_softmax`'s, except at the top logit of each position, where
+/// `log p = -log1p(rest)` (`rest` the others' `exp(x_k - x_top)`) keeps the digits `log_softmax`
+/// rounds away where `p` rounds to 1 (the whole loss of a well-classified position at logit gaps
+/// past 17 in float32, 37 in float64), with an exact gradient there. `log(1 - p_c)` is computed
+/// from log-probabilities (as the log-sum-exp of the other classes' wherever `p_c` may exceed
+/// 1/2), and `(1 - p_c)^gamma` as `exp(gamma log(1 - p_c))`, so the loss and its gradient stay
+/// finite at saturated logits and for `gamma < 1`. Half and bfloat16 inputs are computed
 /// in float32 and the loss is returned in the input's dtype.
 ///
 /// ```
@@ -69,7 +76,8 @@ pub fn softmax_focal_loss(
 
     let x = upcast(input)?;
     let kind = x.kind();
-    let log_p = x.f_log_softmax(1, kind)?;
+    // log_softmax, accurate where p_y rounds to 1 (see log_softmax_with_top).
+    let (log_p, is_top) = log_softmax_with_top(&x)?;
     let valid = match ignore_index {
         Some(i) => target.f_ne(i)?,
         None => target.f_ones_like()?.f_to_kind(Kind::Bool)?,
@@ -97,7 +105,7 @@ pub fn softmax_focal_loss(
         // is the top class, else log1p(-p_y) (a function of log p_y alone, so that the gradient
         // is `F (onehot - p)` with a moderate `F` at any logit gap: see log_one_minus_softmax).
         let log_p_y = log_p.f_gather(1, &index, false)?;
-        let log_rest = log_one_minus_softmax(&log_p)?.f_gather(1, &index, false)?;
+        let log_rest = log_one_minus_softmax(&log_p, &is_top)?.f_gather(1, &index, false)?;
         let mut f_y = modulator(&log_rest, gamma)?
             .f_mul(&log_p_y)?
             .f_neg()?
@@ -108,7 +116,7 @@ pub fn softmax_focal_loss(
         f_y
     } else {
         // f_c = -alpha_c (1 - p_c)^gamma log p_c for every class, shaped (N, C, *).
-        let factor = modulator(&log_one_minus_softmax(&log_p)?, gamma)?;
+        let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
         let mut per_class_terms = factor.f_mul(&log_p)?.f_neg()?;
         if let Some(a) = &alpha {
             per_class_terms =

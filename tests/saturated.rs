@@ -1,0 +1,356 @@
+//! `SigmoidFocalLoss` and `SoftmaxFocalLoss` at saturated logits (scales 10 to 100 and values
+//! near the dtype's largest), each path (the fused kernel and the composed tch operations) held
+//! against the float64 truth: loss and input gradient, float32 and float64, `Mean` and `Sum`,
+//! `gamma` in {0, 0.5, 1, 2, 5}.
+//!
+//! The truth is a stable closed form written here and evaluated in float64 on the inputs (float32
+//! inputs cast up): log-probabilities from `log1p`, `1 - p` never formed by a subtraction near 1,
+//! and the gradient from its closed form (`F (onehot - p)` for the softmax), independent of both
+//! paths' code (the kernels' formulas and autograd). Tolerances, relative to the largest magnitude
+//! of the truth, or of the dtype's smallest normal number where the truth is all smaller (a subnormal
+//! result has no relative precision to hold): 1e-10 (float64) and 1e-5 (float32).
+
+use focal::{fused, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+use tch::{Device, Kind, Tensor};
+
+const GAMMAS: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 5.0];
+
+/// `log sigmoid(z)`, stable for every finite `z`.
+fn log_sigmoid(z: f64) -> f64 {
+    z.min(0.0) - (-z.abs()).exp().ln_1p()
+}
+
+/// `log(e^a + e^b)`.
+fn log_add_exp(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// The sigmoid focal loss summed (times `scale`) and its gradient (times `scale`), elementwise
+/// `alpha_t (1 - p_t)^gamma ce`.
+fn sigmoid_truth(
+    x: &[f64],
+    t: &[f64],
+    gamma: f64,
+    alpha: Option<f64>,
+    scale: f64,
+) -> (f64, Vec<f64>) {
+    let mut total = 0.0;
+    let mut grad = Vec::with_capacity(x.len());
+    for (&x, &t) in x.iter().zip(t) {
+        let (log_p, log_q) = (log_sigmoid(x), log_sigmoid(-x));
+        let (p, q) = (log_p.exp(), log_q.exp());
+        // Cross entropy: two non-negative terms (a hard target drops one).
+        let ce = -(if t > 0.0 { t * log_p } else { 0.0 })
+            - (if t < 1.0 { (1.0 - t) * log_q } else { 0.0 });
+        // log(1 - p_t), 1 - p_t = t q + (1 - t) p, and its derivative in x:
+        // (1 - 2t) p q / (1 - p_t).
+        let (log_omt, d_log_omt) = if t == 1.0 {
+            (log_q, -p)
+        } else if t == 0.0 {
+            (log_p, q)
+        } else {
+            let l = log_add_exp(t.ln() + log_q, (1.0 - t).ln() + log_p);
+            (l, (1.0 - 2.0 * t) * p * (q / l.exp()))
+        };
+        let modulator = if gamma == 0.0 {
+            1.0
+        } else {
+            (gamma * log_omt).exp()
+        };
+        let alpha_t = alpha.map_or(1.0, |a| a * t + (1.0 - a) * (1.0 - t));
+        // d ce / dx = p - t = (1 - t) p - t q.
+        let d_ce = (1.0 - t) * p - t * q;
+        total += alpha_t * modulator * ce;
+        grad.push(alpha_t * modulator * (d_ce + gamma * ce * d_log_omt) * scale);
+    }
+    (total * scale, grad)
+}
+
+/// The softmax focal loss of `(N, C, S)` logits (flattened, row-major) against class indices
+/// `(N, S)`, per position `-alpha_y (1 - p_y)^gamma log p_y`, summed, and its gradient
+/// `F (onehot - p)`, `F = -alpha_y (1 - p_y)^gamma (1 - gamma log p_y p_y / (1 - p_y))`; `Mean`
+/// divides both by the sum of `alpha_y`. Returns (loss, gradient).
+fn softmax_truth(
+    x: &[f64],
+    shape: [usize; 3],
+    y: &[i64],
+    gamma: f64,
+    alpha: &[f64],
+    mean: bool,
+) -> (f64, Vec<f64>) {
+    let [n, c, s] = shape;
+    let at = |i: usize, k: usize, j: usize| (i * c + k) * s + j;
+    let (mut total, mut weight) = (0.0, 0.0);
+    let mut grad = vec![0.0; x.len()];
+    for i in 0..n {
+        for j in 0..s {
+            let yy = y[i * s + j] as usize;
+            let a = alpha[yy];
+            let z: Vec<f64> = (0..c).map(|k| x[at(i, k, j)]).collect();
+            let top = (0..c).fold(0, |b, k| if z[k] > z[b] { k } else { b });
+            let m = z[top];
+            // The others' share relative to the top one, and the log-sum-exp minus m.
+            let rest: f64 = (0..c).filter(|&k| k != top).map(|k| (z[k] - m).exp()).sum();
+            let lse = rest.ln_1p();
+            let log_p: Vec<f64> = (0..c).map(|k| (z[k] - m) - lse).collect();
+            let p: Vec<f64> = log_p.iter().map(|l| l.exp()).collect();
+            // log(1 - p_y), 1 - p_y, and log p_y * p_y / (1 - p_y).
+            let (log_q, q, ratio) = if yy == top {
+                let q = rest / (1.0 + rest);
+                // log p_y / q = -log1p(rest) (1 + rest) / rest, -1 at rest = 0.
+                let r = if rest > 0.0 {
+                    -lse * (1.0 + rest) / rest
+                } else {
+                    -1.0
+                };
+                (rest.ln() - lse, q, r * p[yy])
+            } else {
+                let q = 1.0 - p[yy];
+                ((-p[yy]).ln_1p(), q, log_p[yy] * p[yy] / q)
+            };
+            let modulator = if gamma == 0.0 {
+                1.0
+            } else {
+                (gamma * log_q).exp()
+            };
+            total += -a * modulator * log_p[yy];
+            weight += a;
+            let f = -a * modulator * (1.0 - gamma * ratio);
+            for k in 0..c {
+                let onehot_minus_p = if k == yy { q } else { -p[k] };
+                grad[at(i, k, j)] = f * onehot_minus_p;
+            }
+        }
+    }
+    let scale = if mean { 1.0 / weight } else { 1.0 };
+    for g in &mut grad {
+        *g *= scale;
+    }
+    (total * scale, grad)
+}
+
+/// The loss and gradient (as float64 vectors) of one path: the kernel (asserting that it ran) or
+/// the composed operations.
+fn path(loss: &dyn Loss, input: &Tensor, target: &Tensor, fused_path: bool) -> (f64, Vec<f64>) {
+    let run = || {
+        let x = input.detach().set_requires_grad(true);
+        let value = loss.forward(&x, target);
+        value.backward();
+        (value.detach(), x.grad())
+    };
+    let before = focal::__private::fused_kernel_runs();
+    let (value, grad) = if fused_path {
+        run()
+    } else {
+        fused::composed_only(run)
+    };
+    let runs = focal::__private::fused_kernel_runs() - before;
+    assert_eq!(runs, u64::from(fused_path), "fused path: {fused_path}");
+    (value.double_value(&[]), floats(&grad))
+}
+
+fn floats(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
+}
+
+/// `max |a - b|` over `max |b|`, or over `floor` where that is larger.
+fn rel_error(a: &[f64], b: &[f64], floor: f64) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
+    err / scale.max(floor)
+}
+
+fn tolerance(kind: Kind) -> (f64, f64) {
+    if kind == Kind::Double {
+        (1e-10, f64::MIN_POSITIVE)
+    } else {
+        (1e-5, f32::MIN_POSITIVE as f64)
+    }
+}
+
+fn max_of(kind: Kind) -> f64 {
+    if kind == Kind::Double {
+        f64::MAX
+    } else {
+        f32::MAX as f64
+    }
+}
+
+/// Saturated logits of `shape`: normal draws times `scale`, cast to `kind`.
+fn logits(shape: &[i64], seed: i64, scale: f64, kind: Kind) -> Tensor {
+    tch::manual_seed(seed);
+    (Tensor::randn(shape, (Kind::Double, Device::Cpu)) * scale).to_kind(kind)
+}
+
+/// The largest errors seen on one path: float32 loss and gradient, float64 loss and gradient,
+/// each with its case.
+#[derive(Default)]
+struct Worst {
+    errors: [(f64, String); 4],
+}
+
+/// Checks one case on both paths, recording the errors; returns the failures' descriptions.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    loss: &dyn Loss,
+    x: &Tensor,
+    t: &Tensor,
+    truth: (f64, Vec<f64>),
+    label: &str,
+    worst: &mut [Worst; 2],
+    failures: &mut Vec<String>,
+) {
+    let (tol, floor) = tolerance(x.kind());
+    for (i, fused_path) in [true, false].into_iter().enumerate() {
+        let (value, grad) = path(loss, x, t, fused_path);
+        let ve = rel_error(&[value], &[truth.0], floor);
+        let ge = rel_error(&grad, &truth.1, floor);
+        let slot = if x.kind() == Kind::Double { 2 } else { 0 };
+        for (k, e) in [(slot, ve), (slot + 1, ge)] {
+            let w = &mut worst[i].errors[k];
+            if e > w.0 || w.1.is_empty() {
+                *w = (e, label.to_string());
+            }
+        }
+        if !(ve <= tol && ge <= tol) {
+            let name = if fused_path { "fused" } else { "composed" };
+            failures.push(format!(
+                "{name} {label}: loss {value:e} vs {:e} ({ve:.2e}), gradient {ge:.2e}",
+                truth.0
+            ));
+        }
+    }
+}
+
+fn report(name: &str, worst: &[Worst; 2], failures: &[String]) {
+    for (path, w) in ["fused", "composed"].iter().zip(worst) {
+        for (what, (e, case)) in [
+            "float32 loss",
+            "float32 gradient",
+            "float64 loss",
+            "float64 gradient",
+        ]
+        .iter()
+        .zip(&w.errors)
+        {
+            eprintln!("{name} {path}: worst {what} error {e:.1e} ({case})");
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures, first ones:\n{}",
+        failures.len(),
+        failures[..failures.len().min(12)].join("\n")
+    );
+}
+
+fn new_worst() -> [Worst; 2] {
+    [Worst::default(), Worst::default()]
+}
+
+#[test]
+fn sigmoid_focal_paths_match_the_float64_truth_at_saturated_logits() {
+    let mut worst = new_worst();
+    let mut failures = Vec::new();
+    let shapes: [&[i64]; 3] = [&[1], &[7], &[3, 5, 4]];
+    for kind in [Kind::Float, Kind::Double] {
+        for (si, shape) in shapes.iter().enumerate() {
+            for scale in [10.0, 30.0, 60.0, 100.0, max_of(kind) / 4.0] {
+                for seed in 0..3 {
+                    let x = logits(shape, 17 * seed + si as i64, scale, kind);
+                    tch::manual_seed(1000 + seed);
+                    let u = Tensor::rand(*shape, (Kind::Double, Device::Cpu));
+                    for soft in [false, true] {
+                        let t = if soft { u.shallow_clone() } else { u.gt(0.5) }.to_kind(kind);
+                        let (xs, ts) = (floats(&x), floats(&t));
+                        for gamma in GAMMAS {
+                            for alpha in [None, Some(0.25), Some(0.0), Some(1.0)] {
+                                for reduction in [Reduction::Mean, Reduction::Sum] {
+                                    let s = if reduction == Reduction::Mean {
+                                        1.0 / xs.len() as f64
+                                    } else {
+                                        1.0
+                                    };
+                                    let truth = sigmoid_truth(&xs, &ts, gamma, alpha, s);
+                                    // A sum beyond the dtype's range is infinite on both paths.
+                                    if truth.0.is_nan() || truth.0 / s > max_of(kind) {
+                                        continue;
+                                    }
+                                    let loss = SigmoidFocalLoss::new()
+                                        .with_gamma(gamma)
+                                        .with_alpha(alpha)
+                                        .with_reduction(reduction);
+                                    let label = format!(
+                                        "{kind:?} {shape:?} scale {scale:e} seed {seed} soft {soft} gamma {gamma} alpha {alpha:?} {reduction:?}"
+                                    );
+                                    check(&loss, &x, &t, truth, &label, &mut worst, &mut failures);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report("SigmoidFocalLoss", &worst, &failures);
+}
+
+#[test]
+fn softmax_focal_paths_match_the_float64_truth_at_saturated_logits() {
+    let mut worst = new_worst();
+    let mut failures = Vec::new();
+    let shapes: [[i64; 3]; 4] = [[1, 2, 1], [1, 3, 1], [2, 5, 7], [3, 4, 9]];
+    for kind in [Kind::Float, Kind::Double] {
+        for (si, shape) in shapes.iter().enumerate() {
+            // The largest values only where a gap of twice them stays finite.
+            for scale in [10.0, 30.0, 60.0, 100.0, max_of(kind) / 16.0] {
+                for seed in 0..3 {
+                    let x = logits(shape, 31 * seed + si as i64, scale, kind);
+                    tch::manual_seed(2000 + seed);
+                    let y =
+                        Tensor::randint(shape[1], [shape[0], shape[2]], (Kind::Int64, Device::Cpu));
+                    let (xs, ys) = (floats(&x), Vec::<i64>::try_from(y.reshape([-1])).unwrap());
+                    let dims = shape.map(|d| d as usize);
+                    for gamma in GAMMAS {
+                        for weighted in [false, true] {
+                            let alpha: Vec<f64> = (0..shape[1])
+                                .map(|k| if weighted { 0.2 + 0.15 * k as f64 } else { 1.0 })
+                                .collect();
+                            for reduction in [Reduction::Mean, Reduction::Sum] {
+                                let truth = softmax_truth(&xs, dims, &ys, gamma, &alpha, false);
+                                // A sum beyond the dtype's range is infinite on both paths.
+                                if truth.0.is_nan() || truth.0 > max_of(kind) {
+                                    continue;
+                                }
+                                let truth = softmax_truth(
+                                    &xs,
+                                    dims,
+                                    &ys,
+                                    gamma,
+                                    &alpha,
+                                    reduction == Reduction::Mean,
+                                );
+                                let loss = SoftmaxFocalLoss::new()
+                                    .with_gamma(gamma)
+                                    .with_alpha(weighted.then(|| alpha.clone()))
+                                    .with_reduction(reduction);
+                                let label = format!(
+                                    "{kind:?} {shape:?} scale {scale:e} seed {seed} gamma {gamma} weighted {weighted} {reduction:?}"
+                                );
+                                check(&loss, &x, &y, truth, &label, &mut worst, &mut failures);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report("SoftmaxFocalLoss", &worst, &failures);
+}
