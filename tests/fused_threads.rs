@@ -82,8 +82,11 @@ fn cases() -> Vec<Case> {
     all
 }
 
+/// A loss value and its input gradient.
+type Result = (Tensor, Tensor);
+
 /// The fused loss and gradient (asserting that the kernel ran).
-fn fused_run(case: &Case) -> (Tensor, Tensor) {
+fn fused_run(case: &Case) -> Result {
     let before = focal::__private::fused_kernel_runs();
     let x = case.input.detach().set_requires_grad(true);
     let value = case.loss.forward(&x, &case.target);
@@ -149,10 +152,10 @@ fn concurrent_callers_get_the_lone_result_without_oversubscription() {
     let threads = 2;
     tch::set_num_threads(threads);
     let cases = cases();
-    let lone: Vec<(Tensor, Tensor)> = cases.iter().map(fused_run).collect();
+    let lone: Vec<Result> = cases.iter().map(fused_run).collect();
     // Tensors are `Send`, not `Sync`: each caller gets its own inputs (the same numbers) and
     // its own copy of the lone results.
-    let callers: Vec<(Vec<Case>, Vec<(Tensor, Tensor)>)> = (0..4)
+    let callers: Vec<(Vec<Case>, Vec<Result>)> = (0..4)
         .map(|_| {
             let copies = lone.iter().map(|(v, g)| (v.copy(), g.copy())).collect();
             (self::cases(), copies)
