@@ -589,6 +589,10 @@ mod x86 {
     /// `ids[i..i + 8]`, -1 past the end. Only called with an [`Avx2`] token in hand.
     #[inline(always)]
     fn load_ids8(ids: &[i32], i: usize) -> __m256i {
+        if let Some(full) = ids.get(i..i + 8) {
+            // SAFETY: the 8 elements are in the slice; the callers hold an `Avx2` token.
+            return unsafe { _mm256_loadu_si256(full.as_ptr().cast()) };
+        }
         let mut buf = [-1i32; 8];
         let rest = ids.get(i..).unwrap_or(&[]);
         let n = rest.len().min(8);
