@@ -7,7 +7,9 @@
 //! to the system, so that resident memory follows allocation).
 //!
 //! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--cases A,B]
-//! [--device cpu|cuda|cuda:N] [--json PATH]`. On a CUDA device every run ends with a device
+//! [--device cpu|cuda|cuda:N] [--json PATH]`; `-- --scaling [--reps N]` prints instead the time
+//! per element at `2 x 4 x side^3` for sides 32, 64, 128 and 160 and the speed-up from 1 thread to
+//! all of them (the fused losses and a copy, in the same rounds). On a CUDA device every run ends with a device
 //! synchronize, the copy is a CUDA copy (the floor), peak memory is not measured, and the fused
 //! cases are not run (the kernels are CPU kernels: the losses take their composed path). `make
 //! bench` runs it together with the PyTorch anchors (`scripts/bench/`) and prints one table.
@@ -55,6 +57,63 @@ fn inputs(shape: &str, small: bool, device: Device) -> Inputs {
         logits: inp.logits.to_device(device),
         classes: inp.classes.map(|c| c.to_device(device)),
         dense: inp.dense.to_device(device),
+    }
+}
+
+/// Segmentation inputs `2 x 4 x side^3` on the CPU (seed 0).
+fn seg_inputs(side: i64) -> Inputs {
+    tch::manual_seed(0);
+    let logits = Tensor::randn([2, 4, side, side, side], (Kind::Float, Device::Cpu)) * 2.0;
+    let classes = Tensor::randint(4, [2, side, side, side], (Kind::Int64, Device::Cpu));
+    let dense = classes
+        .one_hot(4)
+        .permute([0, 4, 1, 2, 3])
+        .to_kind(Kind::Float)
+        .contiguous();
+    Inputs {
+        logits,
+        classes: Some(classes),
+        dense,
+    }
+}
+
+/// `--scaling`: time per element of the fused losses (and a copy of the logits, measured in the
+/// same rounds) at `2 x 4 x side^3` for each side, on every intra-op thread; then each loss's
+/// speed-up from 1 thread to all of them at `128^3`. Medians of `reps`.
+fn scaling(reps: usize) {
+    let cases = ["copy", "FocalLoss", "SoftmaxFocalLoss", "SigmoidFocalLoss"];
+    let threads = tch::get_num_threads();
+    println!(
+        "time per element (ns), float32 forward + backward, {threads} threads, medians of {reps}:"
+    );
+    println!(
+        "{:>5} {:>10} {:>10} {:>10} {:>10}   (x copy)",
+        "side", cases[0], cases[1], cases[2], cases[3]
+    );
+    for side in [32i64, 64, 128, 160] {
+        let inp = seg_inputs(side);
+        let n = inp.logits.numel() as f64;
+        let t = timings(&cases, &inp, reps);
+        let per: Vec<f64> = t.iter().map(|(m, _)| m * 1e6 / n).collect();
+        println!(
+            "{side:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3}   ({:.1} / {:.1} / {:.1})",
+            per[0],
+            per[1],
+            per[2],
+            per[3],
+            per[1] / per[0],
+            per[2] / per[0],
+            per[3] / per[0]
+        );
+    }
+    let inp = seg_inputs(128);
+    tch::set_num_threads(1);
+    let one = timings(&cases, &inp, reps);
+    tch::set_num_threads(threads);
+    let all = timings(&cases, &inp, reps);
+    println!("speed-up from 1 to {threads} threads at 128^3 (medians, ms):");
+    for ((case, (o, _)), (a, _)) in cases.iter().zip(&one).zip(&all) {
+        println!("{case:>18}: {o:8.1} -> {a:8.1}  x{:.2}", o / a);
     }
 }
 
@@ -288,6 +347,10 @@ fn main() {
     let reps: usize = arg(&args, "--reps")
         .and_then(|r| r.parse().ok())
         .unwrap_or(7);
+    if args.iter().any(|a| a == "--scaling") {
+        scaling(reps);
+        return;
+    }
     let shapes = arg(&args, "--shapes").unwrap_or_else(|| "seg64,seg128,det".into());
     let parts = args.iter().any(|a| a == "--parts");
     let only = arg(&args, "--cases");

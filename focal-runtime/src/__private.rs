@@ -160,3 +160,9 @@ pub fn capture_kernel<T>(f: impl FnOnce() -> T) -> (T, Option<crate::Fused>) {
 
 /// What the composed path of a generated `f_forward` returns.
 pub type CheckedResult = Result<tch::Tensor, crate::LossError>;
+
+/// The most pool workers that have run fused-kernel work at once in this process (for the tests:
+/// never more than `tch::get_num_threads()`).
+pub fn fused_pool_peak_workers() -> usize {
+    crate::fused::peak_pool_workers()
+}

@@ -5,6 +5,8 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use tch::Kind;
 
+use super::simd::{Level, Vector};
+
 /// A float the kernels compute in.
 pub(crate) trait Real:
     Copy
@@ -30,11 +32,13 @@ pub(crate) trait Real:
     fn ln(self) -> Self;
     /// `self * a + b` with one rounding (an FMA instruction where the kernel is built for one).
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// This type's lanes at SIMD level `L`.
+    type V<L: Level>: Vector<Self, L>;
 }
 
-/// `ln(1 + u)` from `w = 1 + u` (rounded) and `inv = 1 / w`: `ln w` corrected for the rounding of
+/// `ln(1 + u)` from `w = 1 + u` (rounded) and `inv = 1 / w` (the sigmoid kernel's, lane by lane): `ln w` corrected for the rounding of
 /// `w` (exact also where `w` rounds to 1), without a division of its own.
-#[inline(always)]
+#[cfg(test)]
 pub(crate) fn ln_1p_from<R: Real>(u: R, w: R, inv: R) -> R {
     w.ln() - ((w - R::ONE) - u) * inv
 }
@@ -47,21 +51,6 @@ pub(crate) fn select<R: Copy>(c: bool, a: R, b: R) -> R {
     } else {
         b
     }
-}
-
-/// The sum of `values` in float64, added in 8 interleaved lanes first so that the loop vectorizes
-/// (a single running sum is a chain of dependent additions the compiler may not reorder).
-#[inline(always)]
-pub(crate) fn lane_sum<R: Real>(values: &[R]) -> f64 {
-    let mut lanes = [R::ZERO; 8];
-    let chunks = values.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for j in 0..8 {
-            lanes[j] = lanes[j] + chunk[j];
-        }
-    }
-    lanes.iter().chain(rest).map(|v| v.to_f64()).sum()
 }
 
 /// The larger of two numbers (the second where either is NaN).
@@ -77,6 +66,7 @@ pub(crate) fn min<R: Real>(a: R, b: R) -> R {
 }
 
 impl Real for f64 {
+    type V<L: Level> = L::F64;
     const KIND: Kind = Kind::Double;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
@@ -105,6 +95,7 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
+    type V<L: Level> = L::F32;
     const KIND: Kind = Kind::Float;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;

@@ -20,12 +20,22 @@
 //! assert!(diff < 1e-12);
 //! ```
 
+mod driver;
 mod math;
-mod parallel;
+mod pool;
 pub(crate) mod seed_focal;
 pub(crate) mod sigmoid_focal;
+mod simd;
 pub(crate) mod softmax_focal;
 mod view;
+
+pub use simd::{detected as detected_simd_level, with_level as with_simd_level, SimdLevel};
+
+/// The most pool workers that have run kernel work at once in this process (for the tests: never
+/// more than `tch::get_num_threads()`).
+pub(crate) fn peak_pool_workers() -> usize {
+    pool::peak_workers()
+}
 
 use std::cell::Cell;
 
@@ -139,79 +149,44 @@ impl Power {
         }
     }
 
-    /// `base^gamma` and its derivative with respect to `base`, for each element, into `value` and
-    /// `derivative` (the exponent is matched once, outside the loops, so they vectorize).
+    /// `base^gamma` and its derivative with respect to `base`, per lane.
     #[inline(always)]
-    pub(crate) fn apply<R: math::Real>(self, base: &[R], value: &mut [R], derivative: &mut [R]) {
-        let (value, derivative) = (&mut value[..base.len()], &mut derivative[..base.len()]);
+    pub(crate) fn lanes<R: math::Real, L: simd::Level>(
+        self,
+        level: L,
+        base: R::V<L>,
+    ) -> (R::V<L>, R::V<L>) {
+        let c = |v: f64| <R::V<L> as simd::Vector<R, L>>::splat(level, R::of(v));
         match self {
-            Power::Zero => {
-                value.fill(R::ONE);
-                derivative.fill(R::ZERO);
-            }
-            Power::One => {
-                value.copy_from_slice(base);
-                derivative.fill(R::ONE);
-            }
-            Power::Two => {
-                for i in 0..base.len() {
-                    value[i] = base[i] * base[i];
-                    derivative[i] = base[i] + base[i];
-                }
-            }
+            Power::Zero => (c(1.0), c(0.0)),
+            Power::One => (base, c(1.0)),
+            Power::Two => (base * base, base + base),
             Power::Other(g) => {
-                let (g, g1) = (R::of(g), R::of(g - 1.0));
-                for i in 0..base.len() {
-                    let l = base[i].ln();
-                    value[i] = (g * l).exp();
-                    derivative[i] = g * (g1 * l).exp();
-                }
+                let l = simd::Vector::ln(base);
+                (
+                    simd::Vector::exp(c(g) * l),
+                    c(g) * simd::Vector::exp(c(g - 1.0) * l),
+                )
             }
         }
     }
 
-    /// `exp(gamma * log_base)`, for each element: the factor from the logarithm of its base.
+    /// `exp(gamma * log_base)` per lane: the factor from the logarithm of its base (`base` for
+    /// the exponents computed without `exp`).
     #[inline(always)]
-    pub(crate) fn apply_log<R: math::Real>(self, log_base: &[R], base: &[R], value: &mut [R]) {
-        let value = &mut value[..log_base.len()];
+    pub(crate) fn lanes_log<R: math::Real, L: simd::Level>(
+        self,
+        level: L,
+        log_base: R::V<L>,
+        base: R::V<L>,
+    ) -> R::V<L> {
         match self {
-            Power::Zero => value.fill(R::ONE),
-            Power::One => value.copy_from_slice(&base[..log_base.len()]),
-            Power::Two => {
-                for i in 0..log_base.len() {
-                    value[i] = base[i] * base[i];
-                }
-            }
-            Power::Other(g) => {
-                let g = R::of(g);
-                for i in 0..log_base.len() {
-                    value[i] = (g * log_base[i]).exp();
-                }
-            }
+            Power::Zero => simd::Vector::splat(level, R::ONE),
+            Power::One => base,
+            Power::Two => base * base,
+            Power::Other(g) => simd::Vector::exp(
+                <R::V<L> as simd::Vector<R, L>>::splat(level, R::of(g)) * log_base,
+            ),
         }
     }
 }
-
-/// Defines `$name`, which calls `$inner` compiled for AVX2 and FMA where the CPU has them (chosen
-/// at run time), and as built otherwise. `$inner` and what it calls must be `#[inline(always)]`.
-macro_rules! multiversion {
-    (fn $name:ident<$($g:ident: $b:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $inner:path;) => {
-        fn $name<$($g: $b),*>($($arg: $ty),*) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<$($g: $b),*>($($arg: $ty),*) -> $ret {
-                    $inner($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has the features `avx2` is compiled for.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $inner($($arg),*)
-        }
-    };
-}
-pub(crate) use multiversion;

@@ -28,16 +28,21 @@ pub(crate) fn floats<R: Real>(t: &Tensor) -> Option<&[R]> {
 /// A fresh contiguous CPU tensor of `shape` and dtype `R::KIND` (uninitialised: the kernel
 /// writes every element through [`floats_mut`]).
 pub(crate) fn new_floats<R: Real>(shape: &[i64]) -> Result<Tensor, LossError> {
-    let t = Tensor::f_empty(shape, (R::KIND, Device::Cpu))?;
-    advise_huge_pages(t.data_ptr() as usize, t.numel() * std::mem::size_of::<R>());
-    Ok(t)
+    Ok(Tensor::f_empty(shape, (R::KIND, Device::Cpu))?)
 }
 
-/// Asks Linux to back a large fresh buffer with transparent huge pages where they are enabled
+/// Asks Linux to back the memory of a large fresh CPU tensor `t` with transparent huge pages where they are enabled
 /// on request (`madvise` mode): the kernel then takes one page fault per 2 MiB instead of one
 /// per 4 KiB when it first writes the buffer, which on a 64 MiB gradient is most of the cost of
 /// writing it. Only a hint: nothing changes where the system declines.
-fn advise_huge_pages(start: usize, len: usize) {
+pub(crate) fn advise_huge_pages(t: &Tensor) {
+    if t.device() != Device::Cpu || !t.is_contiguous() {
+        return;
+    }
+    let (start, len) = (
+        t.data_ptr() as usize,
+        t.numel() * t.kind().elt_size_in_bytes(),
+    );
     #[cfg(target_os = "linux")]
     {
         const HUGE_PAGE: usize = 2 << 20;
@@ -48,8 +53,9 @@ fn advise_huge_pages(start: usize, len: usize) {
         let first = start.next_multiple_of(HUGE_PAGE);
         let end = (start + len) / HUGE_PAGE * HUGE_PAGE;
         if end > first {
-            // SAFETY: the range lies inside the buffer the tensor owns; MADV_HUGEPAGE changes
-            // how its pages are backed, never their contents.
+            // SAFETY: the range lies inside the contiguous buffer the tensor owns (whole huge
+            // pages within it); MADV_HUGEPAGE changes how its pages are backed, never their
+            // contents, so no reference to the memory is invalidated.
             unsafe {
                 madvise(first as *mut std::ffi::c_void, end - first, MADV_HUGEPAGE);
             }
@@ -78,6 +84,17 @@ pub(crate) enum Classes<'a> {
     I64(&'a [i64]),
     I32(&'a [i32]),
     U8(&'a [u8]),
+}
+
+impl Classes<'_> {
+    /// How many targets.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Classes::I64(y) => y.len(),
+            Classes::I32(y) => y.len(),
+            Classes::U8(y) => y.len(),
+        }
+    }
 }
 
 /// Integer targets of a contiguous CPU tensor, or `None` for other dtypes and layouts.

@@ -10,8 +10,8 @@ mod softmax_focal;
 
 pub use dice::{dice_loss, Activation, DiceLoss};
 pub use dice_focal::{dice_focal_loss, DiceFocalLoss};
+pub(crate) use focal::P_T_MIN;
 pub use focal::{focal, Focal};
-pub(crate) use focal_loss::class_index_target;
 pub use focal_loss::{focal_loss, FocalLoss};
 pub use sigmoid_focal::{sigmoid_focal_loss, SigmoidFocalLoss};
 pub use softmax_focal::{softmax_focal_loss, SoftmaxFocalLoss};

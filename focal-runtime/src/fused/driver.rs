@@ -1,0 +1,493 @@
+//! The one kernel driver: [`drive`] takes a loss that implements [`FusedLoss`] and owns what is
+//! common to every kernel: eligibility (dtype, layout, device, reduction, target shape), the
+//! dispatch on the input's and the targets' dtypes, the gradient buffer, the split over the
+//! pool's threads and the SIMD level, the merge of the per-thread partial results, the fallback
+//! to the composed path on a bad target, and the run counter. A kernel ([`Kernel`]) is left its
+//! per-block math.
+
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+use tch::{Device, Kind, Tensor};
+
+use super::math::Real;
+use super::simd::{self, Level, WithLevel};
+use super::view::{self, ClassIndex, Classes};
+use super::{pool, Blocks, BLOCK};
+use crate::{Fused, LossError, Reduction};
+
+/// Below this many elements per thread a kernel runs on fewer threads.
+const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
+
+/// What a loss's targets are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetKind {
+    /// Class indices `(N, *)` or `(N, 1, *)` for `(N, C, *)` logits, of an integer dtype.
+    Classes,
+    /// Floats in `[0, 1]` of the input's shape (any real dtype: converted to the input's).
+    Dense,
+}
+
+/// What `Reduction::Mean` divides by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MeanOver {
+    /// The number of positions (class targets) or elements (dense targets): known before the
+    /// pass, so the kernel scales its gradient as it writes it.
+    Count,
+    /// The sum of the weights the kernel reports ([`Partial::weight`]): the gradient is written
+    /// unscaled, and the node scales the scalar upstream gradient.
+    Weights,
+}
+
+/// A loss with a fused kernel.
+pub(crate) trait FusedLoss: Sync {
+    /// What its targets are.
+    const TARGETS: TargetKind;
+    /// What its mean divides by.
+    const MEAN: MeanOver;
+    /// Whether the kernel reads a buffer that [`FusedLoss::prefill`] fills (and, with a gradient,
+    /// overwrites it with the gradient), rather than the input.
+    const PREFILL: bool = false;
+    /// The kernel for dtype `R`.
+    type Kernel<'a, R: Real>: Kernel<R>
+    where
+        Self: 'a;
+    /// The loss's reduction.
+    fn reduction(&self) -> Reduction;
+    /// The target value that contributes nothing (class targets only).
+    fn ignore_index(&self) -> Option<i64> {
+        None
+    }
+    /// The kernel for `R` on `blocks`, whose gradient is scaled by `scale` (the mean's `1 /
+    /// count` with [`MeanOver::Count`], else 1), or `None` where the settings are outside the
+    /// kernel (the composed path then runs).
+    /// `needs_grad`: whether the kernel is to write the gradient.
+    fn kernel<R: Real>(
+        &self,
+        blocks: &Blocks,
+        scale: f64,
+        needs_grad: bool,
+    ) -> Option<Self::Kernel<'_, R>>;
+    /// Fills `buffer` (the input's shape and dtype) before the pass, where [`FusedLoss::PREFILL`].
+    fn prefill(&self, input: &Tensor, buffer: &Tensor) -> Result<(), LossError> {
+        let _ = (input, buffer);
+        Ok(())
+    }
+}
+
+/// The per-block math of a loss.
+pub(crate) trait Kernel<R: Real>: Sync {
+    /// Per-thread scratch memory.
+    type Scratch;
+    /// A thread's scratch.
+    fn scratch(&self) -> Self::Scratch;
+    /// One block: adds its loss (and weights) to `acc` and, where `out` is given, writes its
+    /// rows of the output buffer. Must be `#[inline(always)]` (it is compiled per SIMD level).
+    fn block<L: Level>(
+        &self,
+        level: L,
+        input: &BlockIn<'_, R>,
+        out: Option<BlockRows<'_, R>>,
+        scratch: &mut Self::Scratch,
+        acc: &mut Partial,
+    );
+}
+
+/// What a thread's share of the blocks adds up to.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Partial {
+    /// The sum of the elementwise losses.
+    pub(crate) sum: f64,
+    /// The sum of the weights (for [`MeanOver::Weights`]).
+    pub(crate) weight: f64,
+    /// Whether a target was out of range.
+    pub(crate) bad_target: bool,
+}
+
+/// One block's inputs: positions `s0..s0 + len` of sample `n`.
+pub(crate) struct BlockIn<'a, R> {
+    pub(crate) n: usize,
+    pub(crate) s0: usize,
+    pub(crate) len: usize,
+    pub(crate) classes: usize,
+    pub(crate) spatial: usize,
+    /// The logits (the whole input), or empty with [`FusedLoss::PREFILL`].
+    pub(crate) x: &'a [R],
+    /// Class targets of the block's positions as `i32` (`-1` where ignored; `BLOCK` entries, the
+    /// first `len` meaningful); empty for dense targets.
+    pub(crate) ids: &'a [i32],
+    /// Dense targets of the block's elements; empty for class targets.
+    pub(crate) dense: &'a [R],
+}
+
+impl<'a, R> BlockIn<'a, R> {
+    /// The block's positions of class `k` in the input.
+    #[inline(always)]
+    pub(crate) fn row(&self, k: usize) -> &'a [R] {
+        let start = (self.n * self.classes + k) * self.spatial + self.s0;
+        self.x.get(start..start + self.len).unwrap_or(&[])
+    }
+}
+
+/// A buffer the threads write into, each block its own rows: made from an exclusive borrow of
+/// the buffer, for as long as that borrow lasts (`'a`).
+pub(crate) struct SharedOut<'a, R> {
+    ptr: *mut R,
+    blocks: Blocks,
+    _borrow: PhantomData<&'a mut [R]>,
+}
+
+// SAFETY: a `SharedOut` hands out mutable rows only through the unsafe `block`, whose contract
+// (each block claimed by at most one live `BlockRows`) keeps the rows threads write disjoint;
+// `R` is plain data sent between threads.
+unsafe impl<R: Send> Sync for SharedOut<'_, R> {}
+
+impl<'a, R> SharedOut<'a, R> {
+    /// Wraps `out`, which must hold exactly the `(N, C, S)` elements of `blocks`.
+    fn new(out: &'a mut [R], blocks: Blocks) -> Option<Self> {
+        (out.len() == blocks.samples * blocks.classes * blocks.spatial).then_some(SharedOut {
+            ptr: out.as_mut_ptr(),
+            blocks,
+            _borrow: PhantomData,
+        })
+    }
+
+    /// The rows of block `item` (`None` past the last block).
+    ///
+    /// # Safety
+    /// No other `BlockRows` of the same `item` may be alive at the same time (blocks are
+    /// disjoint, so rows of different items never overlap).
+    unsafe fn block(&self, item: usize) -> Option<BlockRows<'_, R>> {
+        if item >= self.blocks.count() {
+            return None;
+        }
+        let (n, s0, len) = self.blocks.get(item);
+        Some(BlockRows {
+            // SAFETY: `n < samples`, so the offset is inside the buffer (`new` checked its
+            // length).
+            base: unsafe {
+                self.ptr
+                    .add(n * self.blocks.classes * self.blocks.spatial + s0)
+            },
+            stride: self.blocks.spatial,
+            classes: self.blocks.classes,
+            len,
+            _borrow: PhantomData,
+        })
+    }
+}
+
+/// The rows of one block of an `(N, C, S)` buffer: for each class `k`, its `len` positions from
+/// `s0`. Rows of one block, and rows of different blocks, never overlap.
+pub(crate) struct BlockRows<'b, R> {
+    base: *mut R,
+    stride: usize,
+    classes: usize,
+    len: usize,
+    _borrow: PhantomData<&'b mut [R]>,
+}
+
+impl<R> BlockRows<'_, R> {
+    /// Class `k`'s row (empty for `k` past the last class), borrowed from these rows: one at a
+    /// time.
+    #[inline(always)]
+    pub(crate) fn row(&mut self, k: usize) -> &mut [R] {
+        if k >= self.classes {
+            return &mut [];
+        }
+        // SAFETY: `k < classes` and `s0 + len <= spatial`, so the row lies inside the buffer;
+        // this block's rows are claimed by this `BlockRows` alone (the contract of
+        // `SharedOut::block`), and the returned borrow of `self` keeps one row alive at a time.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(k * self.stride), self.len) }
+    }
+}
+
+/// The targets, borrowed.
+enum TargetView<'a, R> {
+    Classes(Classes<'a>),
+    Dense(&'a [R]),
+}
+
+/// The fused hook of a loss: the loss and its gradient from its kernel, or `None` where the
+/// kernel does not cover the input (the composed path then runs, and reports what is invalid).
+pub(crate) fn drive<F: FusedLoss>(
+    loss: &F,
+    input: &Tensor,
+    target: &Tensor,
+    needs_grad: bool,
+) -> Result<Option<Fused>, LossError> {
+    if !super::enabled() || !matches!(loss.reduction(), Reduction::Mean | Reduction::Sum) {
+        return Ok(None);
+    }
+    if input.device() != Device::Cpu || target.device() != Device::Cpu || input.numel() == 0 {
+        return Ok(None);
+    }
+    match input.kind() {
+        Kind::Float => typed::<F, f32>(loss, input, target, needs_grad),
+        Kind::Double => typed::<F, f64>(loss, input, target, needs_grad),
+        _ => Ok(None),
+    }
+}
+
+fn typed<F: FusedLoss, R: Real>(
+    loss: &F,
+    input: &Tensor,
+    target: &Tensor,
+    needs_grad: bool,
+) -> Result<Option<Fused>, LossError> {
+    let shape = input.size();
+    let Some(x) = view::floats::<R>(input) else {
+        return Ok(None);
+    };
+    // The targets, checked for shape and dtype, and the split into blocks.
+    let dense_target;
+    let (targets, blocks) = match F::TARGETS {
+        TargetKind::Classes => {
+            if shape.len() < 2 || !class_target_shape(&shape, &target.size()) {
+                return Ok(None);
+            }
+            let Some(classes) = view::classes(target) else {
+                return Ok(None);
+            };
+            let Some(blocks) = Blocks::of(&shape, x.len(), classes.len()) else {
+                return Ok(None);
+            };
+            (TargetView::Classes(classes), blocks)
+        }
+        TargetKind::Dense => {
+            if target.size() != shape {
+                return Ok(None);
+            }
+            dense_target = if target.kind() == R::KIND && target.is_contiguous() {
+                target.shallow_clone()
+            } else if matches!(target.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
+                return Ok(None);
+            } else {
+                target.f_to_kind(R::KIND)?.f_contiguous()?
+            };
+            let Some(t) = view::floats::<R>(&dense_target) else {
+                return Ok(None);
+            };
+            let Some(blocks) = Blocks::of(&[1, 1], x.len(), x.len()) else {
+                return Ok(None);
+            };
+            (TargetView::Dense(t), blocks)
+        }
+    };
+    let count = match F::TARGETS {
+        TargetKind::Classes => blocks.samples * blocks.spatial,
+        TargetKind::Dense => x.len(),
+    };
+    let count_scale = match F::MEAN {
+        MeanOver::Count => view::reduction_scale(loss.reduction(), count as f64),
+        MeanOver::Weights => 1.0,
+    };
+    let Some(kernel) = loss.kernel::<R>(&blocks, count_scale, needs_grad) else {
+        return Ok(None);
+    };
+    // The output buffer: the gradient, or the prefilled buffer the kernel reads (and, with a
+    // gradient, overwrites with it).
+    let mut buffer = if needs_grad || F::PREFILL {
+        let t = view::new_floats::<R>(&shape)?;
+        view::advise_huge_pages(&t);
+        if F::PREFILL {
+            loss.prefill(input, &t)?;
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let parts = {
+        let out = match buffer.as_mut() {
+            Some(t) => match view::floats_mut::<R>(t).and_then(|o| SharedOut::new(o, blocks)) {
+                Some(o) => Some(o),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let x = if F::PREFILL { &[][..] } else { x };
+        let task = Task {
+            kernel: &kernel,
+            blocks,
+            x,
+            targets: &targets,
+            ignore: loss.ignore_index(),
+            out: out.as_ref(),
+        };
+        match run_parts(&task, count) {
+            Some(parts) => parts,
+            None => {
+                return Err(LossError::from(tch::TchError::Torch(
+                    "a fused kernel panicked".into(),
+                )))
+            }
+        }
+    };
+    if parts.iter().any(|p| p.bad_target) {
+        // The composed path reports the target out of range.
+        return Ok(None);
+    }
+    let total: f64 = parts.iter().map(|p| p.sum).sum();
+    let scale = match F::MEAN {
+        MeanOver::Count => count_scale,
+        MeanOver::Weights => {
+            let weight: f64 = parts.iter().map(|p| p.weight).sum();
+            if loss.reduction() == Reduction::Mean && weight == 0.0 {
+                // Every element ignored: the composed path gives PyTorch's 0 / 0.
+                return Ok(None);
+            }
+            view::reduction_scale(loss.reduction(), weight)
+        }
+    };
+    super::count_run();
+    let value = view::reduced::<R>(total, scale)?;
+    let grad = if needs_grad { buffer } else { None };
+    Ok(Some(match F::MEAN {
+        MeanOver::Count => Fused::new(value, grad),
+        MeanOver::Weights => Fused::new(value, grad).with_grad_scale(scale),
+    }))
+}
+
+/// Whether `target` is `(N, *)` or `(N, 1, *)` for input `(N, C, *)`.
+fn class_target_shape(shape: &[i64], target: &[i64]) -> bool {
+    let Some((&n, rest)) = shape.split_first() else {
+        return false;
+    };
+    let Some((_, spatial)) = rest.split_first() else {
+        return false;
+    };
+    let plain = target.first() == Some(&n) && target.get(1..) == Some(spatial);
+    let with_channel =
+        target.first() == Some(&n) && target.get(1) == Some(&1) && target.get(2..) == Some(spatial);
+    plain || with_channel
+}
+
+/// One call's work, shared by the threads.
+struct Task<'t, R: Real, K> {
+    kernel: &'t K,
+    blocks: Blocks,
+    x: &'t [R],
+    targets: &'t TargetView<'t, R>,
+    ignore: Option<i64>,
+    out: Option<&'t SharedOut<'t, R>>,
+}
+
+/// Runs the blocks in parts over the pool; each part's result, in order (`None` where a part
+/// panicked).
+fn run_parts<R: Real, K: Kernel<R>>(
+    task: &Task<'_, R, K>,
+    elements_count: usize,
+) -> Option<Vec<Partial>> {
+    let items = task.blocks.count();
+    let elements = items
+        .saturating_mul(task.blocks.classes * BLOCK)
+        .max(elements_count);
+    let threads = pool::threads();
+    let parts = (elements / MIN_ELEMENTS_PER_THREAD)
+        .clamp(1, threads)
+        .min(items.max(1));
+    let per = items.div_ceil(parts);
+    let level = simd::current();
+    let results: Vec<OnceLock<Partial>> = (0..parts).map(|_| OnceLock::new()).collect();
+    let work = |part: usize| {
+        let range = (part * per).min(items)..((part + 1) * per).min(items);
+        let partial = simd::dispatch(
+            level,
+            Part {
+                task,
+                first: range.start,
+                end: range.end,
+            },
+        );
+        let _ = results.get(part).map(|r| r.set(partial));
+    };
+    pool::run(parts, threads, &work).ok()?;
+    results.into_iter().map(OnceLock::into_inner).collect()
+}
+
+/// Blocks `first..end` of a task, at some SIMD level.
+struct Part<'p, 't, R: Real, K> {
+    task: &'p Task<'t, R, K>,
+    first: usize,
+    end: usize,
+}
+
+impl<R: Real, K: Kernel<R>> WithLevel for Part<'_, '_, R, K> {
+    type Output = Partial;
+
+    #[inline(always)]
+    fn run<L: Level>(self, level: L) -> Partial {
+        let task = self.task;
+        let mut scratch = task.kernel.scratch();
+        let mut acc = Partial::default();
+        let mut ids = [-1i32; BLOCK];
+        let (c, s) = (task.blocks.classes, task.blocks.spatial);
+        for item in self.first..self.end {
+            let (n, s0, len) = task.blocks.get(item);
+            let (ids, dense): (&[i32], &[R]) = match task.targets {
+                TargetView::Classes(classes) => {
+                    let at = n * s + s0;
+                    acc.bad_target |= match classes {
+                        Classes::I64(y) => class_ids(y, at, len, c, task.ignore, &mut ids),
+                        Classes::I32(y) => class_ids(y, at, len, c, task.ignore, &mut ids),
+                        Classes::U8(y) => class_ids(y, at, len, c, task.ignore, &mut ids),
+                    };
+                    (&ids[..], &[])
+                }
+                TargetView::Dense(t) => {
+                    let t = t.get(s0..s0 + len).unwrap_or(&[]);
+                    let mut bad = t.len() != len;
+                    for &v in t {
+                        bad |= !((v >= R::ZERO) & (v <= R::ONE));
+                    }
+                    acc.bad_target |= bad;
+                    (&[], t)
+                }
+            };
+            let input = BlockIn {
+                n,
+                s0,
+                len,
+                classes: c,
+                spatial: s,
+                x: task.x,
+                ids,
+                dense,
+            };
+            // SAFETY: the parts are disjoint ranges of blocks, each part runs once (the pool
+            // hands every part index out once), and this part claims each of its blocks once,
+            // the rows living only for this call: no two live `BlockRows` share a block.
+            let rows = task.out.and_then(|o| unsafe { o.block(item) });
+            task.kernel
+                .block(level, &input, rows, &mut scratch, &mut acc);
+        }
+        acc
+    }
+}
+
+/// Class ids of `len` positions from `at` as `i32` into `ids` (`-1` where `ignore`d); whether
+/// one is outside `[0, classes)`.
+#[inline(always)]
+fn class_ids<T: ClassIndex>(
+    y: &[T],
+    at: usize,
+    len: usize,
+    classes: usize,
+    ignore: Option<i64>,
+    ids: &mut [i32; BLOCK],
+) -> bool {
+    let Some(targets) = y.get(at..at + len) else {
+        return true;
+    };
+    // No sentinel: without an ignore_index every value is a class index (i64::MIN included).
+    let (has_ignore, ignore) = (ignore.is_some(), ignore.unwrap_or(0));
+    let mut bad = false;
+    for (i, t) in targets.iter().enumerate() {
+        let k = t.index();
+        let valid = !(has_ignore & (k == ignore));
+        bad |= valid & ((k < 0) | (k >= classes as i64));
+        ids[i] = if valid { k as i32 } else { -1 };
+    }
+    ids[len..].fill(-1);
+    bad
+}
