@@ -156,11 +156,8 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
                 // 1 / others, 0 where it is not finite (others 0 or subnormal: y is the top
                 // class and the others' terms, which it weighs, are below the subnormal range).
                 let inv_o = one / others;
-                let inv_others = <R::V<L>>::select(
-                    others.gt(zero) & inv_o.lt(k_(R::INFINITY)),
-                    inv_o,
-                    zero,
-                );
+                let inv_others =
+                    <R::V<L>>::select(others.gt(zero) & inv_o.lt(k_(R::INFINITY)), inv_o, zero);
                 // p_y >= 1/2: as the composed path, which differentiates log(1 - p_y) through
                 // the other classes there. p_y < 1/2: the gradient is `F (onehot - p)` with
                 // `F = base (1 - gamma ln p_y p_y / (1 - p_y))`, `ln p_y * (p_y / (1 - p_y))`
