@@ -102,6 +102,54 @@ pub(crate) fn log_one_minus_softmax(log_p: &Tensor, is_top: &Tensor) -> Result<T
     Ok(others.f_expand_as(&rest)?.f_where_self(is_top, &rest)?)
 }
 
+/// `(log p_y, log(1 - p_y))` of the class `index` (`(N, 1, *)` class ids in `[0, C)`) of each
+/// position, `(N, 1, *)`: the same values and gradients as [`log_softmax_with_top`] and
+/// [`log_one_minus_softmax`] gathered at `y`, accurate at any logit gap, with a handful of
+/// full-size passes instead of some twenty (the target class is all a loss without label
+/// smoothing needs). Where `y` is the top class, both come from `rest`, the sum of the others'
+/// `exp(x_k - x_y)` (at most `C - 1`): `log p_y = -log1p(rest)` and `log(1 - p_y) = log(rest) -
+/// log1p(rest)`; elsewhere `p_y < 1/2`, so `log p_y` is `log_softmax`'s and `log(1 - p_y) =
+/// log1p(-p_y)`, the constant 0 below [`LOG_P_NEGLIGIBLE`]. NaN and infinite logits give
+/// `log_softmax`'s non-finite pattern.
+pub(crate) fn target_log_probs(x: &Tensor, index: &Tensor) -> Result<(Tensor, Tensor), LossError> {
+    let kind = x.kind();
+    let log_softmax_y = x.f_log_softmax(1, kind)?.f_gather(1, index, false)?;
+    let x_y = x.f_gather(1, index, false)?;
+    // NaN compares false: such a position takes log_softmax's NaN.
+    let top = x_y.f_ge_tensor(&x.f_amax([1i64].as_slice(), true)?)?;
+    // exp(x_k - x_y) for the other classes, clamped at 0 (used where y is the top class, where
+    // nothing is clamped; elsewhere the clamp keeps the unused branch finite).
+    let rest = x
+        .f_sub(&x_y)?
+        .f_scatter_value(1, index, f64::NEG_INFINITY)?
+        .f_clamp_max(0.0)?
+        .f_exp()?
+        .f_sum_dim_intlist(1, true, kind)?
+        // NaN where the top target logit is not finite, as log_softmax gives (added where y is
+        // the top class only: NaN in the unused branch would make its zero gradient NaN).
+        .f_add(&x_y.f_sub(&x_y)?.f_where_scalarother(&top, 0.0)?)?;
+    let log1p_rest = rest.f_log1p()?;
+    let positive = rest.f_gt(0.0)?;
+    let log_rest_top = rest
+        .f_where_scalarother(&positive, 1.0)?
+        .f_log()?
+        .f_sub(&log1p_rest)?
+        .f_where_scalarother(&positive, f64::NEG_INFINITY)?;
+    // log1p(-p_y) elsewhere, evaluated at a safe point where unused (the top class, negligible
+    // p_y) so that the unused branch's gradient is not NaN.
+    let negligible = log_softmax_y.f_lt(LOG_P_NEGLIGIBLE)?;
+    let log_rest_other = log_softmax_y
+        .f_masked_fill(&top, -1.0)?
+        .f_masked_fill(&negligible, -1.0)?
+        .f_exp()?
+        .f_neg()?
+        .f_log1p()?
+        .f_masked_fill(&negligible, 0.0)?;
+    let log_p_y = log1p_rest.f_neg()?.f_where_self(&top, &log_softmax_y)?;
+    let log_rest = log_rest_top.f_where_self(&top, &log_rest_other)?;
+    Ok((log_p_y, log_rest))
+}
+
 /// A float `(N, C, *)` target for input `(N, C, *)`: a float target of the input's shape (one-hot
 /// or soft, values in `[0, 1]`), an integer or bool target of the input's shape (values 0 and 1),
 /// or class indices `(N, *)` / `(N, 1, *)` in `[0, C)`, one-hot encoded.

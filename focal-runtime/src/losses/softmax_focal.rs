@@ -5,7 +5,7 @@ use tch::{Kind, Tensor};
 
 use super::common::{
     downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class, per_class_len,
-    upcast,
+    target_log_probs, upcast,
 };
 use super::focal_loss::class_index_target;
 use crate::{checks, LossError, LossOutput};
@@ -76,8 +76,6 @@ pub fn softmax_focal_loss(
 
     let x = upcast(input)?;
     let kind = x.kind();
-    // log_softmax, accurate where p_y rounds to 1 (see log_softmax_with_top).
-    let (log_p, is_top) = log_softmax_with_top(&x)?;
     let valid = match ignore_index {
         Some(i) => target.f_ne(i)?,
         None => target.f_ones_like()?.f_to_kind(Kind::Bool)?,
@@ -104,8 +102,7 @@ pub fn softmax_focal_loss(
         // Only the target class. log(1 - p_y) is the log-sum-exp of the other classes where y
         // is the top class, else log1p(-p_y) (a function of log p_y alone, so that the gradient
         // is `F (onehot - p)` with a moderate `F` at any logit gap: see log_one_minus_softmax).
-        let log_p_y = log_p.f_gather(1, &index, false)?;
-        let log_rest = log_one_minus_softmax(&log_p, &is_top)?.f_gather(1, &index, false)?;
+        let (log_p_y, log_rest) = target_log_probs(&x, &index)?;
         let mut f_y = modulator(&log_rest, gamma)?
             .f_mul(&log_p_y)?
             .f_neg()?
@@ -115,7 +112,9 @@ pub fn softmax_focal_loss(
         }
         f_y
     } else {
-        // f_c = -alpha_c (1 - p_c)^gamma log p_c for every class, shaped (N, C, *).
+        // f_c = -alpha_c (1 - p_c)^gamma log p_c for every class, shaped (N, C, *), with
+        // log_softmax accurate where p_c rounds to 1 (see log_softmax_with_top).
+        let (log_p, is_top) = log_softmax_with_top(&x)?;
         let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
         let mut per_class_terms = factor.f_mul(&log_p)?.f_neg()?;
         if let Some(a) = &alpha {
