@@ -45,3 +45,58 @@ pub fn test_device() -> tch::Device {
         },
     }
 }
+
+/// SplitMix64: a generator of the test's own, so that inputs do not depend on which other tests
+/// draw from libtorch's global generator at the same time (tests run in parallel).
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// Standard normal values of `shape` from `seed` (float64 on the CPU), the same in every run.
+pub fn seeded_randn(shape: &[i64], seed: u64) -> Tensor {
+    let mut rng = SplitMix::new(seed);
+    let n: i64 = shape.iter().product();
+    let values: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    Tensor::from_slice(&values).view(shape)
+}
+
+/// Integers in `[0, high)` of `shape` from `seed` (int64 on the CPU), the same in every run.
+pub fn seeded_randint(high: i64, shape: &[i64], seed: u64) -> Tensor {
+    let mut rng = SplitMix::new(seed);
+    let n: i64 = shape.iter().product();
+    let values: Vec<i64> = (0..n)
+        .map(|_| (rng.next_u64() % high.max(1) as u64) as i64)
+        .collect();
+    Tensor::from_slice(&values).view(shape)
+}
+
+/// Uniform values in `(0, 1)` of `shape` from `seed` (float64 on the CPU), the same in every run.
+pub fn seeded_rand(shape: &[i64], seed: u64) -> Tensor {
+    let mut rng = SplitMix::new(seed);
+    let n: i64 = shape.iter().product();
+    let values: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+    Tensor::from_slice(&values).view(shape)
+}
