@@ -74,6 +74,12 @@ pub(crate) fn validate(model: &mut LossModel, errors: &mut Errors) {
     }
     validate_tensors(model, errors);
     validate_reductions(model, errors);
+    if let (Some(name), Some(state)) = (&model.register, model.state.first()) {
+        errors.at(
+            name,
+            format!("a loss with #[param] or #[buffer] tensors (`{}`) is built from a `VarStore` path, not from configuration, so it cannot be registered: remove `register`", state.param),
+        );
+    }
 }
 
 /// `same_shape_as` / `broadcastable_to` name another tensor argument; `per_sample` is relative to
