@@ -320,6 +320,162 @@ mod x86 {
         ];
     }
 
+    /// What `exp` and `ln` need beyond [`Vector`]'s float operations: a constant, a NaN test and
+    /// the two integer bit manipulations, the only parts that differ between the widths.
+    trait Bits: Copy {
+        type Mask: Mask;
+        /// Every lane `v`. Takes a value of the type as the witness that the CPU has its level
+        /// (see the module comment), so no constant is made without one.
+        fn splat_like(self, v: f32) -> Self;
+        /// Whether each lane is NaN.
+        fn is_nan(self) -> Self::Mask;
+        /// `2^n` as two normal factors (`2^(n/2)` and `2^(n - n/2)`), `n` the integer that adding
+        /// [`c::MAGIC`] left in the low mantissa bits of `t`.
+        fn pow2_factors(t: Self) -> (Self, Self);
+        /// The biased exponent field as a float, and the mantissa with the exponent of `0.5`.
+        fn exponent_mantissa(self) -> (Self, Self);
+    }
+
+    /// Cephes `expf` on every lane, the operations and their order those of `math::exp_f32`
+    /// (so that every width gives the one-lane result bit for bit).
+    #[inline(always)]
+    fn exp_lanes<L, V: Vector<f32, L> + Bits<Mask = <V as Vector<f32, L>>::Mask>>(x: V) -> V {
+        let k = |v: f32| x.splat_like(v);
+        let xc = x.max(k(c::EXP_LO)).min(k(c::EXP_HI));
+        let t = xc * k(c::LOG2E) + k(c::MAGIC);
+        let fx = t - k(c::MAGIC);
+        let r = xc - fx * k(c::C1) - fx * k(c::C2);
+        let z = r * r;
+        let mut p = k(c::EXP_P[0]);
+        for coefficient in c::EXP_P[1..].iter() {
+            p = p * r + k(*coefficient);
+        }
+        let p = p * z + r + k(1.0);
+        let (a, b) = V::pow2_factors(t);
+        let y = p * a * b;
+        let y = V::select(x.lt(k(c::EXP_LO)), k(0.0), y);
+        let y = V::select(x.gt(k(c::EXP_HI)), k(f32::INFINITY), y);
+        V::select(x.is_nan(), x, y)
+    }
+
+    /// Cephes `logf` on every lane, the operations and their order those of `math::ln_f32`.
+    #[inline(always)]
+    fn ln_lanes<L, V: Vector<f32, L> + Bits<Mask = <V as Vector<f32, L>>::Mask>>(x: V) -> V {
+        let k = |v: f32| x.splat_like(v);
+        let subnormal = x.lt(k(f32::MIN_POSITIVE));
+        let xs = V::select(subnormal, x * k(8_388_608.0), x);
+        let (exponent, m) = xs.exponent_mantissa();
+        let low = m.lt(k(c::SQRT_HALF));
+        // Small integers: exact in float32, as the one-lane integer arithmetic.
+        let e = exponent
+            - k(126.0)
+            - V::select(subnormal, k(23.0), k(0.0))
+            - V::select(low, k(1.0), k(0.0));
+        let f = V::select(low, m + m, m) - k(1.0);
+        let z = f * f;
+        let mut y = k(c::LN_P[0]);
+        for (j, coefficient) in c::LN_P[1..].iter().enumerate() {
+            y = if j % 2 == 0 {
+                y * f - k(*coefficient)
+            } else {
+                y * f + k(*coefficient)
+            };
+        }
+        let mut y = y * f * z;
+        y = y + k(c::C2) * e;
+        y = y + k(-0.5) * z;
+        let r = f + y + k(c::C1) * e;
+        let r = V::select(x.eq(k(0.0)), k(f32::NEG_INFINITY), r);
+        let r = V::select(x.eq(k(f32::INFINITY)), k(f32::INFINITY), r);
+        V::select(x.lt(k(0.0)) | x.is_nan(), k(f32::NAN), r)
+    }
+
+    impl Bits for F32x8 {
+        type Mask = M8;
+        #[inline(always)]
+        fn splat_like(self, v: f32) -> Self {
+            F32x8::c(v)
+        }
+        #[inline(always)]
+        fn is_nan(self) -> M8 {
+            self.cmp::<_CMP_UNORD_Q>(self)
+        }
+        #[inline(always)]
+        fn pow2_factors(t: Self) -> (Self, Self) {
+            // SAFETY: see the module comment.
+            unsafe {
+                let n = _mm256_sub_epi32(
+                    _mm256_castps_si256(t.0),
+                    _mm256_set1_epi32(c::MAGIC.to_bits() as i32),
+                );
+                let half = _mm256_srai_epi32::<1>(n);
+                let bias = _mm256_set1_epi32(127);
+                let a = _mm256_slli_epi32::<23>(_mm256_add_epi32(half, bias));
+                let b = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_sub_epi32(n, half), bias));
+                (F32x8(_mm256_castsi256_ps(a)), F32x8(_mm256_castsi256_ps(b)))
+            }
+        }
+        #[inline(always)]
+        fn exponent_mantissa(self) -> (Self, Self) {
+            // SAFETY: see the module comment.
+            unsafe {
+                let bits = _mm256_castps_si256(self.0);
+                let e = _mm256_and_si256(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(0xff));
+                let m = _mm256_or_si256(
+                    _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+                    _mm256_set1_epi32(0x3f00_0000),
+                );
+                (F32x8(_mm256_cvtepi32_ps(e)), F32x8(_mm256_castsi256_ps(m)))
+            }
+        }
+    }
+
+    impl Bits for F32x16 {
+        type Mask = M16;
+        #[inline(always)]
+        fn splat_like(self, v: f32) -> Self {
+            F32x16::c(v)
+        }
+        #[inline(always)]
+        fn is_nan(self) -> M16 {
+            self.cmp::<_CMP_UNORD_Q>(self)
+        }
+        #[inline(always)]
+        fn pow2_factors(t: Self) -> (Self, Self) {
+            // SAFETY: see the module comment.
+            unsafe {
+                let n = _mm512_sub_epi32(
+                    _mm512_castps_si512(t.0),
+                    _mm512_set1_epi32(c::MAGIC.to_bits() as i32),
+                );
+                let half = _mm512_srai_epi32::<1>(n);
+                let bias = _mm512_set1_epi32(127);
+                let a = _mm512_slli_epi32::<23>(_mm512_add_epi32(half, bias));
+                let b = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_sub_epi32(n, half), bias));
+                (
+                    F32x16(_mm512_castsi512_ps(a)),
+                    F32x16(_mm512_castsi512_ps(b)),
+                )
+            }
+        }
+        #[inline(always)]
+        fn exponent_mantissa(self) -> (Self, Self) {
+            // SAFETY: see the module comment.
+            unsafe {
+                let bits = _mm512_castps_si512(self.0);
+                let e = _mm512_and_si512(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(0xff));
+                let m = _mm512_or_si512(
+                    _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
+                    _mm512_set1_epi32(0x3f00_0000),
+                );
+                (
+                    F32x16(_mm512_cvtepi32_ps(e)),
+                    F32x16(_mm512_castsi512_ps(m)),
+                )
+            }
+        }
+    }
+
     impl Level for Avx2 {
         type F32 = F32x8;
         type F64 = f64;
@@ -487,79 +643,11 @@ mod x86 {
         }
         #[inline(always)]
         fn exp(self) -> Self {
-            let x = self;
-            let xc = x.max(Self::c(c::EXP_LO)).min(Self::c(c::EXP_HI));
-            let t = xc * Self::c(c::LOG2E) + Self::c(c::MAGIC);
-            // SAFETY: see the module comment.
-            let n = unsafe {
-                _mm256_sub_epi32(
-                    _mm256_castps_si256(t.0),
-                    _mm256_set1_epi32(c::MAGIC.to_bits() as i32),
-                )
-            };
-            let fx = t - Self::c(c::MAGIC);
-            let r = xc - fx * Self::c(c::C1) - fx * Self::c(c::C2);
-            let z = r * r;
-            let mut p = Self::c(c::EXP_P[0]);
-            for k in c::EXP_P[1..].iter() {
-                p = p * r + Self::c(*k);
-            }
-            let p = p * z + r + Self::c(1.0);
-            // SAFETY: see the module comment.
-            let (a, b) = unsafe {
-                let half = _mm256_srai_epi32::<1>(n);
-                let bias = _mm256_set1_epi32(127);
-                let a = _mm256_slli_epi32::<23>(_mm256_add_epi32(half, bias));
-                let b = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_sub_epi32(n, half), bias));
-                (_mm256_castsi256_ps(a), _mm256_castsi256_ps(b))
-            };
-            let y = p * F32x8(a) * F32x8(b);
-            let y = Self::select(x.lt(Self::c(c::EXP_LO)), Self::c(0.0), y);
-            let y = Self::select(x.gt(Self::c(c::EXP_HI)), Self::c(f32::INFINITY), y);
-            Self::select(x.cmp::<_CMP_UNORD_Q>(x), x, y)
+            exp_lanes(self)
         }
         #[inline(always)]
         fn ln(self) -> Self {
-            let x = self;
-            let subnormal = x.lt(Self::c(f32::MIN_POSITIVE));
-            let xs = Self::select(subnormal, x * Self::c(8_388_608.0), x);
-            // SAFETY: see the module comment.
-            let (exponent, m) = unsafe {
-                let bits = _mm256_castps_si256(xs.0);
-                let e = _mm256_and_si256(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(0xff));
-                let m = _mm256_or_si256(
-                    _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
-                    _mm256_set1_epi32(0x3f00_0000),
-                );
-                (F32x8(_mm256_cvtepi32_ps(e)), F32x8(_mm256_castsi256_ps(m)))
-            };
-            let low = m.lt(Self::c(c::SQRT_HALF));
-            // Small integers: exact in float32, as the one-lane integer arithmetic.
-            let e = exponent
-                - Self::c(126.0)
-                - Self::select(subnormal, Self::c(23.0), Self::c(0.0))
-                - Self::select(low, Self::c(1.0), Self::c(0.0));
-            let f = Self::select(low, m + m, m) - Self::c(1.0);
-            let z = f * f;
-            let mut y = Self::c(c::LN_P[0]);
-            for (j, k) in c::LN_P[1..].iter().enumerate() {
-                y = if j % 2 == 0 {
-                    y * f - Self::c(*k)
-                } else {
-                    y * f + Self::c(*k)
-                };
-            }
-            let mut y = y * f * z;
-            y = y + Self::c(c::C2) * e;
-            y = y + Self::c(-0.5) * z;
-            let r = f + y + Self::c(c::C1) * e;
-            let r = Self::select(x.eq(Self::c(0.0)), Self::c(f32::NEG_INFINITY), r);
-            let r = Self::select(x.eq(Self::c(f32::INFINITY)), Self::c(f32::INFINITY), r);
-            Self::select(
-                x.lt(Self::c(0.0)) | x.cmp::<_CMP_UNORD_Q>(x),
-                Self::c(f32::NAN),
-                r,
-            )
+            ln_lanes(self)
         }
         #[inline(always)]
         fn class_is(_: Avx2, ids: &[i32], i: usize, k: i32) -> M8 {
@@ -732,82 +820,11 @@ mod x86 {
         }
         #[inline(always)]
         fn exp(self) -> Self {
-            let x = self;
-            let xc = x.max(Self::c(c::EXP_LO)).min(Self::c(c::EXP_HI));
-            let t = xc * Self::c(c::LOG2E) + Self::c(c::MAGIC);
-            // SAFETY: see the module comment.
-            let n = unsafe {
-                _mm512_sub_epi32(
-                    _mm512_castps_si512(t.0),
-                    _mm512_set1_epi32(c::MAGIC.to_bits() as i32),
-                )
-            };
-            let fx = t - Self::c(c::MAGIC);
-            let r = xc - fx * Self::c(c::C1) - fx * Self::c(c::C2);
-            let z = r * r;
-            let mut p = Self::c(c::EXP_P[0]);
-            for k in c::EXP_P[1..].iter() {
-                p = p * r + Self::c(*k);
-            }
-            let p = p * z + r + Self::c(1.0);
-            // SAFETY: see the module comment.
-            let (a, b) = unsafe {
-                let half = _mm512_srai_epi32::<1>(n);
-                let bias = _mm512_set1_epi32(127);
-                let a = _mm512_slli_epi32::<23>(_mm512_add_epi32(half, bias));
-                let b = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_sub_epi32(n, half), bias));
-                (_mm512_castsi512_ps(a), _mm512_castsi512_ps(b))
-            };
-            let y = p * F32x16(a) * F32x16(b);
-            let y = Self::select(x.lt(Self::c(c::EXP_LO)), Self::c(0.0), y);
-            let y = Self::select(x.gt(Self::c(c::EXP_HI)), Self::c(f32::INFINITY), y);
-            Self::select(x.cmp::<_CMP_UNORD_Q>(x), x, y)
+            exp_lanes(self)
         }
         #[inline(always)]
         fn ln(self) -> Self {
-            let x = self;
-            let subnormal = x.lt(Self::c(f32::MIN_POSITIVE));
-            let xs = Self::select(subnormal, x * Self::c(8_388_608.0), x);
-            // SAFETY: see the module comment.
-            let (exponent, m) = unsafe {
-                let bits = _mm512_castps_si512(xs.0);
-                let e = _mm512_and_si512(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(0xff));
-                let m = _mm512_or_si512(
-                    _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
-                    _mm512_set1_epi32(0x3f00_0000),
-                );
-                (
-                    F32x16(_mm512_cvtepi32_ps(e)),
-                    F32x16(_mm512_castsi512_ps(m)),
-                )
-            };
-            let low = m.lt(Self::c(c::SQRT_HALF));
-            // Small integers: exact in float32, as the one-lane integer arithmetic.
-            let e = exponent
-                - Self::c(126.0)
-                - Self::select(subnormal, Self::c(23.0), Self::c(0.0))
-                - Self::select(low, Self::c(1.0), Self::c(0.0));
-            let f = Self::select(low, m + m, m) - Self::c(1.0);
-            let z = f * f;
-            let mut y = Self::c(c::LN_P[0]);
-            for (j, k) in c::LN_P[1..].iter().enumerate() {
-                y = if j % 2 == 0 {
-                    y * f - Self::c(*k)
-                } else {
-                    y * f + Self::c(*k)
-                };
-            }
-            let mut y = y * f * z;
-            y = y + Self::c(c::C2) * e;
-            y = y + Self::c(-0.5) * z;
-            let r = f + y + Self::c(c::C1) * e;
-            let r = Self::select(x.eq(Self::c(0.0)), Self::c(f32::NEG_INFINITY), r);
-            let r = Self::select(x.eq(Self::c(f32::INFINITY)), Self::c(f32::INFINITY), r);
-            Self::select(
-                x.lt(Self::c(0.0)) | x.cmp::<_CMP_UNORD_Q>(x),
-                Self::c(f32::NAN),
-                r,
-            )
+            ln_lanes(self)
         }
         #[inline(always)]
         fn class_is(_: Avx512, ids: &[i32], i: usize, k: i32) -> M16 {
