@@ -68,7 +68,8 @@ pub(crate) trait FusedLoss: Sync {
         scale: f64,
         needs_grad: bool,
     ) -> Option<Self::Kernel<'_, R>>;
-    /// Fills `buffer` (the input's shape and dtype) before the pass, where [`FusedLoss::PREFILL`].
+    /// Fills `buffer` (the input's shape and dtype) before the pass, where [`FusedLoss::PREFILL`];
+    /// keeps no handle to it (the kernels then write it through a slice: see `FreshFloats`).
     fn prefill(&self, input: &Tensor, buffer: &Tensor) -> Result<(), LossError> {
         let _ = (input, buffer);
         Ok(())
@@ -288,10 +289,10 @@ fn typed<F: FusedLoss, R: Real>(
     // The output buffer: the gradient, or the prefilled buffer the kernel reads (and, with a
     // gradient, overwrites with it).
     let mut buffer = if needs_grad || F::PREFILL {
-        let t = view::new_floats::<R>(&shape)?;
-        view::advise_huge_pages(&t);
+        let t = view::FreshFloats::<R>::new(&shape)?;
+        view::advise_huge_pages(t.tensor());
         if F::PREFILL {
-            loss.prefill(input, &t)?;
+            loss.prefill(input, t.tensor())?;
         }
         Some(t)
     } else {
@@ -299,7 +300,7 @@ fn typed<F: FusedLoss, R: Real>(
     };
     let parts = {
         let out = match buffer.as_mut() {
-            Some(t) => match view::floats_mut::<R>(t).and_then(|o| SharedOut::new(o, blocks)) {
+            Some(t) => match t.as_mut_slice().and_then(|o| SharedOut::new(o, blocks)) {
                 Some(o) => Some(o),
                 None => return Ok(None),
             },
@@ -341,7 +342,11 @@ fn typed<F: FusedLoss, R: Real>(
     };
     super::count_run();
     let value = view::reduced::<R>(total, scale)?;
-    let grad = if needs_grad { buffer } else { None };
+    let grad = if needs_grad {
+        buffer.map(view::FreshFloats::into_tensor)
+    } else {
+        None
+    };
     Ok(Some(match F::MEAN {
         MeanOver::Count => Fused::new(value, grad),
         MeanOver::Weights => Fused::new(value, grad).with_grad_scale(scale),

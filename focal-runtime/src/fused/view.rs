@@ -25,10 +25,50 @@ pub(crate) fn floats<R: Real>(t: &Tensor) -> Option<&[R]> {
     Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const R, len) })
 }
 
-/// A fresh contiguous CPU tensor of `shape` and dtype `R::KIND` (uninitialised: the kernel
-/// writes every element through [`floats_mut`]).
-pub(crate) fn new_floats<R: Real>(shape: &[i64]) -> Result<Tensor, LossError> {
-    Ok(Tensor::f_empty(shape, (R::KIND, Device::Cpu))?)
+/// A fresh contiguous CPU tensor of dtype `R::KIND` that nothing else refers to: the kernels'
+/// output buffer. Made only by [`FreshFloats::new`], it is lent to libtorch as `&Tensor` (to
+/// write into, without keeping a handle), and to the kernels as a mutable slice while it is
+/// borrowed mutably, and given up with [`FreshFloats::into_tensor`]. Owning the only handle is what
+/// makes the slice the memory's only accessor.
+pub(crate) struct FreshFloats<R> {
+    tensor: Tensor,
+    _elements: std::marker::PhantomData<R>,
+}
+
+impl<R: Real> FreshFloats<R> {
+    /// An uninitialised buffer of `shape` (the kernel writes every element).
+    pub(crate) fn new(shape: &[i64]) -> Result<Self, LossError> {
+        Ok(FreshFloats {
+            tensor: Tensor::f_empty(shape, (R::KIND, Device::Cpu))?,
+            _elements: std::marker::PhantomData,
+        })
+    }
+
+    /// The tensor, for libtorch to write into (callers keep no handle to it).
+    pub(crate) fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+
+    /// Its elements, writable for as long as the buffer is borrowed (`None` if libtorch changed
+    /// its dtype or layout).
+    pub(crate) fn as_mut_slice(&mut self) -> Option<&mut [R]> {
+        if !viewable::<R>(&self.tensor) {
+            return None;
+        }
+        let len = self.tensor.numel();
+        if len == 0 {
+            return Some(&mut []);
+        }
+        // SAFETY: as in `floats`; this value holds the tensor's only handle (made here, lent
+        // only as `&Tensor` to calls that keep none), and the exclusive borrow of `self` makes
+        // the slice the memory's only accessor while it lives.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.tensor.data_ptr() as *mut R, len) })
+    }
+
+    /// The tensor, given up (for autograd, as the gradient).
+    pub(crate) fn into_tensor(self) -> Tensor {
+        self.tensor
+    }
 }
 
 /// Asks Linux to back the memory of a large fresh CPU tensor `t` with transparent huge pages where they are enabled
@@ -63,20 +103,6 @@ pub(crate) fn advise_huge_pages(t: &Tensor) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (start, len);
-}
-
-/// The elements of a tensor made by [`new_floats`], writable for as long as it is borrowed.
-pub(crate) fn floats_mut<R: Real>(t: &mut Tensor) -> Option<&mut [R]> {
-    if !viewable::<R>(t) {
-        return None;
-    }
-    let len = t.numel();
-    if len == 0 {
-        return Some(&mut []);
-    }
-    // SAFETY: as in `floats`; the exclusive borrow of the (unshared, freshly made) tensor makes
-    // this slice its only accessor while it lives.
-    Some(unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut R, len) })
 }
 
 /// Class-index targets borrowed as one of the integer types a kernel reads directly.
