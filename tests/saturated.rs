@@ -1,4 +1,4 @@
-//! `SigmoidFocalLoss` and `SoftmaxFocalLoss` at saturated logits (scales 10 to 100 and values
+//! `SigmoidFocalLoss`, `SoftmaxFocalLoss` and `FocalLoss` (the seed's) at saturated logits (scales 10 to 100 and values
 //! near the dtype's largest), each path (the fused kernel and the composed tch operations) held
 //! against the float64 truth: loss and input gradient, float32 and float64, `Mean` and `Sum`,
 //! `gamma` in {0, 0.5, 1, 2, 5}.
@@ -10,7 +10,7 @@
 //! of the truth, or of the dtype's smallest normal number where the truth is all smaller (a subnormal
 //! result has no relative precision to hold): 1e-10 (float64) and 1e-5 (float32).
 
-use focal::{fused, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
 use tch::{Device, Kind, Tensor};
 
 const GAMMAS: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 5.0];
@@ -127,6 +127,108 @@ fn softmax_truth(
         }
     }
     let scale = if mean { 1.0 / weight } else { 1.0 };
+    for g in &mut grad {
+        *g *= scale;
+    }
+    (total * scale, grad)
+}
+
+/// The seed's multi-class focal loss of `(N, C, S)` logits against class indices `(N, S)`: per
+/// position the mean over classes of `-alpha_t (1 - p_t)^gamma ln(clamp(p_t, 1e-4, 1))` (`p_t =
+/// p_c` for the target class, `1 - p_c` for the others), summed over positions (`Mean` divides by
+/// their count), and its gradient. Each class's term depends on `ln p_c` and `ln(1 - p_c)`; with
+/// `a_c`, `b_c` its derivatives in them, class `c` adds `(a_c - b_c p_c / (1 - p_c)) (onehot_cj -
+/// p_j)` to `d / dx_j`, where `onehot_cj - p_j` is `1 - p_j` (formed without a subtraction for the
+/// top class) for `j = c`. A clamped class (`p_t < 1e-4`) is constant.
+fn seed_focal_truth(
+    x: &[f64],
+    shape: [usize; 3],
+    y: &[i64],
+    gamma: f64,
+    alpha: f64,
+    mean: bool,
+) -> (f64, Vec<f64>) {
+    const P_T_MIN: f64 = 1e-4;
+    let [n, c, s] = shape;
+    let at = |i: usize, k: usize, j: usize| (i * c + k) * s + j;
+    let mut total = 0.0;
+    let mut grad = vec![0.0; x.len()];
+    let factor = |log_base: f64| {
+        if gamma == 0.0 {
+            1.0
+        } else {
+            (gamma * log_base).exp()
+        }
+    };
+    for i in 0..n {
+        for j in 0..s {
+            let yy = y[i * s + j] as usize;
+            let z: Vec<f64> = (0..c).map(|k| x[at(i, k, j)]).collect();
+            let top = (0..c).fold(0, |b, k| if z[k] > z[b] { k } else { b });
+            let rest: f64 = (0..c)
+                .filter(|&k| k != top)
+                .map(|k| (z[k] - z[top]).exp())
+                .sum();
+            let lse = rest.ln_1p();
+            let log_p: Vec<f64> = (0..c).map(|k| (z[k] - z[top]) - lse).collect();
+            let p: Vec<f64> = log_p.iter().map(|l| l.exp()).collect();
+            // 1 - p_k and ln(1 - p_k): the others' share for the top class.
+            let q: Vec<f64> = (0..c)
+                .map(|k| {
+                    if k == top {
+                        rest / (1.0 + rest)
+                    } else {
+                        1.0 - p[k]
+                    }
+                })
+                .collect();
+            let log_q: Vec<f64> = (0..c)
+                .map(|k| {
+                    if k == top {
+                        rest.ln() - lse
+                    } else {
+                        (-p[k]).ln_1p()
+                    }
+                })
+                .collect();
+            let mut w = vec![0.0; c];
+            for k in 0..c {
+                let positive = k == yy;
+                let (p_t, log_p_t, log_base) = if positive {
+                    (p[k], log_p[k], log_q[k])
+                } else {
+                    (q[k], log_q[k], log_p[k])
+                };
+                let a = if positive { alpha } else { 1.0 - alpha };
+                if p_t < P_T_MIN {
+                    total += -a * (1.0 - P_T_MIN).powf(gamma) * P_T_MIN.ln() / c as f64;
+                    continue;
+                }
+                let f = factor(log_base);
+                total += -a * f * log_p_t / c as f64;
+                // d term / d ln p and d term / d ln(1 - p).
+                let (d_log_p, d_log_q) = if positive {
+                    (-a * f, -a * gamma * f * log_p_t)
+                } else {
+                    (-a * gamma * f * log_p_t, -a * f)
+                };
+                // d_log_q * p / (1 - p): for the target class at the top its limit where 1 - p
+                // underflows (ln p / (1 - p) -> -1).
+                let through_q = if positive && q[k] == 0.0 {
+                    -a * gamma * f * -p[k]
+                } else {
+                    d_log_q * (p[k] / q[k])
+                };
+                w[k] = (d_log_p - through_q) / c as f64;
+            }
+            for k in 0..c {
+                // The others' sum on its own (the whole sum minus w_k would cancel).
+                let others: f64 = (0..c).filter(|&o| o != k).map(|o| w[o]).sum();
+                grad[at(i, k, j)] = w[k] * q[k] - p[k] * others;
+            }
+        }
+    }
+    let scale = if mean { 1.0 / (n * s) as f64 } else { 1.0 };
     for g in &mut grad {
         *g *= scale;
     }
@@ -353,4 +455,42 @@ fn softmax_focal_paths_match_the_float64_truth_at_saturated_logits() {
         }
     }
     report("SoftmaxFocalLoss", &worst, &failures);
+}
+
+#[test]
+fn seed_focal_paths_match_the_float64_truth_at_saturated_logits() {
+    let mut worst = new_worst();
+    let mut failures = Vec::new();
+    let shapes: [[i64; 3]; 4] = [[1, 2, 1], [1, 3, 1], [2, 5, 7], [3, 4, 9]];
+    for kind in [Kind::Float, Kind::Double] {
+        for (si, shape) in shapes.iter().enumerate() {
+            for scale in [1.0, 3.0, 10.0, 30.0, 60.0, 100.0, max_of(kind) / 16.0] {
+                for seed in 0..3 {
+                    let x = logits(shape, 43 * seed + si as i64, scale, kind);
+                    tch::manual_seed(3000 + seed);
+                    let y =
+                        Tensor::randint(shape[1], [shape[0], shape[2]], (Kind::Int64, Device::Cpu));
+                    let (xs, ys) = (floats(&x), Vec::<i64>::try_from(y.reshape([-1])).unwrap());
+                    let dims = shape.map(|d| d as usize);
+                    for gamma in GAMMAS {
+                        for alpha in [0.25, 0.0, 1.0] {
+                            for reduction in [Reduction::Mean, Reduction::Sum] {
+                                let mean = reduction == Reduction::Mean;
+                                let truth = seed_focal_truth(&xs, dims, &ys, gamma, alpha, mean);
+                                let loss = FocalLoss::new()
+                                    .with_gamma(gamma)
+                                    .with_alpha(alpha)
+                                    .with_reduction(reduction);
+                                let label = format!(
+                                    "{kind:?} {shape:?} scale {scale:e} seed {seed} gamma {gamma} alpha {alpha} {reduction:?}"
+                                );
+                                check(&loss, &x, &y, truth, &label, &mut worst, &mut failures);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report("FocalLoss", &worst, &failures);
 }

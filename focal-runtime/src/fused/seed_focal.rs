@@ -1,12 +1,14 @@
-//! The fused `FocalLoss` kernel (the seed's semantics): from the softmax, each class's clamped
-//! binary focal term `-alpha_t (1 - p_t)^gamma ln p_t` and the gradient through the clamp and the
-//! softmax, `p_j (g_j - sum_c g_c p_c)`, in one pass, in the input's dtype and the composed
-//! path's order of operations.
+//! The fused `FocalLoss` kernel (the seed's function, in log space): per position the softmax
+//! from the logits, then for each class `c` the clamped binary focal term
+//! `-alpha_t (1 - p_t)^gamma ln p_t` with `ln p_c` from the log-sum-exp and `1 - p_c` exact for
+//! the top class (the other classes' share), and the gradient in one pass.
 //!
-//! The softmax itself is libtorch's, the one the seed's `nn.Softmax` runs: near `p = 1` the
-//! seed's `1 - p` is ill-conditioned in float32 (an ulp of `p` moves `1 - p` by 5e-5 relative at
-//! `p = 0.999`), and its gradient follows it, so only bit-identical probabilities reproduce the
-//! seed's float32 gradients to 1e-5.
+//! The gradient: with `A_c = d term_c / d ln p_c` and `B_c = d term_c / d ln(1 - p_c)`, and
+//! `d ln p_c / dx_j = onehot_cj - p_j`, `d ln(1 - p_c) / dx_j = -(p_c / (1 - p_c)) (onehot_cj -
+//! p_j)`, every class contributes `w_c (onehot_cj - p_j)` with `w_c = A_c - B_c p_c / (1 - p_c)`:
+//! `grad_j = w_j - p_j W`, `W = sum_c w_c`. For the top class `t`, `w_t - p_t W = w_t (1 - p_t) -
+//! p_t sum_{c != t} w_c`, with the exact `1 - p_t`: no digit lost where `p_t` is near 1. A
+//! clamped class (`p_t < 1e-4`) has `w_c = 0`, as the clamp's gradient.
 
 use tch::Tensor;
 
@@ -39,9 +41,6 @@ pub(crate) fn seed_focal(
 impl FusedLoss for FocalLoss {
     const TARGETS: TargetKind = TargetKind::Classes;
     const MEAN: MeanOver = MeanOver::Count;
-    // The softmax goes into a fresh buffer that, with a gradient, the kernel then overwrites
-    // with the gradient block by block: one full-size allocation instead of two.
-    const PREFILL: bool = true;
     type Kernel<'a, R: Real> = SeedKernel<R>;
 
     fn reduction(&self) -> Reduction {
@@ -56,32 +55,33 @@ impl FusedLoss for FocalLoss {
     ) -> Option<SeedKernel<R>> {
         Some(SeedKernel {
             power: Power::of(self.gamma),
+            gamma: R::of(self.gamma),
             alpha: R::of(self.alpha),
             // The gradient's scale: the reduction's, divided by the class count.
-            scale: R::of(scale) / R::of(blocks.classes as f64),
+            scale: R::of(scale / blocks.classes as f64),
+            log_p_t_min: R::of(P_T_MIN.ln()),
+            clamped_factor: R::of((1.0 - P_T_MIN).powf(self.gamma)),
             classes: blocks.classes,
             needs_grad,
         })
-    }
-
-    fn prefill(&self, input: &Tensor, buffer: &Tensor) -> Result<(), LossError> {
-        let _written = input
-            .f_detach()?
-            .f_softmax_int_out(buffer, 1, input.kind())?;
-        Ok(())
     }
 }
 
 pub(crate) struct SeedKernel<R> {
     power: Power,
+    gamma: R,
     alpha: R,
     scale: R,
+    /// `ln 1e-4`, the clamped `ln p_t`.
+    log_p_t_min: R,
+    /// `(1 - 1e-4)^gamma`, the clamped modulating factor.
+    clamped_factor: R,
     classes: usize,
     needs_grad: bool,
 }
 
 impl<R: Real> Kernel<R> for SeedKernel<R> {
-    /// Each class's gradient of a block before the softmax's backward.
+    /// Each class's exponentials `exp(x_k - max)` of a block.
     type Scratch = Vec<R>;
 
     fn scratch(&self) -> Vec<R> {
@@ -93,66 +93,109 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         &self,
         level: L,
         b: &BlockIn<'_, R>,
-        out: Option<BlockRows<'_, R>>,
-        g: &mut Vec<R>,
+        mut out: Option<BlockRows<'_, R>>,
+        e: &mut Vec<R>,
         partial: &mut Partial,
     ) {
-        // The buffer holds the softmax (and takes the gradient).
-        let Some(mut probs) = out else {
-            return;
-        };
         let c = self.classes;
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
         let (zero, one) = (k_(R::ZERO), k_(R::ONE));
-        let (lo, hi) = (k_(R::of(P_T_MIN)), one);
+        let lo = k_(R::of(P_T_MIN));
         let (alpha_pos, alpha_neg) = (k_(self.alpha), k_(R::ONE - self.alpha));
-        let scale = k_(self.scale);
+        let (gamma, scale) = (k_(self.gamma), k_(self.scale));
+        let (log_lo, clamped_factor) = (k_(self.log_p_t_min), k_(self.clamped_factor));
         let mut losses = zero;
         let mut i = 0;
         while i < b.len {
             let in_block = <R::V<L>>::first(level, b.len - i);
-            let mut acc = zero;
-            let mut dot = zero;
+            // The largest logit and its class (the first where several are largest).
+            let mut m = <R::V<L>>::load(level, b.row(0), i);
+            let mut top = zero;
+            for k in 1..c {
+                let row = <R::V<L>>::load(level, b.row(k), i);
+                let above = row.gt(m);
+                m = <R::V<L>>::select(above, row, m);
+                top = <R::V<L>>::select(above, k_(R::of(k as f64)), top);
+            }
+            // exp(x_k - max), their sum, and the others' sum `rest` (1 - p_top = rest / sum).
+            let (mut sum, mut rest) = (zero, zero);
             for k in 0..c {
-                let pr = <R::V<L>>::load(level, probs.row(k), i);
+                let v = (<R::V<L>>::load(level, b.row(k), i) - m).exp();
+                v.store(&mut e[k * BLOCK..], i);
+                sum = sum + v;
+                rest = rest + <R::V<L>>::select(top.eq(k_(R::of(k as f64))), zero, v);
+            }
+            let inv = one / sum;
+            // ln(sum) = ln(1 + rest), corrected for the rounding of the sum (exact also where
+            // the sum rounds to 1).
+            let lse = sum.ln() - ((sum - one) - rest) * inv;
+            let q_top = rest * inv;
+            let log_q_top = rest.ln() - lse;
+            let (mut acc, mut w_top, mut w_others) = (zero, zero, zero);
+            for k in 0..c {
+                let is_top = top.eq(k_(R::of(k as f64)));
                 let pos = <R::V<L>>::class_is(level, b.ids, i, k as i32);
-                let p_t_raw = <R::V<L>>::select(pos, pr, one - pr);
-                // In this order a NaN stays NaN (the seed's clamp, and the composed path, give
-                // NaN).
-                let p_t = hi.min(lo.max(p_t_raw));
+                let ek = <R::V<L>>::load(level, &e[k * BLOCK..], i);
+                let p = ek * inv;
+                let log_p = (<R::V<L>>::load(level, b.row(k), i) - m) - lse;
+                // 1 - p: the others' share for the top class; elsewhere p <= 1/2, the
+                // subtraction is exact to rounding, and ln(1 - p) is ln q corrected for the
+                // rounding of q (as log1p: -p where q rounds to 1).
+                let q_other = one - p;
+                let inv_q_other = one / q_other;
+                let log_q_other = q_other.ln() + ((one - q_other) - p) * inv_q_other;
+                let q = <R::V<L>>::select(is_top, q_top, q_other);
+                let log_q = <R::V<L>>::select(is_top, log_q_top, log_q_other);
+                let p_t = <R::V<L>>::select(pos, p, q);
+                let log_p_t = <R::V<L>>::select(pos, log_p, log_q);
+                let base = <R::V<L>>::select(pos, q, p);
+                let log_base = <R::V<L>>::select(pos, log_q, log_p);
+                let factor = self.power.lanes_log::<R, L>(level, log_base, base);
+                // The clamp at 1e-4 (a NaN p_t compares false and stays NaN, as the seed's).
+                let clamped = p_t.lt(lo);
                 let alpha_t = <R::V<L>>::select(pos, alpha_pos, alpha_neg);
-                let base = one - p_t;
-                let ln_p_t = p_t.ln();
-                let (modulator, d_modulator) = self.power.lanes::<R, L>(level, base);
-                acc = acc + -alpha_t * modulator * ln_p_t;
+                let term = -(alpha_t * <R::V<L>>::select(clamped, clamped_factor, factor))
+                    * <R::V<L>>::select(clamped, log_lo, log_p_t);
+                acc = acc + term;
                 if self.needs_grad {
-                    // d term / d p_t, in the order autograd computes it on the composed path (so
-                    // float32 rounds alike: near the clamp the softmax backward cancels digits),
-                    // then through the clamp (whose gradient passes on [lo, hi]).
-                    let from_log = scale * (-alpha_t * modulator) / p_t;
-                    // Where 1 - p_t is 0, (1 - p_t)^(gamma - 1) ln p_t tends to 0 also for
-                    // gamma < 1 (whose factor alone has an infinite derivative).
-                    let from_power = <R::V<L>>::select(
-                        modulator.eq(zero),
-                        zero,
-                        scale * ln_p_t * -alpha_t * d_modulator,
-                    );
-                    let d = from_log - from_power;
-                    let inside = p_t_raw.ge(lo) & p_t_raw.le(hi);
-                    let d = <R::V<L>>::select(inside, <R::V<L>>::select(pos, d, -d), zero);
-                    d.store(&mut g[k * BLOCK..], i);
-                    dot = d.mul_add(pr, dot);
+                    // w = A - B p / (1 - p): A = -alpha_t factor, B = -alpha_t factor gamma
+                    // ln p_t for a positive (the factor's base is 1 - p); A = -alpha_t factor
+                    // gamma ln p_t, B = -alpha_t factor for a negative. `ln p * p / (1 - p)`
+                    // tends to -1 where 1 - p underflows to 0 (the top class alone).
+                    let r = <R::V<L>>::select(is_top, p / q_top, p * inv_q_other);
+                    // ln p * p / (1 - p); for the top class ln p / (1 - p) is -ln(1 + rest) (1 +
+                    // rest) / rest, -1 where rest is 0 (p / (1 - p) overflows before the product
+                    // shrinks where rest is subnormal).
+                    let ratio_top = (zero - lse * sum) / rest;
+                    let ratio_top = <R::V<L>>::select(rest.gt(zero), ratio_top, zero - one);
+                    let log_p_r = <R::V<L>>::select(is_top, ratio_top * p, log_p * r);
+                    let coef = -(alpha_t * factor);
+                    let w_pos = coef * (one - gamma * log_p_r);
+                    let w_neg = coef * (gamma * log_p_t - r);
+                    let w = <R::V<L>>::select(clamped, zero, <R::V<L>>::select(pos, w_pos, w_neg));
+                    if let Some(out) = out.as_mut() {
+                        w.store(out.row(k), i);
+                    }
+                    w_top = <R::V<L>>::select(is_top, w, w_top);
+                    w_others = w_others + <R::V<L>>::select(is_top, zero, w);
                 }
             }
             losses = losses + <R::V<L>>::select(in_block, acc, zero);
-            if self.needs_grad {
+            if let Some(out) = out.as_mut() {
+                // grad_j = w_j - p_j W; for the top class w_t (1 - p_t) - p_t sum_{c != t} w_c.
+                let w_all = w_top + w_others;
                 for k in 0..c {
-                    // This chunk of row k still holds the probabilities: read, then overwritten.
-                    let row = probs.row(k);
-                    let pr = <R::V<L>>::load(level, row, i);
-                    let gr = <R::V<L>>::load(level, &g[k * BLOCK..], i);
-                    (pr * (gr - dot)).store(row, i);
+                    let is_top = top.eq(k_(R::of(k as f64)));
+                    let row = out.row(k);
+                    let w = <R::V<L>>::load(level, row, i);
+                    let p = <R::V<L>>::load(level, &e[k * BLOCK..], i) * inv;
+                    let g = <R::V<L>>::select(
+                        is_top,
+                        w.mul_add(q_top, -(p * w_others)),
+                        (zero - w_all).mul_add(p, w),
+                    );
+                    (scale * g).store(row, i);
                 }
             }
             i += lanes;

@@ -84,10 +84,18 @@ pub(crate) fn log_softmax_with_top(x: &Tensor) -> Result<(Tensor, Tensor), LossE
 /// at least 2 classes; `is_top` marks the top class of each position (see
 /// [`log_softmax_with_top`], which gives both).
 pub(crate) fn log_one_minus_softmax(log_p: &Tensor, is_top: &Tensor) -> Result<Tensor, LossError> {
-    // The others' log-sum-exp, at the top class (masked so the top class does not count).
-    let others = log_p
-        .f_masked_fill(is_top, f64::NEG_INFINITY)?
-        .f_logsumexp(&[1i64][..], true)?;
+    // The others' log-sum-exp, at the top class (masked so the top class does not count). A
+    // position without a finite other (one class, or the others' logits -inf) gets -inf, its
+    // log-sum-exp taken over zeros instead: over -inf alone its backward is `0 * exp(-inf + inf)`,
+    // NaN, also under a zero upstream gradient.
+    let others = log_p.f_masked_fill(is_top, f64::NEG_INFINITY)?;
+    let no_other = others
+        .f_amax([1i64].as_slice(), true)?
+        .f_eq(f64::NEG_INFINITY)?;
+    let others = others
+        .f_masked_fill(&no_other, 0.0)?
+        .f_logsumexp(&[1i64][..], true)?
+        .f_masked_fill(&no_other, f64::NEG_INFINITY)?;
     // log1p(-p) at every class but the top one, evaluated at a safe point there (and where p is
     // negligible) so that the unused branch's gradient is not NaN; 0 where p is negligible.
     let negligible = log_p.f_lt(LOG_P_NEGLIGIBLE)?;
