@@ -23,6 +23,8 @@
 //!   `exp(gamma * logsigmoid(-x (2t - 1)))`, not torchvision's `(1 - p_t)^gamma`; ours follows
 //!   torchvision, the anchor for soft labels.
 //!
+//! Each case runs twice: with the fused kernels on, and on the composed path alone.
+//!
 //! Tolerances: relative error `max |ours - anchor| / max |anchor|` at most 1e-10 in float64 and
 //! 1e-5 in float32, for the loss and for the gradient, on every device: the fixtures were made on
 //! the CPU; our losses run on the test device (`FOCAL_TEST_DEVICE`) and are compared on the CPU.
@@ -31,7 +33,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use focal::{LossConfig, Reduction};
+use focal::{fused, LossConfig, Reduction};
 use tch::{Device, Kind, Tensor};
 
 fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
@@ -61,7 +63,8 @@ fn config_of(fields: &BTreeMap<String, Tensor>) -> (String, LossConfig) {
     (json, config)
 }
 
-/// Runs every case whose name starts with `prefix`; returns how many ran.
+/// Runs every case whose name starts with `prefix`, with the kernels on and on the composed path
+/// (what CUDA and half-precision users get); returns how many cases ran.
 fn check(prefix: &str) -> usize {
     let device = common::test_device();
     let mut ran = 0;
@@ -70,48 +73,58 @@ fn check(prefix: &str) -> usize {
     for (name, fields) in cases().into_iter().filter(|(n, _)| n.starts_with(prefix)) {
         let (json, config) = config_of(&fields);
         let loss = config.build().expect("valid config");
-        let input = fields["input"]
-            .to_device(device)
-            .detach()
-            .set_requires_grad(true);
-        let tolerance = if input.kind() == Kind::Double {
-            1e-10
-        } else {
-            1e-5
-        };
-        let out = loss
-            .f_forward(&input, &fields["target"].to_device(device))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out.kind(), input.kind(), "{name}: output dtype");
-        assert_eq!(out.device(), device, "{name}: output device");
-        let scalar = match fields.get("cotangent") {
-            Some(cot) => {
-                assert_eq!(loss.reduction(), Reduction::None);
-                (&out * cot.to_device(device)).sum(out.kind())
+        for path in ["kernels on", "composed"] {
+            let input = fields["input"]
+                .to_device(device)
+                .detach()
+                .set_requires_grad(true);
+            let tolerance = if input.kind() == Kind::Double {
+                1e-10
+            } else {
+                1e-5
+            };
+            let run = || {
+                let out = loss
+                    .f_forward(&input, &fields["target"].to_device(device))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let scalar = match fields.get("cotangent") {
+                    Some(cot) => {
+                        assert_eq!(loss.reduction(), Reduction::None);
+                        (&out * cot.to_device(device)).sum(out.kind())
+                    }
+                    None => out.shallow_clone(),
+                };
+                scalar.backward();
+                out
+            };
+            let out = if path == "composed" {
+                fused::composed_only(run)
+            } else {
+                run()
+            };
+            assert_eq!(out.kind(), input.kind(), "{name}: output dtype");
+            assert_eq!(out.device(), device, "{name}: output device");
+            let loss_err = rel_error(&out, &fields["loss"]);
+            let grad_err = rel_error(&input.grad(), &fields["grad"]);
+            let slot = if input.kind() == Kind::Double { 0 } else { 2 };
+            worst[slot] = worst[slot].max(loss_err);
+            worst[slot + 1] = worst[slot + 1].max(grad_err);
+            if !(loss_err <= tolerance && grad_err <= tolerance) {
+                failures.push(format!(
+                    "{name} ({path}) {json}: loss rel error {loss_err:.3e}, grad rel error {grad_err:.3e}"
+                ));
             }
-            None => out.shallow_clone(),
-        };
-        scalar.backward();
-        let loss_err = rel_error(&out, &fields["loss"]);
-        let grad_err = rel_error(&input.grad(), &fields["grad"]);
-        let slot = if input.kind() == Kind::Double { 0 } else { 2 };
-        worst[slot] = worst[slot].max(loss_err);
-        worst[slot + 1] = worst[slot + 1].max(grad_err);
-        if !(loss_err <= tolerance && grad_err <= tolerance) {
-            failures.push(format!(
-                "{name} {json}: loss rel error {loss_err:.3e}, grad rel error {grad_err:.3e}"
-            ));
         }
         ran += 1;
     }
     eprintln!(
-        "{prefix} on {device:?}: {ran} cases; worst rel error f64 loss {:.1e} grad {:.1e}, f32 loss {:.1e} grad {:.1e}",
+        "{prefix} on {device:?}, both paths: {ran} cases; worst rel error f64 loss {:.1e} grad {:.1e}, f32 loss {:.1e} grad {:.1e}",
         worst[0], worst[1], worst[2], worst[3]
     );
     assert!(ran > 0, "no fixture case starts with {prefix}");
     assert!(
         failures.is_empty(),
-        "{} of {ran} cases failed:\n{}",
+        "{} failures over {ran} cases:\n{}",
         failures.len(),
         failures.join("\n")
     );
