@@ -99,12 +99,15 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
     ) {
         let c = self.classes;
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
-        let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-        let (zero, one) = (k_(R::ZERO), k_(R::ONE));
-        let lo = k_(R::of(P_T_MIN));
-        let (alpha_pos, alpha_neg) = (k_(self.alpha), k_(R::ONE - self.alpha));
-        let (gamma, scale) = (k_(self.gamma), k_(self.scale));
-        let (log_lo, clamped_factor) = (k_(self.log_p_t_min), k_(self.clamped_factor));
+        // Constants by direct calls: a closure would be compiled without the level's target
+        // features, its intrinsics out of line.
+        let k_ = <R::V<L> as Vector<R, L>>::splat;
+        let (zero, one) = (k_(level, R::ZERO), k_(level, R::ONE));
+        let lo = k_(level, R::of(P_T_MIN));
+        let (alpha_pos, alpha_neg) = (k_(level, self.alpha), k_(level, R::ONE - self.alpha));
+        let (gamma, scale) = (k_(level, self.gamma), k_(level, self.scale));
+        let (log_lo, clamped_factor) =
+            (k_(level, self.log_p_t_min), k_(level, self.clamped_factor));
         let mut losses = zero;
         let mut i = 0;
         while i < b.len {
@@ -116,7 +119,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                 let row = <R::V<L>>::load(level, b.row(k), i);
                 let above = row.gt(m);
                 m = <R::V<L>>::select(above, row, m);
-                top = <R::V<L>>::select(above, k_(R::of(k as f64)), top);
+                top = <R::V<L>>::select(above, k_(level, R::of(k as f64)), top);
             }
             // exp(x_k - max), their sum, and the others' sum `rest` (1 - p_top = rest / sum).
             let (mut sum, mut rest) = (zero, zero);
@@ -124,7 +127,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                 let v = (<R::V<L>>::load(level, b.row(k), i) - m).exp();
                 v.store(&mut e[k * BLOCK..], i);
                 sum = sum + v;
-                rest = rest + <R::V<L>>::select(top.eq(k_(R::of(k as f64))), zero, v);
+                rest = rest + <R::V<L>>::select(top.eq(k_(level, R::of(k as f64))), zero, v);
             }
             let inv = one / sum;
             // ln(sum) = ln(1 + rest), corrected for the rounding of the sum (exact also where
@@ -134,7 +137,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
             let log_q_top = rest.ln() - lse;
             let (mut acc, mut w_top, mut w_others) = (zero, zero, zero);
             for k in 0..c {
-                let is_top = top.eq(k_(R::of(k as f64)));
+                let is_top = top.eq(k_(level, R::of(k as f64)));
                 let pos = <R::V<L>>::class_is(level, b.ids, i, k as i32);
                 let ek = <R::V<L>>::load(level, &e[k * BLOCK..], i);
                 let p = ek * inv;
@@ -186,7 +189,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                 // grad_j = w_j - p_j W; for the top class w_t (1 - p_t) - p_t sum_{c != t} w_c.
                 let w_all = w_top + w_others;
                 for k in 0..c {
-                    let is_top = top.eq(k_(R::of(k as f64)));
+                    let is_top = top.eq(k_(level, R::of(k as f64)));
                     let row = out.row(k);
                     let w = <R::V<L>>::load(level, row, i);
                     let p = <R::V<L>>::load(level, &e[k * BLOCK..], i) * inv;
