@@ -113,6 +113,15 @@ impl Blocks {
         })
     }
 
+    /// The same split with one value per position (one class): the layout of per-position
+    /// losses, `(N, S)`.
+    pub(crate) fn positions(&self) -> Self {
+        Blocks {
+            classes: 1,
+            ..*self
+        }
+    }
+
     /// How many blocks there are.
     pub(crate) fn count(&self) -> usize {
         self.samples * self.per_sample

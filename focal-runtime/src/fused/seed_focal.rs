@@ -94,6 +94,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         level: L,
         b: &BlockIn<'_, R>,
         out: Option<BlockRows<'_, R>>,
+        _losses: Option<&mut [R]>,
         g: &mut Vec<R>,
         partial: &mut Partial,
     ) {
