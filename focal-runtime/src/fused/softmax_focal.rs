@@ -59,6 +59,7 @@ impl FusedLoss for SoftmaxFocalLoss {
     // One pass: the loss, the sum of the weights `Mean` divides by, and the gradient of the sum
     // (scaled by the mean's 1 / weight later, on the scalar in the backward pass).
     const MEAN: MeanOver = MeanOver::Weights;
+    const UNREDUCED: bool = true;
     type Kernel<'a, R: Real> = SoftmaxKernel<R>;
 
     fn reduction(&self) -> Reduction {
