@@ -62,7 +62,11 @@ fn run(loss: &dyn Loss, input: &Tensor, target: &Tensor, upstream: &Tensor, fuse
         }
     };
     let before = focal::__private::fused_kernel_runs();
-    let out = if fused { go() } else { fused::composed_only(go) };
+    let out = if fused {
+        go()
+    } else {
+        fused::composed_only(go)
+    };
     assert_eq!(
         focal::__private::fused_kernel_runs() - before,
         u64::from(fused),
@@ -80,8 +84,7 @@ fn check(loss: &dyn Loss, input: &Tensor, target: &Tensor, label: &str) {
     // Varied values of both signs, made without the global generator (which tests running at
     // the same time draw from).
     let numel: i64 = value_shape.iter().product();
-    let upstream = ((Tensor::arange(numel, (Kind::Double, Device::Cpu)) * 0.731).sin() * 2.0
-        + 0.1)
+    let upstream = ((Tensor::arange(numel, (Kind::Double, Device::Cpu)) * 0.731).sin() * 2.0 + 0.1)
         .view(value_shape.as_slice());
     let fused_run = run(loss, input, target, &upstream, true);
     let composed_same_kind = run(loss, input, target, &upstream, false);
@@ -95,7 +98,11 @@ fn check(loss: &dyn Loss, input: &Tensor, target: &Tensor, label: &str) {
         composed_same_kind.value.kind(),
         "{label}: value dtype"
     );
-    assert_eq!(fused_run.grad.kind(), input.kind(), "{label}: gradient dtype");
+    assert_eq!(
+        fused_run.grad.kind(),
+        input.kind(),
+        "{label}: gradient dtype"
+    );
     let truth = run(
         loss,
         &input.to_kind(Kind::Double),
@@ -132,7 +139,10 @@ fn logits(shape: &[i64], kind: Kind, scale: f64, seed: i64) -> Tensor {
 /// `ignore` where given.
 fn classes(shape: &[i64], seed: i64, ignore: Option<i64>, with_channel: bool) -> Tensor {
     tch::manual_seed(seed);
-    let mut dims: Vec<i64> = [shape[0]].into_iter().chain(shape[2..].iter().copied()).collect();
+    let mut dims: Vec<i64> = [shape[0]]
+        .into_iter()
+        .chain(shape[2..].iter().copied())
+        .collect();
     let mut y = Tensor::randint(shape[1], dims.as_slice(), (Kind::Int64, Device::Cpu));
     if let Some(i) = ignore {
         let drop = Tensor::rand(dims.as_slice(), (Kind::Double, Device::Cpu)).lt(0.2);
@@ -217,7 +227,9 @@ fn softmax_focal_label_smoothing_matches_the_composed_path_at_every_reduction() 
                             &loss,
                             &x,
                             &t,
-                            &format!("{kind:?} {shape:?} {label} smoothing {smoothing} {reduction:?}"),
+                            &format!(
+                                "{kind:?} {shape:?} {label} smoothing {smoothing} {reduction:?}"
+                            ),
                         );
                     }
                 }
@@ -274,7 +286,9 @@ fn sigmoid_focal_none_matches_the_composed_path() {
                             &loss,
                             &x,
                             &t,
-                            &format!("{kind:?} {shape:?} soft {soft} gamma {gamma} alpha {alpha:?}"),
+                            &format!(
+                                "{kind:?} {shape:?} soft {soft} gamma {gamma} alpha {alpha:?}"
+                            ),
                         );
                     }
                 }
@@ -350,15 +364,15 @@ fn none_and_smoothing_on_one_and_two_threads_and_every_simd_level() {
                 if level > detected {
                     continue;
                 }
-                let r = fused::with_simd_level(level, || {
-                    run(loss.as_ref(), &x, &target, &ones, true)
-                });
+                let r =
+                    fused::with_simd_level(level, || run(loss.as_ref(), &x, &target, &ones, true));
                 results.push(r);
             }
             let tol = if kind == Kind::Double { 1e-12 } else { 1e-6 };
             for (i, r) in results.iter().enumerate().skip(1) {
                 assert!(
-                    rel(&r.value, &results[0].value) <= tol && rel(&r.grad, &results[0].grad) <= tol,
+                    rel(&r.value, &results[0].value) <= tol
+                        && rel(&r.grad, &results[0].grad) <= tol,
                     "{name} {kind:?}: run {i} differs from the one-thread run"
                 );
             }

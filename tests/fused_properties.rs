@@ -55,11 +55,10 @@ fn both_paths(loss: &dyn Loss, input: &Tensor, target: &Tensor) -> [(Tensor, Ten
         } else {
             // Varied values of both signs, made without the global generator (which tests
             // running at the same time draw from).
-            let upstream = (Tensor::arange(value.numel() as i64, (Kind::Double, Device::Cpu))
-                * 0.731)
-                .sin()
-                * 2.0
-                + 0.1;
+            let upstream =
+                (Tensor::arange(value.numel() as i64, (Kind::Double, Device::Cpu)) * 0.731).sin()
+                    * 2.0
+                    + 0.1;
             (&value * upstream.view(value.size().as_slice()).to_kind(value.kind()))
                 .sum(value.kind())
                 .backward();

@@ -518,7 +518,9 @@ impl<R: Real, K: Kernel<R>> WithLevel for Part<'_, '_, R, K> {
             // hands every part index out once), and this part claims each of its blocks once,
             // the rows living only for this call: no two live `BlockRows` share a block.
             let rows = task.out.and_then(|o| unsafe { o.block(item) });
-            // SAFETY: as for `rows`: this part's own block of the loss buffer, claimed once.
+            // SAFETY: the loss buffer is another exclusively borrowed buffer (its own
+            // `SharedOut`, never aliasing the gradient's), and, as for `rows`, this part claims
+            // its block of it once, for this call: no two live `BlockRows` of it share a block.
             let mut loss_rows = task.losses.and_then(|o| unsafe { o.block(item) });
             let losses = loss_rows.as_mut().map(|r| r.row(0));
             task.kernel

@@ -294,7 +294,8 @@ impl<R: Real> SoftmaxKernel<R> {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
         let (zero, one) = (k_(R::ZERO), k_(R::ONE));
-        let (gamma, tiny, negligible) = (k_(self.gamma), k_(R::of(TINY)), k_(R::of(LOG_P_NEGLIGIBLE)));
+        let (gamma, tiny, negligible) =
+            (k_(self.gamma), k_(R::of(TINY)), k_(R::of(LOG_P_NEGLIGIBLE)));
         let (share, target_share, keep) = (k_(sm.share), k_(sm.target_share), k_(sm.keep));
         let (e, g) = scratch.split_at_mut((c * BLOCK).min(scratch.len()));
         // Per-class alpha of each position's target (0 where ignored): the weight `Mean`
@@ -361,11 +362,9 @@ impl<R: Real> SoftmaxKernel<R> {
                 };
                 let log_q = match self.power {
                     // ln(1 - p) as ln_1p(-p): ln w corrected for the rounding of w = 1 - p.
-                    Power::Other(_) => <R::V<L>>::select(
-                        is_top,
-                        ln_rest - lse,
-                        w.ln() - ((w - one) + p) * inv_q,
-                    ),
+                    Power::Other(_) => {
+                        <R::V<L>>::select(is_top, ln_rest - lse, w.ln() - ((w - one) + p) * inv_q)
+                    }
                     _ => zero,
                 };
                 let modulator = self.power.lanes_log::<R, L>(level, log_q, q);
