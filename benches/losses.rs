@@ -18,7 +18,7 @@
 use std::time::Instant;
 
 use focal::checks::{self, DTypes};
-use focal::{fused, FocalLoss, Loss, SigmoidFocalLoss, SoftmaxFocalLoss};
+use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
 use tch::{Device, Kind, Tensor};
 
 /// The inputs of one shape.
@@ -182,6 +182,10 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
         "FocalLoss composed",
         "SoftmaxFocalLoss",
         "SoftmaxFocalLoss composed",
+        "SoftmaxFocalLoss none",
+        "SoftmaxFocalLoss none composed",
+        "SoftmaxFocalLoss smoothing",
+        "SoftmaxFocalLoss smoothing composed",
         "SigmoidFocalLoss",
         "SigmoidFocalLoss composed",
         "FocalLoss surrogate",
@@ -232,6 +236,13 @@ fn run_once(case: &str, inp: &Inputs) {
         "SoftmaxFocalLoss composed" => {
             fused::composed_only(|| loss(&SoftmaxFocalLoss::default(), classes()))
         }
+        // Reduction::None, then the losses' sum differentiated.
+        "SoftmaxFocalLoss none" => unreduced(&x, classes()),
+        "SoftmaxFocalLoss none composed" => fused::composed_only(|| unreduced(&x, classes())),
+        "SoftmaxFocalLoss smoothing" => loss(&smoothing(), classes()),
+        "SoftmaxFocalLoss smoothing composed" => {
+            fused::composed_only(|| loss(&smoothing(), classes()))
+        }
         "SigmoidFocalLoss" => loss(&SigmoidFocalLoss::default(), &inp.dense),
         "SigmoidFocalLoss composed" => {
             fused::composed_only(|| loss(&SigmoidFocalLoss::default(), &inp.dense))
@@ -256,6 +267,21 @@ fn run_once(case: &str, inp: &Inputs) {
         }
         other => panic!("unknown case {other}"),
     }
+}
+
+/// `SoftmaxFocalLoss` with `Reduction::None`: the per-position losses, then the backward pass of
+/// their sum.
+fn unreduced(x: &Tensor, target: &Tensor) {
+    SoftmaxFocalLoss::default()
+        .with_reduction(Reduction::None)
+        .forward(x, target)
+        .sum(Kind::Float)
+        .backward();
+}
+
+/// `SoftmaxFocalLoss` with label smoothing 0.1.
+fn smoothing() -> SoftmaxFocalLoss {
+    SoftmaxFocalLoss::default().with_label_smoothing(0.1)
 }
 
 /// The fused loss with its gradient registered the way focal did before its autograd node

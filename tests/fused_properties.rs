@@ -1,6 +1,8 @@
 //! Property tests (proptest): the fused kernels and the composed path give the same loss and input
 //! gradient on random shapes, values and hyperparameters, for `FocalLoss`, `SigmoidFocalLoss`
-//! and `SoftmaxFocalLoss`, in float32 and float64, under `Mean` and `Sum` (the kernels' reductions).
+//! and `SoftmaxFocalLoss`, in float32 and float64, under `Mean` and `Sum` (the kernels' reductions),
+//! and for `SigmoidFocalLoss` and `SoftmaxFocalLoss` (with and without label smoothing) also
+//! `None` (differentiated through a random upstream gradient).
 //!
 //! Tolerances, relative to the largest magnitude (or to the dtype's smallest normal number where
 //! every value is smaller: a subnormal result has no relative precision to hold): 1e-10 (float64)
@@ -40,12 +42,25 @@ fn class_targets(shape: &[i64], seed: u64) -> Tensor {
     Tensor::randint(shape[1], t_shape.as_slice(), (Kind::Int64, Device::Cpu))
 }
 
-/// Loss and gradient with the kernels on (asserting that one ran) and off.
+/// Loss and gradient with the kernels on (asserting that one ran) and off; an unreduced loss is
+/// differentiated through a random upstream gradient.
 fn both_paths(loss: &dyn Loss, input: &Tensor, target: &Tensor) -> [(Tensor, Tensor); 2] {
     let run = || {
         let x = input.detach().set_requires_grad(true);
         let value = loss.forward(&x, target);
-        value.backward();
+        if value.dim() == 0 {
+            value.backward();
+        } else {
+            // Varied values of both signs, made without the global generator (which tests
+            // running at the same time draw from).
+            let upstream =
+                (Tensor::arange(value.numel() as i64, (Kind::Double, Device::Cpu)) * 0.731).sin()
+                    * 2.0
+                    + 0.1;
+            (&value * upstream.view(value.size().as_slice()).to_kind(value.kind()))
+                .sum(value.kind())
+                .backward();
+        }
         (value.detach(), x.grad())
     };
     let before = focal::__private::fused_kernel_runs();
@@ -139,6 +154,11 @@ fn reduction_of(sum: bool) -> Reduction {
     }
 }
 
+/// `Mean`, `Sum` or `None`.
+fn any_reduction() -> impl Strategy<Value = Reduction> {
+    prop::sample::select(vec![Reduction::Mean, Reduction::Sum, Reduction::None])
+}
+
 fn tolerance(kind: Kind) -> f64 {
     if kind == Kind::Double {
         1e-10
@@ -160,10 +180,14 @@ proptest! {
         alpha_seed in prop::option::of(any::<u64>()),
         ignore in any::<bool>(),
         double in any::<bool>(),
-        sum in any::<bool>(),
+        reduction in any_reduction(),
+        smoothing in prop::sample::select(vec![0.0, 0.0, 0.1, 1.0]),
     ) {
         let kind = kind_of(double);
-        let x = with_big(logits(&shape, seed, scale, kind), big, max_of(kind) / 4.0);
+        // Label smoothing adds every class's -log p: a smaller largest logit keeps the sum of
+        // several such terms finite.
+        let big_value = max_of(kind) / if smoothing == 0.0 { 4.0 } else { 64.0 };
+        let x = with_big(logits(&shape, seed, scale, kind), big, big_value);
         let mut t = class_targets(&shape, seed);
         if ignore && t.numel() > 1 {
             let _ = t.get(0).fill_(-100);
@@ -174,7 +198,8 @@ proptest! {
         let loss = SoftmaxFocalLoss::new()
             .with_gamma(gamma)
             .with_alpha(alpha)
-            .with_reduction(reduction_of(sum));
+            .with_label_smoothing(smoothing)
+            .with_reduction(reduction);
         // Keep one element not ignored (Mean over nothing is the composed path's 0 / 0).
         let _ = t.reshape([-1]).get(-1).fill_(0);
         t = t.contiguous();
@@ -191,7 +216,7 @@ proptest! {
         alpha in prop::option::of(prop::sample::select(vec![0.0, 0.25, 0.5, 1.0])),
         soft in any::<bool>(),
         double in any::<bool>(),
-        sum in any::<bool>(),
+        reduction in any_reduction(),
     ) {
         let kind = kind_of(double);
         let x = with_big(logits(&shape, seed, scale, kind), big, max_of(kind) * 0.999);
@@ -200,7 +225,7 @@ proptest! {
         let loss = SigmoidFocalLoss::new()
             .with_gamma(gamma)
             .with_alpha(alpha)
-            .with_reduction(reduction_of(sum));
+            .with_reduction(reduction);
         // Soft float32 targets: the gradient's `p - t` cancels where p is near t (either path's
         // rounding of p, 6e-8 below 1/2, is 1e-5 of p - t only down to |p - t| = 6e-3; 3e-5 seen
         // at p - t = -5e-4, the composed path off the float64 truth by 3.2e-5, the kernel by
@@ -208,7 +233,7 @@ proptest! {
         // elements for Mean), about one float32 rounding of them.
         let grad_floor = if soft && kind == Kind::Float {
             let alpha_max = alpha.map_or(1.0, |a: f64| a.max(1.0 - a));
-            let per = if sum { 1.0 } else { 1.0 / x.numel() as f64 };
+            let per = if reduction == Reduction::Mean { 1.0 / x.numel() as f64 } else { 1.0 };
             1e-2 * alpha_max * per
         } else {
             0.0

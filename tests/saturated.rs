@@ -1,7 +1,8 @@
 //! `SigmoidFocalLoss`, `SoftmaxFocalLoss` and `FocalLoss` (the seed's) at saturated logits (scales 10 to 100 and values
 //! near the dtype's largest), each path (the fused kernel and the composed tch operations) held
 //! against the float64 truth: loss and input gradient, float32 and float64, `Mean` and `Sum`,
-//! `gamma` in {0, 0.5, 1, 2, 5}.
+//! `gamma` in {0, 0.5, 1, 2, 5}; `SoftmaxFocalLoss` also with label smoothing, `Reduction::None`
+//! included (the unreduced losses and the gradient of their sum).
 //!
 //! The truth is a stable closed form written here and evaluated in float64 on the inputs (float32
 //! inputs cast up): log-probabilities from `log1p`, `1 - p` never formed by a subtraction near 1,
@@ -235,13 +236,22 @@ fn seed_focal_truth(
     (total * scale, grad)
 }
 
-/// The loss and gradient (as float64 vectors) of one path: the kernel (asserting that it ran) or
-/// the composed operations.
-fn path(loss: &dyn Loss, input: &Tensor, target: &Tensor, fused_path: bool) -> (f64, Vec<f64>) {
+/// The loss (its elements, one for a reduced loss) and the gradient of their sum (as float64
+/// vectors) of one path: the kernel (asserting that it ran) or the composed operations.
+fn path(
+    loss: &dyn Loss,
+    input: &Tensor,
+    target: &Tensor,
+    fused_path: bool,
+) -> (Vec<f64>, Vec<f64>) {
     let run = || {
         let x = input.detach().set_requires_grad(true);
         let value = loss.forward(&x, target);
-        value.backward();
+        if value.dim() == 0 {
+            value.backward();
+        } else {
+            value.sum(value.kind()).backward();
+        }
         (value.detach(), x.grad())
     };
     let before = focal::__private::fused_kernel_runs();
@@ -252,7 +262,7 @@ fn path(loss: &dyn Loss, input: &Tensor, target: &Tensor, fused_path: bool) -> (
     };
     let runs = focal::__private::fused_kernel_runs() - before;
     assert_eq!(runs, u64::from(fused_path), "fused path: {fused_path}");
-    (value.double_value(&[]), floats(&grad))
+    (floats(&value), floats(&grad))
 }
 
 fn floats(t: &Tensor) -> Vec<f64> {
@@ -304,7 +314,7 @@ fn check(
     loss: &dyn Loss,
     x: &Tensor,
     t: &Tensor,
-    truth: (f64, Vec<f64>),
+    truth: (Vec<f64>, Vec<f64>),
     label: &str,
     worst: &mut [Worst; 2],
     failures: &mut Vec<String>,
@@ -312,7 +322,7 @@ fn check(
     let (tol, floor) = tolerance(x.kind());
     for (i, fused_path) in [true, false].into_iter().enumerate() {
         let (value, grad) = path(loss, x, t, fused_path);
-        let ve = rel_error(&[value], &[truth.0], floor);
+        let ve = rel_error(&value, &truth.0, floor);
         let ge = rel_error(&grad, &truth.1, floor);
         let slot = if x.kind() == Kind::Double { 2 } else { 0 };
         for (k, e) in [(slot, ve), (slot + 1, ge)] {
@@ -324,8 +334,9 @@ fn check(
         if !(ve <= tol && ge <= tol) {
             let name = if fused_path { "fused" } else { "composed" };
             failures.push(format!(
-                "{name} {label}: loss {value:e} vs {:e} ({ve:.2e}), gradient {ge:.2e}",
-                truth.0
+                "{name} {label}: loss {:e} vs {:e} ({ve:.2e}), gradient {ge:.2e}",
+                value.first().copied().unwrap_or(f64::NAN),
+                truth.0.first().copied().unwrap_or(f64::NAN),
             ));
         }
     }
@@ -392,6 +403,7 @@ fn sigmoid_focal_paths_match_the_float64_truth_at_saturated_logits() {
                                     let label = format!(
                                         "{kind:?} {shape:?} scale {scale:e} seed {seed} soft {soft} gamma {gamma} alpha {alpha:?} {reduction:?}"
                                     );
+                                    let truth = (vec![truth.0], truth.1);
                                     check(&loss, &x, &t, truth, &label, &mut worst, &mut failures);
                                 }
                             }
@@ -446,6 +458,7 @@ fn softmax_focal_paths_match_the_float64_truth_at_saturated_logits() {
                                 let label = format!(
                                     "{kind:?} {shape:?} scale {scale:e} seed {seed} gamma {gamma} weighted {weighted} {reduction:?}"
                                 );
+                                let truth = (vec![truth.0], truth.1);
                                 check(&loss, &x, &y, truth, &label, &mut worst, &mut failures);
                             }
                         }
@@ -455,6 +468,129 @@ fn softmax_focal_paths_match_the_float64_truth_at_saturated_logits() {
         }
     }
     report("SoftmaxFocalLoss", &worst, &failures);
+}
+
+/// The label-smoothed softmax focal loss of `(N, C, S)` logits against class indices `(N, S)`:
+/// per position `sum_c v_c f_c`, `f_c = -alpha_c (1 - p_c)^gamma log p_c`, `v_c = eps / C + (1 -
+/// eps) [c = y]`, and the gradient of the losses' sum, `sum_c v_c F_c (onehot_c - p)` with `F_c =
+/// -alpha_c (1 - p_c)^gamma (1 - gamma log p_c p_c / (1 - p_c))`, taken class by class as
+/// `G_j (1 - p_j) - p_j sum_{c != j} G_c` (`G_c = v_c F_c`). Returns the per-position losses, the
+/// gradient and the sum of `alpha_y` (what `Mean` divides by).
+fn softmax_smoothed_truth(
+    x: &[f64],
+    shape: [usize; 3],
+    y: &[i64],
+    gamma: f64,
+    alpha: &[f64],
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>, f64) {
+    let [n, c, s] = shape;
+    let at = |i: usize, k: usize, j: usize| (i * c + k) * s + j;
+    let mut losses = Vec::with_capacity(n * s);
+    let mut weight = 0.0;
+    let mut grad = vec![0.0; x.len()];
+    for i in 0..n {
+        for j in 0..s {
+            let yy = y[i * s + j] as usize;
+            weight += alpha[yy];
+            let z: Vec<f64> = (0..c).map(|k| x[at(i, k, j)]).collect();
+            let top = (0..c).fold(0, |b, k| if z[k] > z[b] { k } else { b });
+            let m = z[top];
+            let rest: f64 = (0..c).filter(|&k| k != top).map(|k| (z[k] - m).exp()).sum();
+            let lse = rest.ln_1p();
+            let mut loss = 0.0;
+            let mut g = vec![0.0; c];
+            let mut q = vec![0.0; c];
+            let mut p = vec![0.0; c];
+            for k in 0..c {
+                let log_p = (z[k] - m) - lse;
+                p[k] = log_p.exp();
+                // log(1 - p_k), 1 - p_k and log p_k p_k / (1 - p_k).
+                let (log_q, ratio) = if k == top {
+                    q[k] = rest / (1.0 + rest);
+                    let r = if rest > 0.0 { -lse / rest } else { -1.0 };
+                    (rest.ln() - lse, r)
+                } else {
+                    q[k] = -log_p.exp_m1();
+                    ((-p[k]).ln_1p(), log_p * p[k] / q[k])
+                };
+                let modulator = if gamma == 0.0 {
+                    1.0
+                } else {
+                    (gamma * log_q).exp()
+                };
+                let v = eps / c as f64 + if k == yy { 1.0 - eps } else { 0.0 };
+                loss += v * -alpha[k] * modulator * log_p;
+                g[k] = v * -alpha[k] * modulator * (1.0 - gamma * ratio);
+            }
+            losses.push(loss);
+            let total: f64 = g.iter().sum();
+            for k in 0..c {
+                grad[at(i, k, j)] = g[k] * q[k] - p[k] * (total - g[k]);
+            }
+        }
+    }
+    (losses, grad, weight)
+}
+
+#[test]
+fn softmax_focal_label_smoothing_paths_match_the_float64_truth_at_saturated_logits() {
+    let mut worst = new_worst();
+    let mut failures = Vec::new();
+    let shapes: [[i64; 3]; 4] = [[1, 2, 1], [1, 3, 1], [2, 5, 7], [3, 4, 9]];
+    for kind in [Kind::Float, Kind::Double] {
+        for (si, shape) in shapes.iter().enumerate() {
+            // The largest values only where a gap of twice them, and each position's sum of
+            // such gaps, stay finite.
+            for scale in [10.0, 30.0, 60.0, 100.0, max_of(kind) / 64.0] {
+                for seed in 0..3 {
+                    let x = logits(shape, 37 * seed + si as i64, scale, kind);
+                    tch::manual_seed(3000 + seed);
+                    let y =
+                        Tensor::randint(shape[1], [shape[0], shape[2]], (Kind::Int64, Device::Cpu));
+                    let (xs, ys) = (floats(&x), Vec::<i64>::try_from(y.reshape([-1])).unwrap());
+                    let dims = shape.map(|d| d as usize);
+                    for gamma in GAMMAS {
+                        for weighted in [false, true] {
+                            let alpha: Vec<f64> = (0..shape[1])
+                                .map(|k| if weighted { 0.2 + 0.15 * k as f64 } else { 1.0 })
+                                .collect();
+                            for eps in [0.1, 1.0] {
+                                let (losses, grad, weight) =
+                                    softmax_smoothed_truth(&xs, dims, &ys, gamma, &alpha, eps);
+                                let sum: f64 = losses.iter().sum();
+                                // A sum beyond the dtype's range is infinite on both paths.
+                                if sum.is_nan() || sum > max_of(kind) {
+                                    continue;
+                                }
+                                for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None]
+                                {
+                                    let truth = match reduction {
+                                        Reduction::Mean => (
+                                            vec![sum / weight],
+                                            grad.iter().map(|g| g / weight).collect(),
+                                        ),
+                                        Reduction::Sum => (vec![sum], grad.clone()),
+                                        _ => (losses.clone(), grad.clone()),
+                                    };
+                                    let loss = SoftmaxFocalLoss::new()
+                                        .with_gamma(gamma)
+                                        .with_alpha(weighted.then(|| alpha.clone()))
+                                        .with_label_smoothing(eps)
+                                        .with_reduction(reduction);
+                                    let label = format!(
+                                        "{kind:?} {shape:?} scale {scale:e} seed {seed} gamma {gamma} weighted {weighted} smoothing {eps} {reduction:?}"
+                                    );
+                                    check(&loss, &x, &y, truth, &label, &mut worst, &mut failures);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report("SoftmaxFocalLoss smoothed", &worst, &failures);
 }
 
 #[test]
@@ -476,7 +612,9 @@ fn seed_focal_paths_match_the_float64_truth_at_saturated_logits() {
                         for alpha in [0.25, 0.0, 1.0] {
                             for reduction in [Reduction::Mean, Reduction::Sum] {
                                 let mean = reduction == Reduction::Mean;
-                                let truth = seed_focal_truth(&xs, dims, &ys, gamma, alpha, mean);
+                                let (value, grad) =
+                                    seed_focal_truth(&xs, dims, &ys, gamma, alpha, mean);
+                                let truth = (vec![value], grad);
                                 let loss = FocalLoss::new()
                                     .with_gamma(gamma)
                                     .with_alpha(alpha)

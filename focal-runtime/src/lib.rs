@@ -27,7 +27,7 @@ mod reduction;
 #[doc(hidden)]
 pub mod __private;
 
-pub use autograd::node::{Fused, IntoGradients};
+pub use autograd::node::{Fused, IntoGradients, Upstream};
 pub use autograd::state::StateInit;
 pub use config::{registered_names, AnyLoss, LossConfig, Registration};
 pub use error::{device_name, shorten, LossError};

@@ -6,35 +6,66 @@ use tch::{Device, Tensor};
 use super::function::{apply, BackwardContext, ForwardContext, Function, FunctionError};
 use crate::LossError;
 
-/// What a fused forward+backward kernel returns: the reduced loss and, when asked for, its
-/// gradient with respect to the input.
+/// What a fused forward+backward kernel returns: the loss (reduced, or one value per element or
+/// position for `Reduction::None`) and, when asked for, its gradient with respect to the input.
 ///
 /// ```
-/// use focal_runtime::Fused;
+/// use focal_runtime::{Fused, Upstream};
 /// use tch::Tensor;
 /// let fused = Fused::new(Tensor::from(1.5f64), Some(Tensor::from_slice(&[2.0f64, 4.0])))
 ///     .with_grad_scale(0.5);
 /// assert_eq!(fused.grad_scale, 0.5);
+/// assert_eq!(fused.upstream, Upstream::Broadcast);
 /// ```
 #[derive(Debug)]
 pub struct Fused {
-    /// The loss, reduced as asked.
+    /// The loss: reduced, or unreduced (see [`Fused::upstream`]).
     pub value: Tensor,
-    /// `d value / d input` divided by `grad_scale`, present when the kernel was asked for it.
+    /// The input's gradient divided by `grad_scale`, present when the kernel was asked for it:
+    /// `d value / d input` for a reduced value; for an unreduced one, the derivative of each
+    /// value with respect to the input elements it depends on (the elementwise derivative for
+    /// [`Upstream::Broadcast`], each position's derivative along dim 1 for
+    /// [`Upstream::PerPosition`]), which the backward pass multiplies by the upstream gradient.
     pub grad: Option<Tensor>,
     /// The factor `grad` still needs (1 unless the kernel wrote the gradient before it knew its
     /// normaliser, as a weighted mean's): applied to the scalar in the backward pass, not to
     /// every element.
     pub grad_scale: f64,
+    /// How the upstream gradient (the gradient of `value`) meets `grad`.
+    pub upstream: Upstream,
+}
+
+/// How a fused kernel's gradient buffer meets the upstream gradient in the backward pass.
+///
+/// ```
+/// use focal_runtime::{Fused, Upstream};
+/// use tch::Tensor;
+/// // Per-position losses of (N, C) = (1, 2) logits: one value, its gradient along the classes.
+/// let fused = Fused::new(Tensor::from_slice(&[0.3f64]), Some(Tensor::from_slice(&[-0.4f64, 0.4]).view([1, 2])))
+///     .with_upstream(Upstream::PerPosition);
+/// assert_eq!(fused.upstream, Upstream::PerPosition);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Upstream {
+    /// `grad * upstream` as the two broadcast: a scalar (a reduced value) or a value of the
+    /// input's shape (elementwise losses). A scalar upstream gradient on the CPU is read and
+    /// scales the buffer (not at all at 1), so `loss.backward()` hands the buffer over as it is.
+    #[default]
+    Broadcast,
+    /// The value holds one loss per position of `(N, C, *)` logits, shaped `(N, *)`: the upstream
+    /// gradient is broadcast along the class dim 1.
+    PerPosition,
 }
 
 impl Fused {
-    /// A reduced value and its gradient (`None` where none was asked for).
+    /// A value and its gradient (`None` where none was asked for), meeting the upstream gradient
+    /// as [`Upstream::Broadcast`].
     pub fn new(value: Tensor, grad: Option<Tensor>) -> Self {
         Fused {
             value,
             grad,
             grad_scale: 1.0,
+            upstream: Upstream::Broadcast,
         }
     }
 
@@ -42,6 +73,13 @@ impl Fused {
     #[must_use]
     pub fn with_grad_scale(mut self, scale: f64) -> Self {
         self.grad_scale = scale;
+        self
+    }
+
+    /// The same, meeting the upstream gradient as `upstream` says.
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: Upstream) -> Self {
+        self.upstream = upstream;
         self
     }
 }
@@ -53,6 +91,7 @@ struct KernelGradient {
     value: Option<Tensor>,
     grad: Option<Tensor>,
     scale: f64,
+    upstream: Upstream,
 }
 
 impl Function for KernelGradient {
@@ -79,13 +118,24 @@ impl Function for KernelGradient {
         if !ctx.needs_input_grad(0) {
             return Ok(vec![None]);
         }
-        let upstream = &grad_outputs[0];
+        let upstream = grad_outputs.first().ok_or("no upstream gradient")?;
         // A scalar upstream gradient on the CPU is read: at 1 (a plain `loss.backward()`) the
-        // buffer is the gradient as it is.
-        let factor = if upstream.device() == Device::Cpu && upstream.numel() == 1 {
-            Some(upstream.f_double_value(&[])? * self.scale)
+        // buffer is the gradient as it is. So is one value broadcast to every element (strides
+        // 0: `loss.sum().backward()` on unreduced losses).
+        let factor = if upstream.device() == Device::Cpu
+            && upstream.numel() > 0
+            && (upstream.numel() == 1 || upstream.stride().iter().all(|&s| s == 0))
+        {
+            let origin = vec![0i64; upstream.dim()];
+            Some(upstream.f_double_value(&origin)? * self.scale)
         } else {
             None
+        };
+        // Per-position losses: the upstream gradient broadcast along the class dim.
+        let upstream = &if self.upstream == Upstream::PerPosition && factor.is_none() {
+            upstream.f_unsqueeze(1)?
+        } else {
+            upstream.shallow_clone()
         };
         if ctx.keep_graph() {
             // The node may run again: the buffer stays, the gradient is a product (or, at 1, the
@@ -174,12 +224,32 @@ pub(crate) fn kernel_output(
                     found: grad.size(),
                 });
             }
+            if fused.upstream == Upstream::PerPosition {
+                let positions: Vec<i64> = input
+                    .size()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(d, &n)| (d != 1).then_some(n))
+                    .collect();
+                if input.dim() < 2 || fused.value.size() != positions {
+                    return Err(LossError::ShapeMismatch {
+                        loss,
+                        arg: "per-position loss",
+                        expected: format!(
+                            "should be the input's shape {:?} without dim 1",
+                            input.size()
+                        ),
+                        found: fused.value.size(),
+                    });
+                }
+            }
             LAST_KERNEL_GRADIENT.with(|p| p.set(grad.data_ptr() as usize));
             let node = KernelGradient {
                 loss,
                 value: Some(fused.value),
                 grad: Some(grad),
                 scale: fused.grad_scale,
+                upstream: fused.upstream,
             };
             Ok(apply(node, &[input])
                 .map_err(|e| LossError::from(e).in_loss(loss))?

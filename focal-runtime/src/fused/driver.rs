@@ -1,9 +1,9 @@
 //! The one kernel driver: [`drive`] takes a loss that implements [`FusedLoss`] and owns what is
 //! common to every kernel: eligibility (dtype, layout, device, reduction, target shape), the
-//! dispatch on the input's and the targets' dtypes, the gradient buffer, the split over the
-//! pool's threads and the SIMD level, the merge of the per-thread partial results, the fallback
-//! to the composed path on a bad target, and the run counter. A kernel ([`Kernel`]) is left its
-//! per-block math.
+//! dispatch on the input's and the targets' dtypes, the gradient buffer and (for
+//! `Reduction::None`) the per-position loss buffer, the split over the pool's threads and the
+//! SIMD level, the merge of the per-thread partial results, the fallback to the composed path on
+//! a bad target, and the run counter. A kernel ([`Kernel`]) is left its per-block math.
 
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -14,7 +14,7 @@ use super::math::Real;
 use super::simd::{self, Level, WithLevel};
 use super::view::{self, ClassIndex, Classes};
 use super::{pool, Blocks, BLOCK};
-use crate::{Fused, LossError, Reduction};
+use crate::{Fused, LossError, Reduction, Upstream};
 
 /// Below this many elements per thread a kernel runs on fewer threads.
 const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
@@ -48,6 +48,11 @@ pub(crate) trait FusedLoss: Sync {
     /// Whether the kernel reads a buffer that [`FusedLoss::prefill`] fills (and, with a gradient,
     /// overwrites it with the gradient), rather than the input.
     const PREFILL: bool = false;
+    /// Whether the kernel computes `Reduction::None`: it then writes each position's loss (class
+    /// targets) or each element's (dense targets) into the `losses` rows [`Kernel::block`] is
+    /// given, and its gradient is each loss's own derivative (unscaled), which the backward pass
+    /// multiplies by the upstream gradient. Without it, `None` takes the composed path.
+    const UNREDUCED: bool = false;
     /// The kernel for dtype `R`.
     type Kernel<'a, R: Real>: Kernel<R>
     where
@@ -82,13 +87,18 @@ pub(crate) trait Kernel<R: Real>: Sync {
     type Scratch;
     /// A thread's scratch.
     fn scratch(&self) -> Self::Scratch;
-    /// One block: adds its loss (and weights) to `acc` and, where `out` is given, writes its
-    /// rows of the output buffer. Must be `#[inline(always)]` (it is compiled per SIMD level).
+    /// One block: adds its loss (and weights) to `acc`; where `out` is given, writes its rows of
+    /// the output buffer; where `losses` is given (`Reduction::None`, only for a loss with
+    /// [`FusedLoss::UNREDUCED`]), writes the loss of each of the block's `len` positions (class
+    /// targets) or elements (dense targets) into it, 0 where ignored. Must be `#[inline(always)]`
+    /// (it is compiled per SIMD level).
+    #[allow(clippy::too_many_arguments)]
     fn block<L: Level>(
         &self,
         level: L,
         input: &BlockIn<'_, R>,
         out: Option<BlockRows<'_, R>>,
+        losses: Option<&mut [R]>,
         scratch: &mut Self::Scratch,
         acc: &mut Partial,
     );
@@ -217,7 +227,12 @@ pub(crate) fn drive<F: FusedLoss>(
     target: &Tensor,
     needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
-    if !super::enabled() || !matches!(loss.reduction(), Reduction::Mean | Reduction::Sum) {
+    let covered = match loss.reduction() {
+        Reduction::Mean | Reduction::Sum => true,
+        Reduction::None => F::UNREDUCED,
+        Reduction::Custom(_) => false,
+    };
+    if !super::enabled() || !covered {
         return Ok(None);
     }
     if input.device() != Device::Cpu || target.device() != Device::Cpu || input.numel() == 0 {
@@ -286,6 +301,23 @@ fn typed<F: FusedLoss, R: Real>(
     let Some(kernel) = loss.kernel::<R>(&blocks, count_scale, needs_grad) else {
         return Ok(None);
     };
+    // Reduction::None: the losses, one per position (class targets: the input's shape without
+    // the class dim, as the composed path returns them also for `(N, 1, *)` targets) or per
+    // element (dense targets).
+    let unreduced = loss.reduction() == Reduction::None;
+    let mut losses = if unreduced {
+        let loss_shape: Vec<i64> = match F::TARGETS {
+            TargetKind::Classes => shape
+                .iter()
+                .enumerate()
+                .filter_map(|(d, &n)| (d != 1).then_some(n))
+                .collect(),
+            TargetKind::Dense => shape.clone(),
+        };
+        Some(view::FreshFloats::<R>::new(&loss_shape)?)
+    } else {
+        None
+    };
     // The output buffer: the gradient, or the prefilled buffer the kernel reads (and, with a
     // gradient, overwrites with it).
     let mut buffer = if needs_grad || F::PREFILL {
@@ -306,6 +338,16 @@ fn typed<F: FusedLoss, R: Real>(
             },
             None => None,
         };
+        let loss_out = match losses.as_mut() {
+            Some(t) => match t
+                .as_mut_slice()
+                .and_then(|o| SharedOut::new(o, blocks.positions()))
+            {
+                Some(o) => Some(o),
+                None => return Ok(None),
+            },
+            None => None,
+        };
         let x = if F::PREFILL { &[][..] } else { x };
         let task = Task {
             kernel: &kernel,
@@ -314,6 +356,7 @@ fn typed<F: FusedLoss, R: Real>(
             targets: &targets,
             ignore: loss.ignore_index(),
             out: out.as_ref(),
+            losses: loss_out.as_ref(),
         };
         match run_parts(&task, count) {
             Some(parts) => parts,
@@ -327,6 +370,21 @@ fn typed<F: FusedLoss, R: Real>(
     if parts.iter().any(|p| p.bad_target) {
         // The composed path reports the target out of range.
         return Ok(None);
+    }
+    let grad = if needs_grad {
+        buffer.map(view::FreshFloats::into_tensor)
+    } else {
+        None
+    };
+    if let Some(losses) = losses {
+        super::count_run();
+        let upstream = match F::TARGETS {
+            TargetKind::Classes => Upstream::PerPosition,
+            TargetKind::Dense => Upstream::Broadcast,
+        };
+        return Ok(Some(
+            Fused::new(losses.into_tensor(), grad).with_upstream(upstream),
+        ));
     }
     let total: f64 = parts.iter().map(|p| p.sum).sum();
     let scale = match F::MEAN {
@@ -342,11 +400,6 @@ fn typed<F: FusedLoss, R: Real>(
     };
     super::count_run();
     let value = view::reduced::<R>(total, scale)?;
-    let grad = if needs_grad {
-        buffer.map(view::FreshFloats::into_tensor)
-    } else {
-        None
-    };
     Ok(Some(match F::MEAN {
         MeanOver::Count => Fused::new(value, grad),
         MeanOver::Weights => Fused::new(value, grad).with_grad_scale(scale),
@@ -375,6 +428,8 @@ struct Task<'t, R: Real, K> {
     targets: &'t TargetView<'t, R>,
     ignore: Option<i64>,
     out: Option<&'t SharedOut<'t, R>>,
+    /// The per-position (or per-element) losses, for `Reduction::None`: one row per block.
+    losses: Option<&'t SharedOut<'t, R>>,
 }
 
 /// Runs the blocks in parts over the pool; each part's result, in order (`None` where a part
@@ -463,8 +518,13 @@ impl<R: Real, K: Kernel<R>> WithLevel for Part<'_, '_, R, K> {
             // hands every part index out once), and this part claims each of its blocks once,
             // the rows living only for this call: no two live `BlockRows` share a block.
             let rows = task.out.and_then(|o| unsafe { o.block(item) });
+            // SAFETY: the loss buffer is another exclusively borrowed buffer (its own
+            // `SharedOut`, never aliasing the gradient's), and, as for `rows`, this part claims
+            // its block of it once, for this call: no two live `BlockRows` of it share a block.
+            let mut loss_rows = task.losses.and_then(|o| unsafe { o.block(item) });
+            let losses = loss_rows.as_mut().map(|r| r.row(0));
             task.kernel
-                .block(level, &input, rows, &mut scratch, &mut acc);
+                .block(level, &input, rows, losses, &mut scratch, &mut acc);
         }
         acc
     }

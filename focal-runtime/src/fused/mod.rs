@@ -1,9 +1,16 @@
 //! Fused CPU kernels for the focal-family losses: one pass over the logits that computes the
-//! reduced loss and, when the input requires grad, its gradient, on all of tch's intra-op threads,
-//! for contiguous float32 and float64 inputs. They plug into the losses through
+//! loss and, when the input requires grad, its gradient, on all of tch's intra-op threads, for
+//! contiguous float32 and float64 inputs. They plug into the losses through
 //! `#[loss(fused = ...)]`; any input they do not cover (another dtype, a non-contiguous layout, a
-//! CUDA tensor, `Reduction::None`, a hyperparameter setting outside the kernel, invalid values)
-//! takes the composed path, which computes the same loss from tch operations.
+//! CUDA tensor, a custom reduction, `Reduction::None` for `FocalLoss`, a hyperparameter setting
+//! outside the kernel, invalid values) takes the composed path, which computes the same loss from
+//! tch operations.
+//!
+//! `SoftmaxFocalLoss` (label smoothing included) and `SigmoidFocalLoss` run at every standard
+//! reduction: under `Reduction::None` the kernel writes each position's loss (`(N, *)`) or
+//! element's, and each one's own gradient, which the backward pass multiplies by the upstream
+//! gradient (broadcast along the classes for the softmax: [`crate::Upstream`]). `FocalLoss` runs
+//! under `Mean` and `Sum`.
 //!
 //! [`composed_only`] runs a closure with the kernels off on the current thread, to compare the
 //! two paths or to rule the kernels out.
@@ -111,6 +118,15 @@ impl Blocks {
             spatial,
             per_sample: spatial.div_ceil(BLOCK),
         })
+    }
+
+    /// The same split with one value per position (one class): the layout of per-position
+    /// losses, `(N, S)`.
+    pub(crate) fn positions(&self) -> Self {
+        Blocks {
+            classes: 1,
+            ..*self
+        }
     }
 
     /// How many blocks there are.

@@ -41,6 +41,7 @@ pub(crate) fn seed_focal(
 impl FusedLoss for FocalLoss {
     const TARGETS: TargetKind = TargetKind::Classes;
     const MEAN: MeanOver = MeanOver::Count;
+    const UNREDUCED: bool = true;
     type Kernel<'a, R: Real> = SeedKernel<R>;
 
     fn reduction(&self) -> Reduction {
@@ -94,6 +95,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         level: L,
         b: &BlockIn<'_, R>,
         mut out: Option<BlockRows<'_, R>>,
+        mut each: Option<&mut [R]>,
         e: &mut Vec<R>,
         partial: &mut Partial,
     ) {
@@ -108,6 +110,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         let (gamma, scale) = (k_(level, self.gamma), k_(level, self.scale));
         let (log_lo, clamped_factor) =
             (k_(level, self.log_p_t_min), k_(level, self.clamped_factor));
+        let classes = k_(level, R::of(c as f64));
         let mut losses = zero;
         let mut i = 0;
         while i < b.len {
@@ -185,6 +188,10 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                 }
             }
             losses = losses + <R::V<L>>::select(in_block, acc, zero);
+            if let Some(each) = each.as_deref_mut() {
+                // Reduction::None: each position's mean over the classes.
+                (acc / classes).store(each, i);
+            }
             if let Some(out) = out.as_mut() {
                 // grad_j = w_j - p_j W; for the top class w_t (1 - p_t) - p_t sum_{c != t} w_c.
                 let w_all = w_top + w_others;

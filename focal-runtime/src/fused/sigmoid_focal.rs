@@ -2,7 +2,8 @@
 //! `q = 1 - p` from `u` without cancellation, `ce = max(x, 0) - x t + ln(1 + u)`,
 //! `1 - p_t = t q + (1 - t) p`, the loss `alpha_t (1 - p_t)^gamma ce` and its gradient
 //! `alpha_t (1 - p_t)^gamma ((p - t) + gamma ce (1 - 2t) p q / (1 - p_t))`, with `p - t` as
-//! `(1 - t) p - t q` (no cancellation for hard targets).
+//! `(1 - t) p - t q` (no cancellation for hard targets). Every reduction: `Reduction::None` writes
+//! each element's loss, and its gradient is the elementwise derivative.
 
 use tch::Tensor;
 
@@ -34,6 +35,7 @@ pub(crate) fn sigmoid_focal(
 impl FusedLoss for SigmoidFocalLoss {
     const TARGETS: TargetKind = TargetKind::Dense;
     const MEAN: MeanOver = MeanOver::Count;
+    const UNREDUCED: bool = true;
     type Kernel<'a, R: Real> = SigmoidKernel<R>;
 
     fn reduction(&self) -> Reduction {
@@ -72,18 +74,21 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
         level: L,
         b: &BlockIn<'_, R>,
         mut out: Option<BlockRows<'_, R>>,
+        mut each: Option<&mut [R]>,
         _: &mut (),
         partial: &mut Partial,
     ) {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
-        let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-        let (zero, one, half) = (k_(R::ZERO), k_(R::ONE), k_(R::of(0.5)));
-        let (inf, big) = (k_(R::INFINITY), k_(R::MAX));
+        // Constants by direct calls: a closure would be compiled without the level's target
+        // features, its intrinsics out of line.
+        let k_ = <R::V<L> as Vector<R, L>>::splat;
+        let (zero, one, half) = (k_(level, R::ZERO), k_(level, R::ONE), k_(level, R::of(0.5)));
+        let (inf, big) = (k_(level, R::INFINITY), k_(level, R::MAX));
         let (alpha_pos, alpha_neg, gamma, scale) = (
-            k_(self.alpha.0),
-            k_(self.alpha.1),
-            k_(self.gamma),
-            k_(self.scale),
+            k_(level, self.alpha.0),
+            k_(level, self.alpha.1),
+            k_(level, self.gamma),
+            k_(level, self.scale),
         );
         let (x_all, t_all) = (b.row(0), b.dense);
         let mut losses = zero;
@@ -109,6 +114,9 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
             let (modulator, _) = self.power.lanes::<R, L>(level, omt);
             let loss = alpha_t * modulator * ce;
             losses = losses + <R::V<L>>::select(in_block, loss, zero);
+            if let Some(each) = each.as_deref_mut() {
+                loss.store(each, i);
+            }
             if let Some(out) = out.as_mut() {
                 // p q / (1 - p_t): for hard targets 1 - p_t is q (t = 1) or p (t = 0), so the
                 // ratio is the other one, without a division.

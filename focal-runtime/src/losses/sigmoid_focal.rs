@@ -25,6 +25,12 @@ use crate::{checks, LossError, LossOutput};
 /// and the loss is returned in the input's dtype. `Mean` averages over every element, `Sum` adds
 /// them.
 ///
+/// Contiguous float32 and float64 CPU inputs run a fused kernel ([`crate::fused`]) that computes
+/// the loss and the input's gradient in one pass, at every standard reduction (`Mean`, `Sum`,
+/// `None`); other inputs (CUDA, half precision, non-contiguous layouts, a custom reduction, a
+/// target outside `[0, 1]`) take the composed path, which gives the same values (and reports
+/// invalid ones).
+///
 /// ```
 /// use focal_runtime::{Loss, Reduction, SigmoidFocalLoss};
 /// use tch::Tensor;

@@ -31,6 +31,13 @@ use crate::{checks, LossError, LossOutput};
 /// finite at saturated logits and for `gamma < 1`. Half and bfloat16 inputs are computed
 /// in float32 and the loss is returned in the input's dtype.
 ///
+/// Contiguous float32 and float64 CPU inputs (class-index targets of an integer dtype, contiguous)
+/// run a fused kernel ([`crate::fused`]) that computes the loss and the input's gradient in one
+/// pass, at every standard reduction (`Mean`, `Sum`, `None`), with and without label smoothing,
+/// alpha and `ignore_index`; other inputs (CUDA, half precision, non-contiguous layouts, a custom
+/// reduction, a target out of range) take the composed path, which gives the same values (and
+/// reports invalid ones).
+///
 /// ```
 /// use focal_runtime::{Loss, SoftmaxFocalLoss};
 /// use tch::{Kind, Tensor};
