@@ -1,4 +1,4 @@
-//! The fused kernels' `Reduction::None` (SoftmaxFocalLoss, SigmoidFocalLoss) and the
+//! The fused kernels' `Reduction::None` (SoftmaxFocalLoss, SigmoidFocalLoss, FocalLoss) and the
 //! SoftmaxFocalLoss kernel's label smoothing (every reduction), against the composed path (the
 //! same loss from tch operations, with autograd's gradient) as the reference: the float64 kernel
 //! within 1e-12 of the float64 composed path, the float32 kernel within 1e-5 of the float64
@@ -13,7 +13,7 @@
 use std::sync::Mutex;
 
 use focal::fused::{self, SimdLevel};
-use focal::{Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+use focal::{FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
 use tch::{Device, Kind, Tensor};
 
 /// The tests that set the thread count hold this (the count is process-wide).
@@ -260,6 +260,31 @@ fn softmax_focal_label_smoothing_at_wide_logit_gaps() {
                             &format!("{kind:?} {shape:?} scale {scale} {label} {reduction:?}"),
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn focal_loss_none_matches_the_composed_path() {
+    for kind in [Kind::Double, Kind::Float] {
+        for (si, shape) in SHAPES.iter().enumerate() {
+            for scale in [1.0, 3.0, 30.0] {
+                let x = logits(shape, kind, scale, 40 + si as i64);
+                for (gamma, alpha) in [(2.0, 0.25), (0.0, 0.5), (0.5, 0.9), (3.5, 0.1)] {
+                    let loss = FocalLoss::new()
+                        .with_gamma(gamma)
+                        .with_alpha(alpha)
+                        .with_reduction(Reduction::None);
+                    let with_channel = si % 2 == 0;
+                    let t = classes(shape, 140 + si as i64, None, with_channel);
+                    check(
+                        &loss,
+                        &x,
+                        &t,
+                        &format!("{kind:?} {shape:?} x{scale} gamma {gamma} alpha {alpha} (N, 1, *) {with_channel}"),
+                    );
                 }
             }
         }
