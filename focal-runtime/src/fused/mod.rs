@@ -20,6 +20,7 @@
 //! assert!(diff < 1e-12);
 //! ```
 
+pub(crate) mod dice;
 mod driver;
 mod math;
 mod pool;

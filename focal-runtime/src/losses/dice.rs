@@ -68,7 +68,7 @@ impl Activation {
 /// let loss = DiceLoss::new().with_include_background(false).forward(&logits, &target);
 /// loss.backward();
 /// ```
-#[loss(crate = crate, register = "dice")]
+#[loss(crate = crate, register = "dice", fused = crate::fused::dice::dice)]
 pub fn dice_loss(
     #[tensor(float)] input: &Tensor,
     #[tensor(float, integer, bool)] target: &Tensor,

@@ -37,7 +37,7 @@ use crate::{LossError, LossOutput};
 /// loss.forward(&logits, &target).backward();
 /// assert!(logits.grad().isfinite().all().int64_value(&[]) == 1);
 /// ```
-#[loss(crate = crate, register = "dice_focal")]
+#[loss(crate = crate, register = "dice_focal", fused = crate::fused::dice::dice_focal)]
 #[allow(clippy::too_many_arguments)]
 pub fn dice_focal_loss(
     #[tensor(float)] input: &Tensor,
