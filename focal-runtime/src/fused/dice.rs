@@ -43,9 +43,11 @@ use crate::{Activation, Fused, LossError, Reduction};
 /// 1e-7 relative (64 additions in the worst case: 4e-6).
 const FLUSH: usize = 8;
 
-/// The per-`(n, c)` sums of pass 1: `sum(p t)`, `sum(p)` (`sum(p^2)`), `sum(t)` (`sum(t^2)`), and
-/// the sum of the focal terms.
-const SUMS: usize = 4;
+/// The per-`(n, c)` sums of pass 1: `sum(p t)`, `sum(p)` (`sum(p^2)`), `sum(t)` (`sum(t^2)`), the
+/// sum of the focal terms, and `sum(p + t - 2 p t)` (`sum((p - t)^2)`), the denominator less the
+/// numerator (without the smooths) from `1 - p` without cancellation: the Dice loss
+/// `1 - num / den` as `(den - num) / den` keeps its digits where it is small.
+const SUMS: usize = 5;
 
 /// The `#[loss(fused = ...)]` hook of `DiceLoss` (the arguments the macro passes).
 #[allow(clippy::too_many_arguments)]
@@ -356,7 +358,7 @@ impl Reduced {
         let mut total = 0.0;
         let (mut a, mut b) = (Vec::with_capacity(sums.len()), Vec::with_capacity(sums.len()));
         for (i, s) in sums.chunks_exact(SUMS).enumerate() {
-            let &[tp, p, t, focal] = s else {
+            let &[tp, p, t, focal, difference] = s else {
                 return None;
             };
             if i % classes < skip {
@@ -372,7 +374,8 @@ impl Reduced {
             {
                 return None;
             }
-            total += settings.lambda_dice * (1.0 - numerator / denominator)
+            let dice = (difference + (settings.smooth_dr - settings.smooth_nr)) / denominator;
+            total += settings.lambda_dice * dice
                 + lambda_focal * (focal / spatial as f64);
             a.push(2.0 / denominator);
             b.push(numerator / (denominator * denominator));
@@ -584,9 +587,9 @@ struct Softmax<R> {
     inv: [R; BLOCK],
     /// The focal part's: the log-sum-exp of `x - max`, corrected for the rounding of `sum`.
     lse: [R; BLOCK],
-    /// The focal part's: the sum of the `e_k` of every class but the (first) top one.
+    /// The sum of the `e_k` of every class but the (first) top one.
     rest: [R; BLOCK],
-    /// The focal part's: the (first) top class, as a number.
+    /// The (first) top class, as a number.
     top: [R; BLOCK],
 }
 
@@ -603,8 +606,8 @@ impl<R: Real> Softmax<R> {
         }
     }
 
-    /// The softmax of block `b`'s positions (with `focal`, also what the focal part needs); the
-    /// sum of `x - x` over its logits (NaN where one is not finite).
+    /// The softmax of block `b`'s positions and its top class (with `focal`, also the
+    /// log-sum-exp); the sum of `x - x` over its logits (NaN where one is not finite).
     #[inline(always)]
     fn compute<L: Level>(&mut self, level: L, b: &Block<'_, R>, focal: bool) -> R::V<L> {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
@@ -625,32 +628,50 @@ impl<R: Real> Softmax<R> {
                 let v = (x - m).exp();
                 v.store(lane_row_mut(&mut self.e, k), i);
                 sum = sum + v;
-                if focal {
-                    let first = x.eq(m) & !seen;
-                    seen = seen | first;
-                    rest = rest + <R::V<L>>::select(first, zero, v);
-                    top = <R::V<L>>::select(first, k_(R::of(k as f64)), top);
-                }
+                let first = x.eq(m) & !seen;
+                seen = seen | first;
+                rest = rest + <R::V<L>>::select(first, zero, v);
+                top = <R::V<L>>::select(first, k_(R::of(k as f64)), top);
             }
             let inv = one / sum;
             m.store(&mut self.max, i);
             sum.store(&mut self.sum, i);
             inv.store(&mut self.inv, i);
+            rest.store(&mut self.rest, i);
+            top.store(&mut self.top, i);
             if focal {
                 // ln(sum) corrected for the rounding of sum = 1 + rest: ln(1 + rest) keeps its
                 // digits where rest is below the rounding of 1.
                 let lse = sum.ln() - ((sum - one) - rest) * inv;
                 lse.store(&mut self.lse, i);
-                rest.store(&mut self.rest, i);
-                top.store(&mut self.top, i);
             }
             i += lanes;
         }
         check
     }
 
-    /// For class `k` at positions `i..`: `1 - p_k` as the others' share, `ln p_k`, the others'
-    /// sum, and `(1 - p_k)^gamma`.
+    /// For class `k` at positions `i..` (`e` its exponentials): whether it is the top class, and
+    /// the other classes' sum of exponentials (`1 - p_k` times the sum, without cancellation:
+    /// the top class's is summed, the others' is at least half the sum).
+    #[inline(always)]
+    fn others<L: Level>(
+        &self,
+        level: L,
+        k: usize,
+        i: usize,
+        e: R::V<L>,
+    ) -> (<R::V<L> as Vector<R, L>>::Mask, R::V<L>) {
+        let load = |s: &[R]| <R::V<L>>::load(level, s, i);
+        let is_top = load(&self.top).eq(<R::V<L>>::splat(level, R::of(k as f64)));
+        (
+            is_top,
+            <R::V<L>>::select(is_top, load(&self.rest), load(&self.sum) - e),
+        )
+    }
+
+    /// For class `k` at positions `i..`, from its share of the others `q = 1 - p_k` and their
+    /// sum: `ln p_k` and `(1 - p_k)^gamma`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn focal_terms<L: Level>(
         &self,
@@ -659,13 +680,10 @@ impl<R: Real> Softmax<R> {
         power: Power,
         k: usize,
         i: usize,
-        e: R::V<L>,
-        inv: R::V<L>,
+        q: R::V<L>,
+        others: R::V<L>,
     ) -> FocalTerms<R::V<L>> {
         let load = |s: &[R]| <R::V<L>>::load(level, s, i);
-        let is_top = load(&self.top).eq(<R::V<L>>::splat(level, R::of(k as f64)));
-        let others = <R::V<L>>::select(is_top, load(&self.rest), load(&self.sum) - e);
-        let q = others * inv;
         let lse = load(&self.lse);
         let log_p = (load(b.x(k)) - load(&self.max)) - lse;
         let log_q = match power {
@@ -673,9 +691,7 @@ impl<R: Real> Softmax<R> {
             _ => <R::V<L>>::splat(level, R::ZERO),
         };
         FocalTerms {
-            q,
             log_p,
-            others,
             modulator: power.lanes_log::<R, L>(level, log_q, q),
         }
     }
@@ -683,12 +699,8 @@ impl<R: Real> Softmax<R> {
 
 /// What the softmax focal term of a class needs at some positions.
 struct FocalTerms<V> {
-    /// `1 - p`.
-    q: V,
     /// `ln p`.
     log_p: V,
-    /// The other classes' sum of exponentials.
-    others: V,
     /// `(1 - p)^gamma`.
     modulator: V,
 }
@@ -869,13 +881,16 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                 while i < b.len {
                     let valid = <R::V<L>>::first(level, b.len - i);
                     let t = b.target(level, k, i);
-                    let (p, f) = if kernel.softmax {
+                    let (p, q, f) = if kernel.softmax {
                         let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
                         let inv = <R::V<L>>::load(level, &softmax.inv, i);
                         let p = e * inv;
+                        let (_, others) = softmax.others(level, k, i, e);
+                        let q = others * inv;
                         let f = match focal {
                             Some(fk) => {
-                                let ft = softmax.focal_terms(level, &b, fk.power, k, i, e, inv);
+                                let ft =
+                                    softmax.focal_terms(level, &b, fk.power, k, i, q, others);
                                 let a = k_(fk.alpha.get(k).copied().unwrap_or(R::ZERO));
                                 // t ln p with 0 ln 0 = 0.
                                 let f = -(a * t) * ft.modulator * ft.log_p;
@@ -883,7 +898,7 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                             }
                             None => zero,
                         };
-                        (p, f)
+                        (p, q, f)
                     } else {
                         let x = <R::V<L>>::load(level, b.x(k), i);
                         check = check + (x - x);
@@ -895,13 +910,23 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                             }
                             None => zero,
                         };
-                        (st.p, f)
+                        (st.p, st.q, f)
                     };
+                    // Past the block t is 0: p alone needs the mask.
                     let p = <R::V<L>>::select(valid, p, zero);
+                    let one_minus_t = k_(R::ONE) - t;
                     s[0] = s[0] + p * t;
                     s[1] = s[1] + if kernel.squared { p * p } else { p };
                     s[2] = s[2] + if kernel.squared { t * t } else { t };
                     s[3] = s[3] + f;
+                    s[4] = s[4]
+                        + if kernel.squared {
+                            // p - t as (1 - t) p - t (1 - p): exact for hard targets.
+                            let d = one_minus_t * p - t * q;
+                            d * d
+                        } else {
+                            one_minus_t * p + t * q
+                        };
                     i += lanes;
                 }
                 acc.add(level, k, s);
@@ -974,6 +999,10 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
 
 /// The softmax gradient of one block into `rows`; the sum of `g - g` over it (NaN where an
 /// element is not finite).
+///
+/// `dx_j = p_j (g_j - sum_k p_k g_k) + F_j (1 - p_j) - p_j sum_{k != j} F_k`, with the first
+/// bracket of the top class as `g_j (1 - p_j) - sum_{k != j} p_k g_k` (it cancels where `p_j`
+/// is near 1; the other classes' `p_j` are at most 1/2).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn softmax_grad<R: Real, L: Level>(
@@ -991,63 +1020,78 @@ fn softmax_grad<R: Real, L: Level>(
     let (zero, one) = (k_(R::ZERO), k_(R::ONE));
     let focal = kernel.focal.as_ref();
     let _ = softmax.compute(level, b, focal.is_some());
+    let load = |s: &[R], i: usize| <R::V<L>>::load(level, s, i);
+    // Per position: sum_k p_k g_k, the same without the top class, and sum_k F_k.
     let mut pg_sum = [R::ZERO; BLOCK];
+    let mut pg_rest = [R::ZERO; BLOCK];
     let mut f_sum = [R::ZERO; BLOCK];
-    // Per class: H_k = p_k g_k + F_k (1 - p_k) into the rows, and the sums over the classes.
+    // `d loss / d p_k` at positions `i..`: the Dice part's.
+    let dice_grad = |k: usize, i: usize, p: R::V<L>| {
+        let t = b.target(level, k, i);
+        let g = coef(&coefs.b, k) * (if kernel.squared { p } else { one }) - coef(&coefs.a, k) * t;
+        (t, g)
+    };
     for k in 0..b.classes {
-        let (a, bb) = (coef(&coefs.a, k), coef(&coefs.b, k));
         let phi = k_(coefs.focal.get(k).copied().unwrap_or(R::ZERO));
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
-            let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
-            let inv = <R::V<L>>::load(level, &softmax.inv, i);
+            let e = load(lane_row(&softmax.e, k), i);
+            let inv = load(&softmax.inv, i);
             let p = e * inv;
-            let t = b.target(level, k, i);
-            let g = bb * (if kernel.squared { p } else { one }) - a * t;
+            let (t, g) = dice_grad(k, i, p);
             let pg = p * g;
-            (<R::V<L>>::load(level, &pg_sum, i) + pg).store(&mut pg_sum, i);
-            let h = match focal {
+            let (is_top, others) = softmax.others(level, k, i, e);
+            (load(&pg_sum, i) + pg).store(&mut pg_sum, i);
+            (load(&pg_rest, i) + <R::V<L>>::select(is_top, zero, pg)).store(&mut pg_rest, i);
+            match focal {
                 Some(fk) if k >= kernel.skip => {
-                    let ft = softmax.focal_terms(level, b, fk.power, k, i, e, inv);
-                    let inv_o = one / ft.others;
+                    let q = others * inv;
+                    let ft = softmax.focal_terms(level, b, fk.power, k, i, q, others);
+                    let inv_o = one / others;
                     // ln p p / (1 - p): -1 in the limit p -> 1 (where the others' sum is 0 or
                     // its inverse overflows, ln p is 0 to rounding).
                     let ratio = <R::V<L>>::select(
-                        ft.others.gt(zero) & inv_o.lt(k_(R::INFINITY)),
+                        others.gt(zero) & inv_o.lt(k_(R::INFINITY)),
                         ft.log_p * (e * inv_o),
                         -one,
                     );
                     let f = -(phi * t) * ft.modulator * (one - k_(fk.gamma) * ratio);
                     let f = <R::V<L>>::select(t.gt(zero), f, zero);
-                    (<R::V<L>>::load(level, &f_sum, i) + f).store(&mut f_sum, i);
+                    (load(&f_sum, i) + f).store(&mut f_sum, i);
                     f.store(lane_row_mut(f_rows, k), i);
-                    pg + f * ft.q
+                    (f * q).store(row, i);
                 }
                 Some(_) => {
                     zero.store(lane_row_mut(f_rows, k), i);
-                    pg
+                    zero.store(row, i);
                 }
-                None => pg,
-            };
-            h.store(row, i);
+                None => {}
+            }
             i += lanes;
         }
     }
-    // dx_j = H_j - p_j (sum_k p_k g_k + sum_{k != j} F_k).
     let mut check = zero;
     for k in 0..b.classes {
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
-            let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
-            let p = e * <R::V<L>>::load(level, &softmax.inv, i);
-            let mut z = <R::V<L>>::load(level, &pg_sum, i);
+            let e = load(lane_row(&softmax.e, k), i);
+            let inv = load(&softmax.inv, i);
+            let p = e * inv;
+            let (_, g) = dice_grad(k, i, p);
+            let (is_top, others) = softmax.others(level, k, i, e);
+            let inner = <R::V<L>>::select(
+                is_top,
+                g * (others * inv) - load(&pg_rest, i),
+                g - load(&pg_sum, i),
+            );
+            let mut dx = p * inner;
             if focal.is_some() {
-                let f = <R::V<L>>::load(level, lane_row(f_rows, k), i);
-                z = z + (<R::V<L>>::load(level, &f_sum, i) - f);
+                // F_j (1 - p_j), stored, less p_j times the other classes' F.
+                let f = load(lane_row(f_rows, k), i);
+                dx = dx + load(row, i) - p * (load(&f_sum, i) - f);
             }
-            let dx = <R::V<L>>::load(level, row, i) - p * z;
             check = check + (dx - dx);
             dx.store(row, i);
             i += lanes;
