@@ -356,7 +356,10 @@ impl Reduced {
         let scale = view::reduction_scale(settings.reduction, kept as f64);
         let lambda_focal = settings.focal.map_or(0.0, |f| f.lambda);
         let mut total = 0.0;
-        let (mut a, mut b) = (Vec::with_capacity(sums.len()), Vec::with_capacity(sums.len()));
+        let (mut a, mut b) = (
+            Vec::with_capacity(sums.len()),
+            Vec::with_capacity(sums.len()),
+        );
         for (i, s) in sums.chunks_exact(SUMS).enumerate() {
             let &[tp, p, t, focal, difference] = s else {
                 return None;
@@ -375,17 +378,11 @@ impl Reduced {
                 return None;
             }
             let dice = (difference + (settings.smooth_dr - settings.smooth_nr)) / denominator;
-            total += settings.lambda_dice * dice
-                + lambda_focal * (focal / spatial as f64);
+            total += settings.lambda_dice * dice + lambda_focal * (focal / spatial as f64);
             a.push(2.0 / denominator);
             b.push(numerator / (denominator * denominator));
         }
-        Some(Reduced {
-            total,
-            scale,
-            a,
-            b,
-        })
+        Some(Reduced { total, scale, a, b })
     }
 }
 
@@ -476,6 +473,52 @@ impl<R: Real> DiceKernel<R> {
                 .collect(),
         }
     }
+}
+
+impl<R: Real> Coefficients<R> {
+    /// Block `b`'s coefficients of class `k`: of `-t` and of 1 (`p`).
+    #[inline(always)]
+    fn dice<L: Level>(&self, level: L, b: &Block<'_, R>, k: usize) -> (R::V<L>, R::V<L>) {
+        let at = b.n * b.classes + k;
+        (
+            splat(level, self.a.get(at).copied().unwrap_or(R::ZERO)),
+            splat(level, self.b.get(at).copied().unwrap_or(R::ZERO)),
+        )
+    }
+}
+
+/// `v` in every lane.
+#[inline(always)]
+fn splat<R: Real, L: Level>(level: L, v: R) -> R::V<L> {
+    <R::V<L>>::splat(level, v)
+}
+
+/// `s[i..i + LANES]` (0 past the end).
+#[inline(always)]
+fn load<R: Real, L: Level>(level: L, s: &[R], i: usize) -> R::V<L> {
+    <R::V<L>>::load(level, s, i)
+}
+
+/// The targets of class `k` at positions `i..` and the Dice part's `d loss / d p` there, from
+/// the coefficients `(a, b)` of `-t` and of 1 (`p`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dice_grad<R: Real, L: Level>(
+    level: L,
+    kernel: &DiceKernel<R>,
+    b: &Block<'_, R>,
+    (a, bb): (R::V<L>, R::V<L>),
+    k: usize,
+    i: usize,
+    p: R::V<L>,
+) -> (R::V<L>, R::V<L>) {
+    let t = b.target(level, k, i);
+    let d = if kernel.squared {
+        p
+    } else {
+        splat(level, R::ONE)
+    };
+    (t, bb * d - a * t)
 }
 
 /// One call's work, shared by the threads of both passes.
@@ -611,8 +654,7 @@ impl<R: Real> Softmax<R> {
     #[inline(always)]
     fn compute<L: Level>(&mut self, level: L, b: &Block<'_, R>, focal: bool) -> R::V<L> {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
-        let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-        let (zero, one) = (k_(R::ZERO), k_(R::ONE));
+        let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
         let mut check = zero;
         let mut i = 0;
         while i < b.len {
@@ -631,7 +673,7 @@ impl<R: Real> Softmax<R> {
                 let first = x.eq(m) & !seen;
                 seen = seen | first;
                 rest = rest + <R::V<L>>::select(first, zero, v);
-                top = <R::V<L>>::select(first, k_(R::of(k as f64)), top);
+                top = <R::V<L>>::select(first, splat(level, R::of(k as f64)), top);
             }
             let inv = one / sum;
             m.store(&mut self.max, i);
@@ -661,11 +703,14 @@ impl<R: Real> Softmax<R> {
         i: usize,
         e: R::V<L>,
     ) -> (<R::V<L> as Vector<R, L>>::Mask, R::V<L>) {
-        let load = |s: &[R]| <R::V<L>>::load(level, s, i);
-        let is_top = load(&self.top).eq(<R::V<L>>::splat(level, R::of(k as f64)));
+        let is_top = load(level, &self.top, i).eq(<R::V<L>>::splat(level, R::of(k as f64)));
         (
             is_top,
-            <R::V<L>>::select(is_top, load(&self.rest), load(&self.sum) - e),
+            <R::V<L>>::select(
+                is_top,
+                load(level, &self.rest, i),
+                load(level, &self.sum, i) - e,
+            ),
         )
     }
 
@@ -683,9 +728,8 @@ impl<R: Real> Softmax<R> {
         q: R::V<L>,
         others: R::V<L>,
     ) -> FocalTerms<R::V<L>> {
-        let load = |s: &[R]| <R::V<L>>::load(level, s, i);
-        let lse = load(&self.lse);
-        let log_p = (load(b.x(k)) - load(&self.max)) - lse;
+        let lse = load(level, &self.lse, i);
+        let log_p = (load(level, b.x(k), i) - load(level, &self.max, i)) - lse;
         let log_q = match power {
             Power::Other(_) => others.ln() - lse,
             _ => <R::V<L>>::splat(level, R::ZERO),
@@ -747,15 +791,18 @@ fn sigmoid_focal<R: Real, L: Level>(
     s: &SigmoidTerms<R::V<L>>,
     grad: bool,
 ) -> (R::V<L>, R::V<L>) {
-    let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-    let (zero, one, half) = (k_(R::ZERO), k_(R::ONE), k_(R::of(0.5)));
+    let (zero, one, half) = (
+        splat(level, R::ZERO),
+        splat(level, R::ONE),
+        splat(level, R::of(0.5)),
+    );
     let (p, q) = (s.p, s.q);
     // ln(1 + u) from w = 1 + u and 1 / w, as `math::ln_1p_from`.
     let ln_1p = s.w.ln() - ((s.w - one) - s.u) * s.inv;
     let ce = x.max(zero) - x * t + ln_1p;
     let one_minus_t = one - t;
     let omt = t * q + one_minus_t * p;
-    let alpha_t = k_(f.alpha_pair.0) * t + k_(f.alpha_pair.1) * one_minus_t;
+    let alpha_t = splat(level, f.alpha_pair.0) * t + splat(level, f.alpha_pair.1) * one_minus_t;
     let (modulator, _) = f.power.lanes::<R, L>(level, omt);
     let loss = alpha_t * modulator * ce;
     if !grad {
@@ -768,7 +815,7 @@ fn sigmoid_focal<R: Real, L: Level>(
         hard_ratio,
         <R::V<L>>::select(omt.gt(zero), p * q / omt, hard_ratio),
     );
-    let d_modulator = k_(f.gamma) * modulator * (one - t - t) * ratio;
+    let d_modulator = splat(level, f.gamma) * modulator * (one - t - t) * ratio;
     let p_minus_t = one_minus_t * p - t * q;
     (loss, alpha_t * (p_minus_t * modulator + ce * d_modulator))
 }
@@ -840,8 +887,7 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
         let kernel = task.kernel;
         let (samples, c) = (task.blocks.samples, task.blocks.classes);
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
-        let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-        let zero = k_(R::ZERO);
+        let zero = splat(level, R::ZERO);
         let mut acc = Accumulator {
             lanes: vec![R::ZERO; c * SUMS * Accumulator::<R>::WIDTH],
             sample: 0,
@@ -865,8 +911,8 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                     let mut i = 0;
                     while i < b.len {
                         let v = <R::V<L>>::load(level, row, i);
-                        let ok = v.ge(zero) & v.le(k_(R::ONE));
-                        check = check + <R::V<L>>::select(ok, zero, k_(R::INFINITY));
+                        let ok = v.ge(zero) & v.le(splat(level, R::ONE));
+                        check = check + <R::V<L>>::select(ok, zero, splat(level, R::INFINITY));
                         i += lanes;
                     }
                 }
@@ -889,9 +935,8 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                         let q = others * inv;
                         let f = match focal {
                             Some(fk) => {
-                                let ft =
-                                    softmax.focal_terms(level, &b, fk.power, k, i, q, others);
-                                let a = k_(fk.alpha.get(k).copied().unwrap_or(R::ZERO));
+                                let ft = softmax.focal_terms(level, &b, fk.power, k, i, q, others);
+                                let a = splat(level, fk.alpha.get(k).copied().unwrap_or(R::ZERO));
                                 // t ln p with 0 ln 0 = 0.
                                 let f = -(a * t) * ft.modulator * ft.log_p;
                                 <R::V<L>>::select(t.gt(zero), f, zero)
@@ -914,7 +959,7 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                     };
                     // Past the block t is 0: p alone needs the mask.
                     let p = <R::V<L>>::select(valid, p, zero);
-                    let one_minus_t = k_(R::ONE) - t;
+                    let one_minus_t = splat(level, R::ONE) - t;
                     s[0] = s[0] + p * t;
                     s[1] = s[1] + if kernel.squared { p * p } else { p };
                     s[2] = s[2] + if kernel.squared { t * t } else { t };
@@ -960,8 +1005,7 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
         let task = self.task;
         let kernel = task.kernel;
         let c = task.blocks.classes;
-        let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-        let zero = k_(R::ZERO);
+        let zero = splat(level, R::ZERO);
         let mut softmax = Softmax::<R>::new(if kernel.softmax { c } else { 0 });
         // The softmax focal part's F per class, and per position sum_k p_k g_k and sum_k F_k.
         let mut f_rows = vec![R::ZERO; if kernel.softmax { c * BLOCK } else { 0 }];
@@ -976,7 +1020,6 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
             let Some(mut rows) = (unsafe { self.out.block(item) }) else {
                 continue;
             };
-            let coef = |v: &[R], k: usize| k_(v.get(b.n * c + k).copied().unwrap_or(R::ZERO));
             check = check
                 + if kernel.softmax {
                     softmax_grad(
@@ -987,10 +1030,9 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
                         &mut softmax,
                         &mut f_rows,
                         &mut rows,
-                        &coef,
                     )
                 } else {
-                    sigmoid_grad(level, kernel, self.coefs, &b, &mut rows, &coef)
+                    sigmoid_grad(level, kernel, self.coefs, &b, &mut rows)
                 };
         }
         !bad && lane_total::<R, L>(check) == 0.0
@@ -1013,37 +1055,30 @@ fn softmax_grad<R: Real, L: Level>(
     softmax: &mut Softmax<R>,
     f_rows: &mut [R],
     rows: &mut BlockRows<'_, R>,
-    coef: &impl Fn(&[R], usize) -> R::V<L>,
 ) -> R::V<L> {
     let lanes = <R::V<L> as Vector<R, L>>::LANES;
-    let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-    let (zero, one) = (k_(R::ZERO), k_(R::ONE));
+    let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
     let focal = kernel.focal.as_ref();
     let _ = softmax.compute(level, b, focal.is_some());
-    let load = |s: &[R], i: usize| <R::V<L>>::load(level, s, i);
     // Per position: sum_k p_k g_k, the same without the top class, and sum_k F_k.
     let mut pg_sum = [R::ZERO; BLOCK];
     let mut pg_rest = [R::ZERO; BLOCK];
     let mut f_sum = [R::ZERO; BLOCK];
     // `d loss / d p_k` at positions `i..`: the Dice part's.
-    let dice_grad = |k: usize, i: usize, p: R::V<L>| {
-        let t = b.target(level, k, i);
-        let g = coef(&coefs.b, k) * (if kernel.squared { p } else { one }) - coef(&coefs.a, k) * t;
-        (t, g)
-    };
     for k in 0..b.classes {
-        let phi = k_(coefs.focal.get(k).copied().unwrap_or(R::ZERO));
+        let ab = coefs.dice(level, b, k);
+        let phi = splat(level, coefs.focal.get(k).copied().unwrap_or(R::ZERO));
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
-            let e = load(lane_row(&softmax.e, k), i);
-            let inv = load(&softmax.inv, i);
+            let e = load(level, lane_row(&softmax.e, k), i);
+            let inv = load(level, &softmax.inv, i);
             let p = e * inv;
-            let (t, g) = dice_grad(k, i, p);
+            let (t, g) = dice_grad(level, kernel, b, ab, k, i, p);
             let pg = p * g;
             let (is_top, others) = softmax.others(level, k, i, e);
-            (load(&pg_sum, i) + pg).store(&mut pg_sum, i);
-            (load(&pg_rest, i) + <R::V<L>>::select(is_top, zero, pg)).store(&mut pg_rest, i);
+            (load(level, &pg_sum, i) + pg).store(&mut pg_sum, i);
+            (load(level, &pg_rest, i) + <R::V<L>>::select(is_top, zero, pg)).store(&mut pg_rest, i);
             match focal {
                 Some(fk) if k >= kernel.skip => {
                     let q = others * inv;
@@ -1052,13 +1087,13 @@ fn softmax_grad<R: Real, L: Level>(
                     // ln p p / (1 - p): -1 in the limit p -> 1 (where the others' sum is 0 or
                     // its inverse overflows, ln p is 0 to rounding).
                     let ratio = <R::V<L>>::select(
-                        others.gt(zero) & inv_o.lt(k_(R::INFINITY)),
+                        others.gt(zero) & inv_o.lt(splat(level, R::INFINITY)),
                         ft.log_p * (e * inv_o),
                         -one,
                     );
-                    let f = -(phi * t) * ft.modulator * (one - k_(fk.gamma) * ratio);
+                    let f = -(phi * t) * ft.modulator * (one - splat(level, fk.gamma) * ratio);
                     let f = <R::V<L>>::select(t.gt(zero), f, zero);
-                    (load(&f_sum, i) + f).store(&mut f_sum, i);
+                    (load(level, &f_sum, i) + f).store(&mut f_sum, i);
                     f.store(lane_row_mut(f_rows, k), i);
                     (f * q).store(row, i);
                 }
@@ -1073,24 +1108,25 @@ fn softmax_grad<R: Real, L: Level>(
     }
     let mut check = zero;
     for k in 0..b.classes {
+        let ab = coefs.dice(level, b, k);
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
-            let e = load(lane_row(&softmax.e, k), i);
-            let inv = load(&softmax.inv, i);
+            let e = load(level, lane_row(&softmax.e, k), i);
+            let inv = load(level, &softmax.inv, i);
             let p = e * inv;
-            let (_, g) = dice_grad(k, i, p);
+            let (_, g) = dice_grad(level, kernel, b, ab, k, i, p);
             let (is_top, others) = softmax.others(level, k, i, e);
             let inner = <R::V<L>>::select(
                 is_top,
-                g * (others * inv) - load(&pg_rest, i),
-                g - load(&pg_sum, i),
+                g * (others * inv) - load(level, &pg_rest, i),
+                g - load(level, &pg_sum, i),
             );
             let mut dx = p * inner;
             if focal.is_some() {
                 // F_j (1 - p_j), stored, less p_j times the other classes' F.
-                let f = load(lane_row(f_rows, k), i);
-                dx = dx + load(row, i) - p * (load(&f_sum, i) - f);
+                let f = load(level, lane_row(f_rows, k), i);
+                dx = dx + load(level, row, i) - p * (load(level, &f_sum, i) - f);
             }
             check = check + (dx - dx);
             dx.store(row, i);
@@ -1108,15 +1144,13 @@ fn sigmoid_grad<R: Real, L: Level>(
     coefs: &Coefficients<R>,
     b: &Block<'_, R>,
     rows: &mut BlockRows<'_, R>,
-    coef: &impl Fn(&[R], usize) -> R::V<L>,
 ) -> R::V<L> {
     let lanes = <R::V<L> as Vector<R, L>>::LANES;
-    let k_ = |v: R| <R::V<L> as Vector<R, L>>::splat(level, v);
-    let (zero, one) = (k_(R::ZERO), k_(R::ONE));
+    let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
     let mut check = zero;
     for k in 0..b.classes {
-        let (a, bb) = (coef(&coefs.a, k), coef(&coefs.b, k));
-        let phi = k_(coefs.focal.get(k).copied().unwrap_or(R::ZERO));
+        let (a, bb) = coefs.dice(level, b, k);
+        let phi = splat(level, coefs.focal.get(k).copied().unwrap_or(R::ZERO));
         let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
         let row = rows.row(k);
         let mut i = 0;

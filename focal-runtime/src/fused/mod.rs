@@ -1,6 +1,7 @@
 //! Fused CPU kernels for the focal-family losses: one pass over the logits that computes the
 //! reduced loss and, when the input requires grad, its gradient, on all of tch's intra-op threads,
-//! for contiguous float32 and float64 inputs. They plug into the losses through
+//! for contiguous float32 and float64 inputs (two passes for `DiceLoss` and `DiceFocalLoss`: the
+//! per-`(n, c)` sums, then the gradient; see `dice.rs`). They plug into the losses through
 //! `#[loss(fused = ...)]`; any input they do not cover (another dtype, a non-contiguous layout, a
 //! CUDA tensor, `Reduction::None`, a hyperparameter setting outside the kernel, invalid values)
 //! takes the composed path, which computes the same loss from tch operations.
