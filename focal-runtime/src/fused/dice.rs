@@ -9,9 +9,11 @@
 //! `d dice / d p = -2 t / den + num / den^2 (1 or 2 p)` (scaled by `lambda_dice` and the
 //! reduction's `1 / (N C')`).
 //!
-//! Pass 2, only where the input needs a gradient, computes the activation again (rather than
-//! storing it: one full-size write and read less) and writes the gradient into a fresh buffer
-//! handed to autograd: with the sigmoid, `g p (1 - p)` plus the sigmoid focal term's gradient
+//! Pass 2, only where the input needs a gradient, writes the gradient into a fresh buffer handed
+//! to autograd. For the softmax Dice alone, pass 1 stores the probabilities in that buffer and
+//! pass 2 reads them back (no second softmax); with the focal part, which needs `ln p` and
+//! `1 - p` to full precision, and with the sigmoid, pass 2 computes the activation again. It
+//! writes: with the sigmoid, `g p (1 - p)` plus the sigmoid focal term's gradient
 //! (that of `SigmoidFocalLoss`); with the softmax, the softmax backward of the Dice part,
 //! `p_j (g_j - sum_k p_k g_k)`, plus the focal part's `F_j (1 - p_j) - p_j sum_{k != j} F_k`, where
 //! `F_c = -alpha_c t_c (1 - p_c)^gamma (1 - gamma ln p_c p_c / (1 - p_c))` is the derivative of
@@ -215,44 +217,53 @@ fn typed<R: Real>(
     let split = Split::of(&blocks);
     let level = simd::current();
 
-    // Pass 1: the per-(n, c) sums, merged in the parts' order.
-    let Some(parts) = on_pool(split.parts, |part| {
-        let (first, end) = split.range(part);
-        simd::dispatch(
-            level,
-            SumsPart {
-                task: &task,
-                first,
-                end,
+    // The gradient buffer (with the softmax Dice alone, pass 1 stores the probabilities in it,
+    // which pass 2 reads instead of computing the softmax again).
+    let mut buffer = if needs_grad {
+        let t = view::FreshFloats::<R>::new(&shape)?;
+        view::advise_huge_pages(t.tensor());
+        Some(t)
+    } else {
+        None
+    };
+    let reduced = {
+        let out = match buffer.as_mut() {
+            Some(t) => match t.as_mut_slice().and_then(|o| SharedOut::new(o, blocks)) {
+                Some(o) => Some(o),
+                None => return Ok(None),
             },
-        )
-    }) else {
-        return Err(panicked());
-    };
-    let mut sums = vec![0.0f64; samples * classes * SUMS];
-    for part in &parts {
-        if !part.ok {
-            return Ok(None);
-        }
-        for (s, p) in sums.iter_mut().zip(&part.sums) {
-            *s += p;
-        }
-    }
-    let Some(reduced) = Reduced::of(settings, &sums, samples, classes, spatial) else {
-        return Ok(None);
-    };
-
-    // Pass 2: the gradient.
-    let grad = if needs_grad {
-        let mut buffer = view::FreshFloats::<R>::new(&shape)?;
-        view::advise_huge_pages(buffer.tensor());
-        {
-            let Some(out) = buffer
-                .as_mut_slice()
-                .and_then(|o| SharedOut::new(o, blocks))
-            else {
+            None => None,
+        };
+        let store = out.as_ref().filter(|_| kernel.stores_probabilities());
+        // Pass 1: the per-(n, c) sums, merged in the parts' order.
+        let Some(parts) = on_pool(split.parts, |part| {
+            let (first, end) = split.range(part);
+            simd::dispatch(
+                level,
+                SumsPart {
+                    task: &task,
+                    out: store,
+                    first,
+                    end,
+                },
+            )
+        }) else {
+            return Err(panicked());
+        };
+        let mut sums = vec![0.0f64; samples * classes * SUMS];
+        for part in &parts {
+            if !part.ok {
                 return Ok(None);
-            };
+            }
+            for (s, p) in sums.iter_mut().zip(&part.sums) {
+                *s += p;
+            }
+        }
+        let Some(reduced) = Reduced::of(settings, &sums, samples, classes, spatial) else {
+            return Ok(None);
+        };
+        // Pass 2: the gradient.
+        if let Some(out) = out.as_ref() {
             let coefs = kernel.coefficients(settings, &reduced, spatial);
             let Some(parts) = on_pool(split.parts, |part| {
                 let (first, end) = split.range(part);
@@ -261,7 +272,7 @@ fn typed<R: Real>(
                     GradPart {
                         task: &task,
                         coefs: &coefs,
-                        out: &out,
+                        out,
                         first,
                         end,
                     },
@@ -274,13 +285,14 @@ fn typed<R: Real>(
                 return Ok(None);
             }
         }
-        Some(buffer.into_tensor())
-    } else {
-        None
+        reduced
     };
     super::count_run();
     let value = view::reduced::<R>(reduced.total, reduced.scale)?;
-    Ok(Some(Fused::new(value, grad)))
+    Ok(Some(Fused::new(
+        value,
+        buffer.map(view::FreshFloats::into_tensor),
+    )))
 }
 
 /// The error of a kernel that panicked on some thread.
@@ -442,6 +454,12 @@ impl<R: Real> DiceKernel<R> {
                 },
             }),
         }
+    }
+
+    /// Whether pass 1 stores the probabilities for pass 2 (the softmax Dice without the focal
+    /// part, whose gradient needs nothing else).
+    fn stores_probabilities(&self) -> bool {
+        self.softmax && self.focal.is_none()
     }
 
     fn coefficients(
@@ -828,9 +846,10 @@ struct PartSums {
     ok: bool,
 }
 
-/// Pass 1 over blocks `first..end`.
-struct SumsPart<'p, 't, R> {
+/// Pass 1 over blocks `first..end` (storing the probabilities into `out` where given).
+struct SumsPart<'p, 't, 'o, R> {
     task: &'p Task<'t, R>,
+    out: Option<&'p SharedOut<'o, R>>,
     first: usize,
     end: usize,
 }
@@ -878,7 +897,7 @@ impl<R: Real> Accumulator<R> {
     }
 }
 
-impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
+impl<R: Real> WithLevel for SumsPart<'_, '_, '_, R> {
     type Output = PartSums;
 
     #[inline(always)]
@@ -920,7 +939,12 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
             if kernel.softmax {
                 check = check + softmax.compute(level, &b, kernel.focal.is_some());
             }
+            // SAFETY: the parts are disjoint ranges of blocks, each part runs once (the pool
+            // hands every part index out once), and this part claims each of its blocks once,
+            // the rows living only for this iteration: no two live `BlockRows` share a block.
+            let mut rows = self.out.and_then(|o| unsafe { o.block(item) });
             for k in 0..c {
+                let mut row = rows.as_mut().map(|r| r.row(k));
                 let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
                 let mut s = [zero; SUMS];
                 let mut i = 0;
@@ -931,6 +955,9 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, R> {
                         let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
                         let inv = <R::V<L>>::load(level, &softmax.inv, i);
                         let p = e * inv;
+                        if let Some(row) = row.as_mut() {
+                            p.store(row, i);
+                        }
                         let (_, others) = softmax.others(level, k, i, e);
                         let q = others * inv;
                         let f = match focal {
@@ -1021,7 +1048,9 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
                 continue;
             };
             check = check
-                + if kernel.softmax {
+                + if kernel.stores_probabilities() {
+                    stored_softmax_grad(level, kernel, self.coefs, &b, &mut rows)
+                } else if kernel.softmax {
                     softmax_grad(
                         level,
                         kernel,
@@ -1132,6 +1161,56 @@ fn softmax_grad<R: Real, L: Level>(
             dx.store(row, i);
             i += lanes;
         }
+    }
+    check
+}
+
+/// The softmax Dice gradient of one block into `rows`, which hold the probabilities (stored by
+/// pass 1); the sum of `g - g` over it. As [`softmax_grad`] without the focal part: `dx_j = p_j
+/// (g_j - sum_k p_k g_k)`, the top class's bracket `g_j (1 - p_j) - sum_{k != j} p_k g_k` with
+/// `1 - p_j` the sum of the others' probabilities.
+#[inline(always)]
+fn stored_softmax_grad<R: Real, L: Level>(
+    level: L,
+    kernel: &DiceKernel<R>,
+    coefs: &Coefficients<R>,
+    b: &Block<'_, R>,
+    rows: &mut BlockRows<'_, R>,
+) -> R::V<L> {
+    let lanes = <R::V<L> as Vector<R, L>>::LANES;
+    let zero = splat(level, R::ZERO);
+    let mut check = zero;
+    let mut i = 0;
+    while i < b.len {
+        // The (first) top class, the others' probabilities, sum_k p_k g_k and the same without
+        // the top class.
+        let mut top_p = load(level, rows.row(0), i);
+        for k in 1..b.classes {
+            top_p = top_p.max(load(level, rows.row(k), i));
+        }
+        let (mut rest, mut top, mut pg_sum, mut pg_rest) = (zero, zero, zero, zero);
+        let mut seen = zero.lt(zero);
+        for k in 0..b.classes {
+            let p = load(level, rows.row(k), i);
+            let first = p.eq(top_p) & !seen;
+            seen = seen | first;
+            rest = rest + <R::V<L>>::select(first, zero, p);
+            top = <R::V<L>>::select(first, splat(level, R::of(k as f64)), top);
+            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p);
+            let pg = p * g;
+            pg_sum = pg_sum + pg;
+            pg_rest = pg_rest + <R::V<L>>::select(first, zero, pg);
+        }
+        for k in 0..b.classes {
+            let row = rows.row(k);
+            let p = load(level, row, i);
+            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p);
+            let is_top = top.eq(splat(level, R::of(k as f64)));
+            let dx = p * <R::V<L>>::select(is_top, g * rest - pg_rest, g - pg_sum);
+            check = check + (dx - dx);
+            dx.store(row, i);
+        }
+        i += lanes;
     }
     check
 }
