@@ -314,7 +314,11 @@ fn saturated_logits_stay_within_tolerance() {
     for (i, loss) in [
         Box::new(DiceFocalLoss::default()) as Box<dyn Loss>,
         Box::new(DiceFocalLoss::default().with_gamma(0.5)),
-        Box::new(DiceFocalLoss::default().with_gamma(3.0).with_alpha(Some(0.25))),
+        Box::new(
+            DiceFocalLoss::default()
+                .with_gamma(3.0)
+                .with_alpha(Some(0.25)),
+        ),
         Box::new(DiceFocalLoss::default().with_activation(Activation::Sigmoid)),
         Box::new(DiceLoss::default().with_squared_pred(true)),
     ]
@@ -394,8 +398,7 @@ fn falls_back(name: &str, loss: &dyn Loss, input: &Tensor, target: &Tensor) {
             let same_nan = a.isnan().equal(&b.isnan());
             let finite = a.isfinite();
             assert!(
-                same_nan
-                    && rel(&a.masked_select(&finite), &b.masked_select(&finite)) <= 1e-12,
+                same_nan && rel(&a.masked_select(&finite), &b.masked_select(&finite)) <= 1e-12,
                 "{name}: {a:?} vs {b:?}"
             );
         }

@@ -2,7 +2,9 @@
 //! `(N, C, S)` input on the kernels' pool.
 //!
 //! Pass 1 reads the logits and the targets and adds up, per `(n, c)`, `sum(p t)`, `sum(p)` (or
-//! `sum(p^2)`), `sum(t)` (or `sum(t^2)`) and, for Dice-Focal, the sum of the focal terms: each
+//! `sum(p^2)`), `sum(t)` (or `sum(t^2)`), `sum(p + t - 2 p t)` (or `sum((p - t)^2)`, from `1 - p`
+//! without cancellation: the loss as `(den - num) / den`) and, for Dice-Focal, the sum of the
+//! focal terms: each
 //! thread its share of the blocks, in float32 lanes over at most [`FLUSH`] blocks and in float64
 //! above, the threads' sums merged in a fixed order. From them, in float64: the loss and, per
 //! `(n, c)`, the coefficients of the Dice gradient with respect to `p`,
@@ -383,10 +385,12 @@ impl Reduced {
             }
             let numerator = 2.0 * tp + settings.smooth_nr;
             let denominator = p + t + settings.smooth_dr;
-            if !(denominator > 0.0 && denominator.is_finite())
-                || !numerator.is_finite()
-                || !focal.is_finite()
-            {
+            let finite = denominator > 0.0
+                && denominator.is_finite()
+                && numerator.is_finite()
+                && difference.is_finite()
+                && focal.is_finite();
+            if !finite {
                 return None;
             }
             let dice = (difference + (settings.smooth_dr - settings.smooth_nr)) / denominator;
@@ -668,7 +672,7 @@ impl<R: Real> Softmax<R> {
     }
 
     /// The softmax of block `b`'s positions and its top class (with `focal`, also the
-    /// log-sum-exp); the sum of `x - x` over its logits (NaN where one is not finite).
+    /// log-sum-exp); the sum of `x * 0` over its logits (NaN where one is not finite).
     #[inline(always)]
     fn compute<L: Level>(&mut self, level: L, b: &Block<'_, R>, focal: bool) -> R::V<L> {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
@@ -684,7 +688,7 @@ impl<R: Real> Softmax<R> {
             let mut seen = zero.lt(zero);
             for k in 0..b.classes {
                 let x = <R::V<L>>::load(level, b.x(k), i);
-                check = check + (x - x);
+                check = check + x * zero;
                 let v = (x - m).exp();
                 v.store(lane_row_mut(&mut self.e, k), i);
                 sum = sum + v;
@@ -720,7 +724,7 @@ impl<R: Real> Softmax<R> {
         k: usize,
         i: usize,
         e: R::V<L>,
-    ) -> (<R::V<L> as Vector<R, L>>::Mask, R::V<L>) {
+    ) -> (MaskOf<R, L>, R::V<L>) {
         let is_top = load(level, &self.top, i).eq(<R::V<L>>::splat(level, R::of(k as f64)));
         (
             is_top,
@@ -758,6 +762,9 @@ impl<R: Real> Softmax<R> {
         }
     }
 }
+
+/// A lane mask of `R`'s vectors at level `L`.
+type MaskOf<R, L> = <<R as Real>::V<L> as Vector<R, L>>::Mask;
 
 /// What the softmax focal term of a class needs at some positions.
 struct FocalTerms<V> {
@@ -973,7 +980,7 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, '_, R> {
                         (p, q, f)
                     } else {
                         let x = <R::V<L>>::load(level, b.x(k), i);
-                        check = check + (x - x);
+                        check = check + x * zero;
                         let st = sigmoid_terms::<R, L>(level, x);
                         let f = match focal {
                             Some(fk) => {
@@ -1068,7 +1075,7 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
     }
 }
 
-/// The softmax gradient of one block into `rows`; the sum of `g - g` over it (NaN where an
+/// The softmax gradient of one block into `rows`; the sum of `g * 0` over it (NaN where an
 /// element is not finite).
 ///
 /// `dx_j = p_j (g_j - sum_k p_k g_k) + F_j (1 - p_j) - p_j sum_{k != j} F_k`, with the first
@@ -1157,7 +1164,7 @@ fn softmax_grad<R: Real, L: Level>(
                 let f = load(level, lane_row(f_rows, k), i);
                 dx = dx + load(level, row, i) - p * (load(level, &f_sum, i) - f);
             }
-            check = check + (dx - dx);
+            check = check + dx * zero;
             dx.store(row, i);
             i += lanes;
         }
@@ -1166,7 +1173,7 @@ fn softmax_grad<R: Real, L: Level>(
 }
 
 /// The softmax Dice gradient of one block into `rows`, which hold the probabilities (stored by
-/// pass 1); the sum of `g - g` over it. As [`softmax_grad`] without the focal part: `dx_j = p_j
+/// pass 1); the sum of `g * 0` over it. As [`softmax_grad`] without the focal part: `dx_j = p_j
 /// (g_j - sum_k p_k g_k)`, the top class's bracket `g_j (1 - p_j) - sum_{k != j} p_k g_k` with
 /// `1 - p_j` the sum of the others' probabilities.
 #[inline(always)]
@@ -1207,7 +1214,7 @@ fn stored_softmax_grad<R: Real, L: Level>(
             let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p);
             let is_top = top.eq(splat(level, R::of(k as f64)));
             let dx = p * <R::V<L>>::select(is_top, g * rest - pg_rest, g - pg_sum);
-            check = check + (dx - dx);
+            check = check + dx * zero;
             dx.store(row, i);
         }
         i += lanes;
@@ -1215,7 +1222,7 @@ fn stored_softmax_grad<R: Real, L: Level>(
     check
 }
 
-/// The sigmoid gradient of one block into `rows`; the sum of `g - g` over it.
+/// The sigmoid gradient of one block into `rows`; the sum of `g * 0` over it.
 #[inline(always)]
 fn sigmoid_grad<R: Real, L: Level>(
     level: L,
@@ -1243,7 +1250,7 @@ fn sigmoid_grad<R: Real, L: Level>(
                 let (_, d) = sigmoid_focal(level, fk, x, t, &st, true);
                 dx = dx + phi * d;
             }
-            check = check + (dx - dx);
+            check = check + dx * zero;
             dx.store(row, i);
             i += lanes;
         }
