@@ -1,4 +1,4 @@
-//! The loss benchmark: forward + backward of the focal losses, fused and composed, next to a copy
+//! The loss benchmark: forward + backward of the focal and Dice losses, fused and composed, next to a copy
 //! of the logits (the memory-traffic floor), tch's cross entropy and the cost of the input checks,
 //! on the segmentation shapes `2 x 4 x 64^3`, `2 x 4 x 128^3` and the dense-detection shape
 //! `8 x 20000 x 80`, in float32 on every intra-op thread. Medians (and fastest) of `--reps` runs
@@ -18,7 +18,9 @@
 use std::time::Instant;
 
 use focal::checks::{self, DTypes};
-use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+use focal::{
+    fused, DiceFocalLoss, DiceLoss, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss,
+};
 use tch::{Device, Kind, Tensor};
 
 /// The inputs of one shape.
@@ -188,6 +190,10 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
         "SoftmaxFocalLoss smoothing composed",
         "SigmoidFocalLoss",
         "SigmoidFocalLoss composed",
+        "DiceLoss",
+        "DiceLoss composed",
+        "DiceFocalLoss",
+        "DiceFocalLoss composed",
         "FocalLoss surrogate",
         "SoftmaxFocalLoss surrogate",
         "SigmoidFocalLoss surrogate",
@@ -246,6 +252,13 @@ fn run_once(case: &str, inp: &Inputs) {
         "SigmoidFocalLoss" => loss(&SigmoidFocalLoss::default(), &inp.dense),
         "SigmoidFocalLoss composed" => {
             fused::composed_only(|| loss(&SigmoidFocalLoss::default(), &inp.dense))
+        }
+        // The segmentation demo's settings: softmax, class indices, defaults.
+        "DiceLoss" => loss(&DiceLoss::default(), classes()),
+        "DiceLoss composed" => fused::composed_only(|| loss(&DiceLoss::default(), classes())),
+        "DiceFocalLoss" => loss(&DiceFocalLoss::default(), classes()),
+        "DiceFocalLoss composed" => {
+            fused::composed_only(|| loss(&DiceFocalLoss::default(), classes()))
         }
         "FocalLoss surrogate" => surrogate(&FocalLoss::default(), &x, classes()),
         "SoftmaxFocalLoss surrogate" => surrogate(&SoftmaxFocalLoss::default(), &x, classes()),

@@ -4,8 +4,10 @@ runs after one warm-up, the cases taking turns, and the peak memory of one run a
 from VmHWM after resetting it). Writes JSON rows like the Rust side's.
 
 Anchors: the seed note's reference FocalLoss, torchvision.ops.sigmoid_focal_loss, kornia's
-focal_loss, MONAI's FocalLoss(use_softmax=True), F.cross_entropy / binary_cross_entropy_with_logits,
-and a copy of the logits (the memory-traffic floor).
+focal_loss, MONAI's FocalLoss(use_softmax=True), MONAI's DiceLoss and DiceFocalLoss (softmax=True,
+to_onehot_y=True: the settings of focal's defaults on class indices), F.cross_entropy /
+binary_cross_entropy_with_logits, and a copy of the logits (the memory-traffic floor).
+`--cases A,B` runs only the named cases.
 
 `--device cuda` (or `cuda:N`) runs them on a GPU: each timed run ends with a device synchronize,
 and the peak memory is CUDA's (`torch.cuda.max_memory_allocated` above the inputs). Anchors whose
@@ -50,6 +52,7 @@ def synchronize():
 def available(case):
     """Whether the case's package can be imported here."""
     module = {"kornia focal_loss": "kornia", "MONAI FocalLoss(use_softmax)": "monai",
+              "MONAI DiceLoss(softmax)": "monai", "MONAI DiceFocalLoss(softmax)": "monai",
               "torchvision sigmoid_focal_loss": "torchvision"}.get(case)
     if module is None:
         return True
@@ -70,6 +73,8 @@ def cases(shape):
         "seed FocalLoss",
         "kornia focal_loss",
         "MONAI FocalLoss(use_softmax)",
+        "MONAI DiceLoss(softmax)",
+        "MONAI DiceFocalLoss(softmax)",
         "torchvision sigmoid_focal_loss",
     ]
 
@@ -96,6 +101,21 @@ def runner(case, x0, t, dense):
         from monai.losses import FocalLoss
 
         monai = FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
+        t1 = t.unsqueeze(1)
+        loss = lambda x: monai(x, t1)
+    elif case == "MONAI DiceLoss(softmax)":
+        # focal's DiceLoss::default() on class indices: softmax, background included, smooths 1e-5.
+        from monai.losses import DiceLoss
+
+        monai = DiceLoss(to_onehot_y=True, softmax=True)
+        t1 = t.unsqueeze(1)
+        loss = lambda x: monai(x, t1)
+    elif case == "MONAI DiceFocalLoss(softmax)":
+        # focal's DiceFocalLoss::default() (the segmentation demo's loss): softmax Dice, gamma 2,
+        # lambdas 1; MONAI's focal part is a sigmoid focal loss even with softmax=True.
+        from monai.losses import DiceFocalLoss
+
+        monai = DiceFocalLoss(to_onehot_y=True, softmax=True, gamma=2.0)
         t1 = t.unsqueeze(1)
         loss = lambda x: monai(x, t1)
     elif case == "torchvision sigmoid_focal_loss":
@@ -164,6 +184,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--memory-of")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cases", help="comma-separated case names (all by default)")
     args = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
@@ -174,7 +195,8 @@ def main():
     rows = []
     for shape in args.shapes.split(","):
         x, t, dense = inputs(shape)
-        names = [c for c in cases(shape) if available(c)]
+        only = args.cases.split(",") if args.cases else None
+        names = [c for c in cases(shape) if (only is None or c in only) and available(c)]
         measured = timings([runner(case, x, t, dense) for case in names], args.reps)
         for case, (ms, fastest) in zip(names, measured):
             # As on the Rust side: glibc maps and returns every allocation above 64 KiB, so that

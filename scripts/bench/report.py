@@ -1,6 +1,6 @@
 """Merges the two halves of `make bench` (benches/losses.rs and anchors.py, run back to back on
 the same machine) into one table of medians, ratios and peak memory, checks the speed targets of
-issue 7, and writes the whole as JSON and Markdown."""
+issues 7 and 14, and writes the whole as JSON and Markdown."""
 import argparse
 import datetime
 import json
@@ -98,6 +98,10 @@ def main():
     for anchor in ["kornia focal_loss", "MONAI FocalLoss(use_softmax)"]:
         target(f"SoftmaxFocalLoss vs {anchor}, seg128 (x faster)",
                speedup("seg128", "SoftmaxFocalLoss", anchor), 8, "higher")
+    # Issue 14: the Dice losses (softmax, class indices, defaults) at least 5x MONAI's.
+    for loss in ["DiceLoss", "DiceFocalLoss"]:
+        target(f"{loss} vs MONAI {loss}(softmax), seg128 (x faster)",
+               speedup("seg128", loss, f"MONAI {loss}(softmax)"), 5, "higher")
     for shape in ["seg128", "det"]:
         target(f"SigmoidFocalLoss vs torchvision, {shape} (x faster)",
                speedup(shape, "SigmoidFocalLoss", "torchvision sigmoid_focal_loss"), 10, "higher")

@@ -17,7 +17,7 @@ use super::{pool, Blocks, BLOCK};
 use crate::{Fused, LossError, Reduction, Upstream};
 
 /// Below this many elements per thread a kernel runs on fewer threads.
-const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
+pub(crate) const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
 
 /// What a loss's targets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +155,7 @@ unsafe impl<R: Send> Sync for SharedOut<'_, R> {}
 
 impl<'a, R> SharedOut<'a, R> {
     /// Wraps `out`, which must hold exactly the `(N, C, S)` elements of `blocks`.
-    fn new(out: &'a mut [R], blocks: Blocks) -> Option<Self> {
+    pub(crate) fn new(out: &'a mut [R], blocks: Blocks) -> Option<Self> {
         (out.len() == blocks.samples * blocks.classes * blocks.spatial).then_some(SharedOut {
             ptr: out.as_mut_ptr(),
             blocks,
@@ -168,7 +168,7 @@ impl<'a, R> SharedOut<'a, R> {
     /// # Safety
     /// No other `BlockRows` of the same `item` may be alive at the same time (blocks are
     /// disjoint, so rows of different items never overlap).
-    unsafe fn block(&self, item: usize) -> Option<BlockRows<'_, R>> {
+    pub(crate) unsafe fn block(&self, item: usize) -> Option<BlockRows<'_, R>> {
         if item >= self.blocks.count() {
             return None;
         }
@@ -407,7 +407,7 @@ fn typed<F: FusedLoss, R: Real>(
 }
 
 /// Whether `target` is `(N, *)` or `(N, 1, *)` for input `(N, C, *)`.
-fn class_target_shape(shape: &[i64], target: &[i64]) -> bool {
+pub(crate) fn class_target_shape(shape: &[i64], target: &[i64]) -> bool {
     let Some((&n, rest)) = shape.split_first() else {
         return false;
     };
@@ -533,7 +533,7 @@ impl<R: Real, K: Kernel<R>> WithLevel for Part<'_, '_, R, K> {
 /// Class ids of `len` positions from `at` as `i32` into `ids` (`-1` where `ignore`d); whether
 /// one is outside `[0, classes)`.
 #[inline(always)]
-fn class_ids<T: ClassIndex>(
+pub(crate) fn class_ids<T: ClassIndex>(
     y: &[T],
     at: usize,
     len: usize,

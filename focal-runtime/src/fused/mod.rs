@@ -1,16 +1,17 @@
 //! Fused CPU kernels for the focal-family losses: one pass over the logits that computes the
 //! loss and, when the input requires grad, its gradient, on all of tch's intra-op threads, for
-//! contiguous float32 and float64 inputs. They plug into the losses through
+//! contiguous float32 and float64 inputs (two passes for `DiceLoss` and `DiceFocalLoss`: the
+//! per-`(n, c)` sums, then the gradient; see `dice.rs`). They plug into the losses through
 //! `#[loss(fused = ...)]`; any input they do not cover (another dtype, a non-contiguous layout, a
-//! CUDA tensor, a custom reduction, `Reduction::None` for `FocalLoss`, a hyperparameter setting
+//! CUDA tensor, a custom reduction, `Reduction::None` for the Dice losses, a hyperparameter setting
 //! outside the kernel, invalid values) takes the composed path, which computes the same loss from
 //! tch operations.
 //!
 //! `SoftmaxFocalLoss` (label smoothing included) and `SigmoidFocalLoss` run at every standard
 //! reduction: under `Reduction::None` the kernel writes each position's loss (`(N, *)`) or
 //! element's, and each one's own gradient, which the backward pass multiplies by the upstream
-//! gradient (broadcast along the classes for the softmax: [`crate::Upstream`]). `FocalLoss` runs
-//! under `Mean` and `Sum`.
+//! gradient (broadcast along the classes for the softmax: [`crate::Upstream`]); so does
+//! `FocalLoss`. `DiceLoss` and `DiceFocalLoss` run under `Mean` and `Sum`.
 //!
 //! [`composed_only`] runs a closure with the kernels off on the current thread, to compare the
 //! two paths or to rule the kernels out.
@@ -27,6 +28,7 @@
 //! assert!(diff < 1e-12);
 //! ```
 
+pub(crate) mod dice;
 mod driver;
 mod math;
 mod pool;

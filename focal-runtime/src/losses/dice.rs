@@ -58,6 +58,15 @@ impl Activation {
 /// - Class-index targets must hold indices in `[0, C)`: a target of an input with `C = 0` is an
 ///   error.
 ///
+/// On the CPU, float32 and float64 contiguous inputs under `Mean` or `Sum` run a fused kernel
+/// (two passes: the per-`(n, c)` sums, then the gradient), with either activation, class-index or
+/// dense targets and every setting of the hyperparameters; the sums are accumulated in float64.
+/// Everything else takes the composed path (the same loss from tch operations, to rounding):
+/// `Reduction::None`, other dtypes (half, bfloat16), a non-contiguous input or class-index
+/// target, CUDA tensors, empty inputs, a non-finite logit, a Dice denominator of 0 (both smooths
+/// 0) or a non-finite sum or gradient, and the invalid inputs the composed path reports.
+/// [`fused::composed_only`](crate::fused::composed_only) turns the kernel off on a thread.
+///
 /// ```
 /// use focal_runtime::{DiceLoss, Loss, Reduction};
 /// use tch::{Device, Kind, Tensor};
@@ -68,7 +77,7 @@ impl Activation {
 /// let loss = DiceLoss::new().with_include_background(false).forward(&logits, &target);
 /// loss.backward();
 /// ```
-#[loss(crate = crate, register = "dice")]
+#[loss(crate = crate, register = "dice", fused = crate::fused::dice::dice)]
 pub fn dice_loss(
     #[tensor(float)] input: &Tensor,
     #[tensor(float, integer, bool)] target: &Tensor,

@@ -28,6 +28,10 @@ use crate::{LossError, LossOutput};
 /// under every reduction. Inputs without spatial dims, one channel with the softmax and `C = 0`
 /// with class indices: as for `DiceLoss`.
 ///
+/// On the CPU the same inputs as for `DiceLoss` run a fused kernel (both activations, every
+/// hyperparameter, the focal sums and gradient computed with the Dice part's), and the same
+/// others take the composed path.
+///
 /// ```
 /// use focal_runtime::{Activation, DiceFocalLoss, Loss};
 /// use tch::{Device, Kind, Tensor};
@@ -37,7 +41,7 @@ use crate::{LossError, LossOutput};
 /// loss.forward(&logits, &target).backward();
 /// assert!(logits.grad().isfinite().all().int64_value(&[]) == 1);
 /// ```
-#[loss(crate = crate, register = "dice_focal")]
+#[loss(crate = crate, register = "dice_focal", fused = crate::fused::dice::dice_focal)]
 #[allow(clippy::too_many_arguments)]
 pub fn dice_focal_loss(
     #[tensor(float)] input: &Tensor,
