@@ -1,7 +1,9 @@
 //! The loss benchmark: forward + backward of the focal and Dice losses, fused and composed, next to a copy
 //! of the logits (the memory-traffic floor), tch's cross entropy and the cost of the input checks,
 //! on the segmentation shapes `2 x 4 x 64^3`, `2 x 4 x 128^3` and the dense-detection shape
-//! `8 x 20000 x 80`, in float32 on every intra-op thread. Medians (and fastest) of `--reps` runs
+//! `8 x 20000 x 80`, in float32 on every intra-op thread, and the fused losses and the copy again
+//! in float64 (the cases named `... f64`: the same logits cast, and the float64 time per byte
+//! against the float32 one printed after each shape; target at most 2x). Medians (and fastest) of `--reps` runs
 //! after one warm-up, the cases of a shape taking turns; peak memory of one forward + backward above the inputs, measured in a fresh process
 //! per case (`VmHWM` after resetting it, with glibc returning every freed allocation above 64 KiB
 //! to the system, so that resident memory follows allocation).
@@ -30,6 +32,22 @@ struct Inputs {
     classes: Option<Tensor>,
     /// Float targets of the logits' shape: one-hot classes, or random binary labels.
     dense: Tensor,
+    /// `logits` and `dense` in float64 (the `... f64` cases).
+    logits64: Tensor,
+    dense64: Tensor,
+}
+
+impl Inputs {
+    /// The inputs, with their float64 copies.
+    fn new(logits: Tensor, classes: Option<Tensor>, dense: Tensor) -> Self {
+        Inputs {
+            logits64: logits.to_kind(Kind::Double),
+            dense64: dense.to_kind(Kind::Double),
+            logits,
+            classes,
+            dense,
+        }
+    }
 }
 
 /// The device of the run (`--device`, `cpu` by default).
@@ -59,6 +77,8 @@ fn inputs(shape: &str, small: bool, device: Device) -> Inputs {
         logits: inp.logits.to_device(device),
         classes: inp.classes.map(|c| c.to_device(device)),
         dense: inp.dense.to_device(device),
+        logits64: inp.logits64.to_device(device),
+        dense64: inp.dense64.to_device(device),
     }
 }
 
@@ -72,11 +92,7 @@ fn seg_inputs(side: i64) -> Inputs {
         .permute([0, 4, 1, 2, 3])
         .to_kind(Kind::Float)
         .contiguous();
-    Inputs {
-        logits,
-        classes: Some(classes),
-        dense,
-    }
+    Inputs::new(logits, Some(classes), dense)
 }
 
 /// `--scaling`: time per element of the fused losses (and a copy of the logits, measured in the
@@ -126,11 +142,7 @@ fn cpu_inputs(shape: &str, small: bool) -> Inputs {
         let dims: [i64; 3] = if small { [2, 100, 8] } else { [8, 20000, 80] };
         let logits = Tensor::randn(dims, opts) * 2.0 - 2.0;
         let dense = Tensor::rand(dims, opts).lt(0.01).to_kind(Kind::Float);
-        return Inputs {
-            logits,
-            classes: None,
-            dense,
-        };
+        return Inputs::new(logits, None, dense);
     }
     let side = match (shape, small) {
         (_, true) => 8,
@@ -144,11 +156,7 @@ fn cpu_inputs(shape: &str, small: bool) -> Inputs {
         .permute([0, 4, 1, 2, 3])
         .to_kind(Kind::Float)
         .contiguous();
-    Inputs {
-        logits,
-        classes: Some(classes),
-        dense,
-    }
+    Inputs::new(logits, Some(classes), dense)
 }
 
 /// The cases of a shape on `device`: on a GPU, those that run no fused kernel.
@@ -174,6 +182,8 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
             "SigmoidFocalLoss",
             "SigmoidFocalLoss composed",
             "SigmoidFocalLoss surrogate",
+            "copy f64",
+            "SigmoidFocalLoss f64",
         ]);
         return all;
     }
@@ -197,6 +207,10 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
         "FocalLoss surrogate",
         "SoftmaxFocalLoss surrogate",
         "SigmoidFocalLoss surrogate",
+        "copy f64",
+        "FocalLoss f64",
+        "SoftmaxFocalLoss f64",
+        "SigmoidFocalLoss f64",
     ]);
     if parts {
         all.extend([
@@ -210,25 +224,25 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
     all
 }
 
-/// Runs `case` once: forward and, for losses, backward.
+/// Runs `case` once: forward and, for losses, backward; a case named `... f64` on the float64
+/// logits (and float64 dense targets).
 fn run_once(case: &str, inp: &Inputs) {
-    let x = inp.logits.detach().set_requires_grad(true);
+    let (case, logits, dense) = match case.strip_suffix(" f64") {
+        Some(case) => (case, &inp.logits64, &inp.dense64),
+        None => (case, &inp.logits, &inp.dense),
+    };
+    let x = logits.detach().set_requires_grad(true);
     let classes = || inp.classes.as_ref().expect("a segmentation shape");
     let loss = |l: &dyn Loss, target: &Tensor| l.forward(&x, target).backward();
     match case {
         "copy" => {
-            let _ = inp.logits.copy();
+            let _ = logits.copy();
         }
         "cross_entropy (tch)" => x
             .cross_entropy_loss::<Tensor>(classes(), None, tch::Reduction::Mean, -100, 0.0)
             .backward(),
         "bce_with_logits (tch)" => x
-            .binary_cross_entropy_with_logits::<Tensor>(
-                &inp.dense,
-                None,
-                None,
-                tch::Reduction::Mean,
-            )
+            .binary_cross_entropy_with_logits::<Tensor>(dense, None, None, tch::Reduction::Mean)
             .backward(),
         "checks" => {
             checks::same_device("FocalLoss", &[("input", &x), ("target", classes())]).unwrap();
@@ -249,9 +263,9 @@ fn run_once(case: &str, inp: &Inputs) {
         "SoftmaxFocalLoss smoothing composed" => {
             fused::composed_only(|| loss(&smoothing(), classes()))
         }
-        "SigmoidFocalLoss" => loss(&SigmoidFocalLoss::default(), &inp.dense),
+        "SigmoidFocalLoss" => loss(&SigmoidFocalLoss::default(), dense),
         "SigmoidFocalLoss composed" => {
-            fused::composed_only(|| loss(&SigmoidFocalLoss::default(), &inp.dense))
+            fused::composed_only(|| loss(&SigmoidFocalLoss::default(), dense))
         }
         // The segmentation demo's settings: softmax, class indices, defaults.
         "DiceLoss" => loss(&DiceLoss::default(), classes()),
@@ -262,7 +276,7 @@ fn run_once(case: &str, inp: &Inputs) {
         }
         "FocalLoss surrogate" => surrogate(&FocalLoss::default(), &x, classes()),
         "SoftmaxFocalLoss surrogate" => surrogate(&SoftmaxFocalLoss::default(), &x, classes()),
-        "SigmoidFocalLoss surrogate" => surrogate(&SigmoidFocalLoss::default(), &x, &inp.dense),
+        "SigmoidFocalLoss surrogate" => surrogate(&SigmoidFocalLoss::default(), &x, dense),
         "SoftmaxFocalLoss forward" => {
             let _ = tch::no_grad(|| SoftmaxFocalLoss::default().forward(&x, classes()));
         }
@@ -270,13 +284,13 @@ fn run_once(case: &str, inp: &Inputs) {
             let _ = SoftmaxFocalLoss::default().forward(&x, classes());
         }
         "softmax (tch)" => {
-            let _ = inp.logits.softmax(1, Kind::Float);
+            let _ = logits.softmax(1, logits.kind());
         }
         "dot (tch)" => {
-            let _ = inp.logits.view([-1]).dot(&inp.logits.view([-1]));
+            let _ = logits.view([-1]).dot(&logits.view([-1]));
         }
         "zeros (tch)" => {
-            let _ = inp.logits.zeros_like();
+            let _ = logits.zeros_like();
         }
         other => panic!("unknown case {other}"),
     }
@@ -288,7 +302,7 @@ fn unreduced(x: &Tensor, target: &Tensor) {
     SoftmaxFocalLoss::default()
         .with_reduction(Reduction::None)
         .forward(x, target)
-        .sum(Kind::Float)
+        .sum(x.kind())
         .backward();
 }
 
@@ -357,6 +371,24 @@ fn peak_above_inputs(case: &str, inp: &Inputs) -> Option<u64> {
     Some(peak.saturating_sub(before) * 1024)
 }
 
+/// The float64 time per byte of the logits against the float32 one, for each case run in both
+/// (`per_byte`: each case's median per byte); the target is at most 2x.
+fn print_f64_ratios(shape: &str, per_byte: &[(&str, f64)]) {
+    let of = |name: &str| per_byte.iter().find(|(c, _)| *c == name).map(|(_, t)| *t);
+    for (case, t64) in per_byte {
+        let Some(base) = case.strip_suffix(" f64") else {
+            continue;
+        };
+        if let Some(t32) = of(base) {
+            let ratio = t64 / t32;
+            eprintln!(
+                "{shape:7} {base:36} float64 / float32 time per byte {ratio:5.2} (target <= 2: {})",
+                if ratio <= 2.0 { "met" } else { "not met" }
+            );
+        }
+    }
+}
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -399,7 +431,7 @@ fn main() {
     let mut rows = Vec::new();
     for shape in shapes.split(',') {
         let inp = inputs(shape, false, device);
-        let logits_bytes = inp.logits.numel() * 4;
+        let numel = inp.logits.numel();
         let chosen: Vec<&str> = cases_on(shape, parts, device)
             .into_iter()
             .filter(|case| {
@@ -407,7 +439,10 @@ fn main() {
                     .is_none_or(|o| o.split(',').any(|c| c == *case))
             })
             .collect();
+        let mut medians = Vec::new();
         for (case, (median, min)) in chosen.iter().zip(timings(&chosen, &inp, reps)) {
+            let logits_bytes = numel * if case.ends_with(" f64") { 8 } else { 4 };
+            medians.push((*case, median / logits_bytes as f64));
             let peak = (device == Device::Cpu)
                 .then(|| {
                     std::process::Command::new(&exe)
@@ -439,6 +474,7 @@ fn main() {
                 "logits_bytes": logits_bytes,
             }));
         }
+        print_f64_ratios(shape, &medians);
     }
     let malloc: Vec<String> = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
         .iter()

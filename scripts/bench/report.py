@@ -46,7 +46,7 @@ def main():
             machine = f"{device}, host {machine}"
     date = datetime.date.today().isoformat()
     out.append(f"Measured {date} on {machine}; torch {anchors.get('torch', '?')}, float32, "
-               f"forward + backward, median of {focal['reps']} runs (cases taking turns); "
+               f"(float64 in the cases named '... f64'), forward + backward, median of {focal['reps']} runs (cases taking turns); "
                f"'x copy' and the targets use medians, and the copy measured by the Rust side; "
                f"glibc settings: {focal.get('malloc') or 'defaults'} (Rust), "
                f"{anchors.get('malloc') or 'defaults'} (Python).\n")
@@ -110,6 +110,13 @@ def main():
         if r and r.get("peak_bytes") is not None:
             target(f"{loss} peak memory above inputs, seg128 (x logits)",
                    r["peak_bytes"] / r["logits_bytes"], 1, "lower")
+    # Float64 SIMD lanes (issue 14): float64 within 2x of the float32 time per byte of the logits.
+    for loss in ["FocalLoss", "SoftmaxFocalLoss", "SigmoidFocalLoss"]:
+        r32, r64 = get.get(("seg128", "focal", loss)), get.get(("seg128", "focal", f"{loss} f64"))
+        if r32 and r64:
+            per_byte = lambda r: r["median_ms"] / r["logits_bytes"]
+            target(f"{loss} float64 / float32 time per byte, seg128", per_byte(r64) / per_byte(r32), 2,
+                   "lower")
     checks = ms("seg128", "focal", "checks")
     for loss in ["FocalLoss", "SoftmaxFocalLoss"]:
         o = ms("seg128", "focal", loss)

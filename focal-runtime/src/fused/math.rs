@@ -1,11 +1,12 @@
-//! The number type the fused kernels compute in: `f32` with branch-free polynomial `exp` and `ln`
-//! (Cephes), which the compiler vectorizes, and `f64` with the standard library's.
+//! The number type the fused kernels compute in: `f32` and `f64`, each with branch-free polynomial
+//! `exp` and `ln` (float32: Cephes; float64: the one-lane [`super::simd::exp_lanes`] and
+//! [`super::simd::ln_lanes`]), the same operations as their SIMD lanes.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use tch::Kind;
 
-use super::simd::{Level, Vector};
+use super::simd::{Level, Scalar, Vector};
 
 /// A float the kernels compute in.
 pub(crate) trait Real:
@@ -84,13 +85,15 @@ impl Real for f64 {
     fn mul_add(self, a: Self, b: Self) -> Self {
         f64::mul_add(self, a, b)
     }
+    /// [`super::simd::exp_lanes`] on one lane (every level's float64 `exp`, bit for bit).
     #[inline(always)]
     fn exp(self) -> Self {
-        f64::exp(self)
+        super::simd::exp_lanes::<f64, Scalar, f64>(self)
     }
+    /// [`super::simd::ln_lanes`] on one lane.
     #[inline(always)]
     fn ln(self) -> Self {
-        f64::ln(self)
+        super::simd::ln_lanes::<f64, Scalar, f64>(self)
     }
 }
 
