@@ -138,6 +138,15 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
             let lse = sum.ln() - ((sum - one) - rest) * inv;
             let q_top = rest * inv;
             let log_q_top = rest.ln() - lse;
+            // 1 / (1 - p_top) = sum / rest (infinite where rest is 0 or subnormal), and
+            // ln p_top / (1 - p_top) = -ln(1 + rest) (1 + rest) / rest, whose limit there is -1
+            // (the product of an overflowed ratio and a shrinking logarithm is not).
+            let inv_q_top = sum / rest;
+            let ratio_top = <R::V<L>>::select(
+                inv_q_top.lt(k_(level, R::INFINITY)),
+                (zero - lse) * inv_q_top,
+                zero - one,
+            );
             let (mut acc, mut w_top, mut w_others) = (zero, zero, zero);
             for k in 0..c {
                 let is_top = top.eq(k_(level, R::of(k as f64)));
@@ -167,14 +176,9 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                 if self.needs_grad {
                     // w = A - B p / (1 - p): A = -alpha_t factor, B = -alpha_t factor gamma
                     // ln p_t for a positive (the factor's base is 1 - p); A = -alpha_t factor
-                    // gamma ln p_t, B = -alpha_t factor for a negative. `ln p * p / (1 - p)`
-                    // tends to -1 where 1 - p underflows to 0 (the top class alone).
-                    let r = <R::V<L>>::select(is_top, p / q_top, p * inv_q_other);
-                    // ln p * p / (1 - p); for the top class ln p / (1 - p) is -ln(1 + rest) (1 +
-                    // rest) / rest, -1 where rest is 0 (p / (1 - p) overflows before the product
-                    // shrinks where rest is subnormal).
-                    let ratio_top = (zero - lse * sum) / rest;
-                    let ratio_top = <R::V<L>>::select(rest.gt(zero), ratio_top, zero - one);
+                    // gamma ln p_t, B = -alpha_t factor for a negative. For the top class
+                    // `ln p * p / (1 - p)` is `ratio_top * p`.
+                    let r = p * <R::V<L>>::select(is_top, inv_q_top, inv_q_other);
                     let log_p_r = <R::V<L>>::select(is_top, ratio_top * p, log_p * r);
                     let coef = -(alpha_t * factor);
                     let w_pos = coef * (one - gamma * log_p_r);
