@@ -3,7 +3,7 @@
 use focal_macros::loss;
 use tch::{Kind, Tensor};
 
-use super::common::{downcast, log_one_minus_softmax, log_softmax_with_top, modulator, upcast};
+use super::common::{downcast, log_softmax_parts, modulator, upcast, LogSoftmaxParts};
 use super::focal::P_T_MIN;
 use crate::{checks, LossError, LossOutput};
 
@@ -56,28 +56,38 @@ pub fn focal_loss(
         return Ok(downcast(LossOutput::new(none), input.kind()));
     }
     let positive = one_hot_mask(&target, classes, x.dim())?;
-    let (log_p, is_top) = log_softmax_with_top(&x)?;
-    let log_q = log_one_minus_probs(&log_p, &is_top)?;
-    let terms = log_space_focal_terms(&log_p, &log_q, &positive, gamma, alpha)?;
+    let parts = log_softmax_parts(&x)?;
+    let log_q = log_one_minus_probs(&parts)?;
+    let terms = log_space_focal_terms(&parts.log_p, &log_q, &positive, gamma, alpha)?;
     let per_position = terms
         .f_sum_dim_intlist(1, false, kind)?
         .f_div_scalar(classes as f64)?;
     Ok(downcast(LossOutput::new(per_position), input.kind()))
 }
 
-/// `ln(1 - p)` of every class: [`log_one_minus_softmax`] for the top class, and `log1p(-p)` for
-/// the others at every probability (where `log_one_minus_softmax` takes the constant 0 below
-/// `ln p = -80`: here `ln(1 - p)` of a negative class is the loss itself, however small; its
-/// gradient `-p / (1 - p)` meets a finite upstream, `-alpha_t (1 - p_t)^gamma`).
-fn log_one_minus_probs(log_p: &Tensor, is_top: &Tensor) -> Result<Tensor, LossError> {
-    let top = log_one_minus_softmax(log_p, is_top)?;
+/// `ln(1 - p)` of every class: for the top class `ln(rest) - ln(1 + rest)` from the others' share
+/// (`-inf` where it is 0, with a zero gradient), for the others (`p <= 1/2`) `log1p(-p)` at every
+/// probability (where [`log_one_minus_softmax`](super::common::log_one_minus_softmax) takes the
+/// constant 0 below `ln p = -80`: here `ln(1 - p)` of a negative class is the loss itself, however
+/// small, and its gradient `-p / (1 - p)` meets a finite upstream, `-alpha_t (1 - p_t)^gamma`).
+fn log_one_minus_probs(parts: &LogSoftmaxParts) -> Result<Tensor, LossError> {
+    let positive = parts.rest.f_gt(0.0)?;
+    let top = parts
+        .rest
+        .f_where_scalarother(&positive, 1.0)?
+        .f_log()?
+        .f_sub(&parts.log1p_rest)?
+        .f_where_scalarother(&positive, f64::NEG_INFINITY)?;
     // Evaluated at a safe point at the top class (unused there, and its gradient not NaN).
-    let others = log_p
-        .f_masked_fill(is_top, -1.0)?
+    let others = parts
+        .log_p
+        .f_masked_fill(&parts.is_top, -1.0)?
         .f_exp()?
         .f_neg()?
         .f_log1p()?;
-    Ok(top.f_where_self(is_top, &others)?)
+    Ok(top
+        .f_expand_as(&others)?
+        .f_where_self(&parts.is_top, &others)?)
 }
 
 /// The seed's binary focal terms `-alpha_t (1 - p_t)^gamma ln(clamp(p_t, 1e-4, 1))` of every
