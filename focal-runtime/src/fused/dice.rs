@@ -30,16 +30,16 @@
 //! tensors off the CPU, the softmax with one channel and `include_background = false` with one
 //! channel.
 
-use std::sync::OnceLock;
-
 use tch::{Device, Kind, Tensor};
 
-use super::driver::{class_ids, class_target_shape, BlockRows, SharedOut, MIN_ELEMENTS_PER_THREAD};
+use super::driver::{
+    class_ids, class_target_shape, on_pool, panicked, BlockRows, SharedOut, Split,
+};
 use super::math::Real;
 use super::simd::{self, Level, Vector, WithLevel};
 use super::softmax_focal::lane_total;
 use super::view::{self, Classes};
-use super::{pool, Blocks, Power, BLOCK};
+use super::{Blocks, Power, BLOCK};
 use crate::{Activation, Fused, LossError, Reduction};
 
 /// Blocks whose sums a thread keeps in float32 lanes before it adds them to its float64 sums:
@@ -216,7 +216,7 @@ fn typed<R: Real>(
         x,
         targets: &targets,
     };
-    let split = Split::of(&blocks);
+    let split = Split::of(&blocks, 0);
     let level = simd::current();
 
     // The gradient buffer (with the softmax Dice alone, pass 1 stores the probabilities in it,
@@ -295,53 +295,6 @@ fn typed<R: Real>(
         value,
         buffer.map(view::FreshFloats::into_tensor),
     )))
-}
-
-/// The error of a kernel that panicked on some thread.
-fn panicked() -> LossError {
-    LossError::from(tch::TchError::Torch("a fused kernel panicked".into()))
-}
-
-/// Runs `f(part)` for each part on the pool; the results in the parts' order (`None` where a
-/// part panicked).
-fn on_pool<T: Send + Sync>(parts: usize, f: impl Fn(usize) -> T + Sync) -> Option<Vec<T>> {
-    let results: Vec<OnceLock<T>> = (0..parts).map(|_| OnceLock::new()).collect();
-    let work = |part: usize| {
-        let _ = results.get(part).map(|r| r.set(f(part)));
-    };
-    pool::run(parts, pool::threads(), &work).ok()?;
-    results.into_iter().map(OnceLock::into_inner).collect()
-}
-
-/// The split of the blocks into parts (the same for both passes).
-#[derive(Clone, Copy)]
-struct Split {
-    items: usize,
-    parts: usize,
-    per: usize,
-}
-
-impl Split {
-    fn of(blocks: &Blocks) -> Self {
-        let items = blocks.count();
-        let elements = items.saturating_mul(blocks.classes * BLOCK);
-        let parts = (elements / MIN_ELEMENTS_PER_THREAD)
-            .clamp(1, pool::threads())
-            .min(items.max(1));
-        Split {
-            items,
-            parts,
-            per: items.div_ceil(parts),
-        }
-    }
-
-    /// Part `part`'s blocks, `first..end`.
-    fn range(&self, part: usize) -> (usize, usize) {
-        (
-            (part * self.per).min(self.items),
-            ((part + 1) * self.per).min(self.items),
-        )
-    }
 }
 
 /// The loss from the pass-1 sums, in float64.

@@ -17,7 +17,7 @@ use super::{pool, Blocks, BLOCK};
 use crate::{Fused, LossError, Reduction, Upstream};
 
 /// Below this many elements per thread a kernel runs on fewer threads.
-pub(crate) const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
+const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
 
 /// What a loss's targets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,11 +360,7 @@ fn typed<F: FusedLoss, R: Real>(
         };
         match run_parts(&task, count) {
             Some(parts) => parts,
-            None => {
-                return Err(LossError::from(tch::TchError::Torch(
-                    "a fused kernel panicked".into(),
-                )))
-            }
+            None => return Err(panicked()),
         }
     };
     if parts.iter().any(|p| p.bad_target) {
@@ -438,31 +434,66 @@ fn run_parts<R: Real, K: Kernel<R>>(
     task: &Task<'_, R, K>,
     elements_count: usize,
 ) -> Option<Vec<Partial>> {
-    let items = task.blocks.count();
-    let elements = items
-        .saturating_mul(task.blocks.classes * BLOCK)
-        .max(elements_count);
-    let threads = pool::threads();
-    let parts = (elements / MIN_ELEMENTS_PER_THREAD)
-        .clamp(1, threads)
-        .min(items.max(1));
-    let per = items.div_ceil(parts);
+    let split = Split::of(&task.blocks, elements_count);
     let level = simd::current();
-    let results: Vec<OnceLock<Partial>> = (0..parts).map(|_| OnceLock::new()).collect();
+    on_pool(split.parts, |part| {
+        let (first, end) = split.range(part);
+        simd::dispatch(level, Part { task, first, end })
+    })
+}
+
+/// The split of a task's blocks into parts for the pool, the same for every pass over them: one
+/// part per thread at most, fewer where a thread would get under [`MIN_ELEMENTS_PER_THREAD`].
+#[derive(Clone, Copy)]
+pub(crate) struct Split {
+    items: usize,
+    /// How many parts.
+    pub(crate) parts: usize,
+    per: usize,
+}
+
+impl Split {
+    /// The split of `blocks`, counting at least `elements` elements (the blocks' own count where
+    /// larger).
+    pub(crate) fn of(blocks: &Blocks, elements: usize) -> Self {
+        let items = blocks.count();
+        let elements = items.saturating_mul(blocks.classes * BLOCK).max(elements);
+        let parts = (elements / MIN_ELEMENTS_PER_THREAD)
+            .clamp(1, pool::threads())
+            .min(items.max(1));
+        Split {
+            items,
+            parts,
+            per: items.div_ceil(parts),
+        }
+    }
+
+    /// Part `part`'s blocks, `first..end`.
+    pub(crate) fn range(&self, part: usize) -> (usize, usize) {
+        (
+            (part * self.per).min(self.items),
+            ((part + 1) * self.per).min(self.items),
+        )
+    }
+}
+
+/// Runs `f(part)` for each part on the pool; the results in the parts' order (`None` where a
+/// part panicked).
+pub(crate) fn on_pool<T: Send + Sync>(
+    parts: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Option<Vec<T>> {
+    let results: Vec<OnceLock<T>> = (0..parts).map(|_| OnceLock::new()).collect();
     let work = |part: usize| {
-        let range = (part * per).min(items)..((part + 1) * per).min(items);
-        let partial = simd::dispatch(
-            level,
-            Part {
-                task,
-                first: range.start,
-                end: range.end,
-            },
-        );
-        let _ = results.get(part).map(|r| r.set(partial));
+        let _ = results.get(part).map(|r| r.set(f(part)));
     };
-    pool::run(parts, threads, &work).ok()?;
+    pool::run(parts, pool::threads(), &work).ok()?;
     results.into_iter().map(OnceLock::into_inner).collect()
+}
+
+/// The error of a kernel that panicked on some thread (the pool caught the panic).
+pub(crate) fn panicked() -> LossError {
+    LossError::from(tch::TchError::Torch("a fused kernel panicked".into()))
 }
 
 /// Blocks `first..end` of a task, at some SIMD level.
