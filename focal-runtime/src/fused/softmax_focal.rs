@@ -121,6 +121,31 @@ pub(crate) struct SoftmaxKernel<R> {
     needs_grad: bool,
 }
 
+impl<R: Real> SoftmaxKernel<R> {
+    /// The alpha of each of the block's positions' target class (0 where ignored; unused
+    /// without per-class alpha).
+    #[inline(always)]
+    fn target_alphas(&self, b: &BlockIn<'_, R>) -> [R; BLOCK] {
+        let mut a_of = [R::ZERO; BLOCK];
+        if let Some(alpha) = &self.alpha {
+            for (a, &k) in a_of.iter_mut().zip(b.ids.iter().take(b.len)) {
+                *a = alpha.get(k as usize).copied().unwrap_or(R::ZERO);
+            }
+        }
+        a_of
+    }
+}
+
+/// The largest logit over the classes of the block's positions `i..i + LANES`.
+#[inline(always)]
+pub(crate) fn class_max<R: Real, L: Level>(level: L, b: &BlockIn<'_, R>, i: usize) -> R::V<L> {
+    let mut m = <R::V<L>>::load(level, b.row(0), i);
+    for k in 1..b.classes {
+        m = m.max(<R::V<L>>::load(level, b.row(k), i));
+    }
+    m
+}
+
 /// What label smoothing `eps` needs.
 struct Smoothing<R> {
     /// Per-class weights (1 without alpha).
@@ -190,13 +215,9 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
         // features, its intrinsics out of line.
         let k_ = <R::V<L> as Vector<R, L>>::splat;
         let (zero, one) = (k_(level, R::ZERO), k_(level, R::ONE));
-        // Per-class alpha of each position (0 where ignored).
-        let mut a_of = [R::ZERO; BLOCK];
-        if let Some(alpha) = &self.alpha {
-            for (a, &k) in a_of.iter_mut().zip(b.ids.iter().take(b.len)) {
-                *a = alpha.get(k as usize).copied().unwrap_or(R::ZERO);
-            }
-        }
+        // Per-class alpha of each position's target (0 where ignored): the weight `Mean`
+        // divides by.
+        let a_of = self.target_alphas(b);
         let (mut losses, mut weights) = (zero, zero);
         let mut i = 0;
         while i < b.len {
@@ -205,10 +226,7 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
                 Some(_) => <R::V<L>>::load(level, &a_of, i),
                 None => <R::V<L>>::select(valid, one, zero),
             };
-            let mut m = <R::V<L>>::load(level, b.row(0), i);
-            for k in 1..c {
-                m = m.max(<R::V<L>>::load(level, b.row(k), i));
-            }
+            let m = class_max(level, b, i);
             let (mut sum, mut others, mut x_y, mut e_y) = (zero, zero, zero, zero);
             for k in 0..c {
                 let row = <R::V<L>>::load(level, b.row(k), i);
@@ -314,12 +332,7 @@ impl<R: Real> SoftmaxKernel<R> {
         let (e, g) = scratch.split_at_mut((c * BLOCK).min(scratch.len()));
         // Per-class alpha of each position's target (0 where ignored): the weight `Mean`
         // divides by.
-        let mut a_of = [R::ZERO; BLOCK];
-        if let Some(alpha) = &self.alpha {
-            for (a, &k) in a_of.iter_mut().zip(b.ids.iter().take(b.len)) {
-                *a = alpha.get(k as usize).copied().unwrap_or(R::ZERO);
-            }
-        }
+        let a_of = self.target_alphas(b);
         let (mut losses, mut weights) = (zero, zero);
         let mut i = 0;
         while i < b.len {
@@ -328,10 +341,7 @@ impl<R: Real> SoftmaxKernel<R> {
                 Some(_) => <R::V<L>>::load(level, &a_of, i),
                 None => <R::V<L>>::select(valid, one, zero),
             };
-            let mut m = <R::V<L>>::load(level, b.row(0), i);
-            for k in 1..c {
-                m = m.max(<R::V<L>>::load(level, b.row(k), i));
-            }
+            let m = class_max(level, b, i);
             // The exponentials, their sum, the top class (the first at the largest logit, as a
             // class index) and the others' sum `rest`.
             let (mut sum, mut rest, mut top) = (zero, zero, k_(level, R::of(-1.0)));
