@@ -56,8 +56,8 @@ pub(crate) fn softmax_focal(
 
 impl FusedLoss for SoftmaxFocalLoss {
     const TARGETS: TargetKind = TargetKind::Classes;
-    // One pass: the loss, the sum of the weights `Mean` divides by, and the gradient of the sum
-    // (scaled by the mean's 1 / weight later, on the scalar in the backward pass).
+    // One pass: the loss, the sum of the weights `Mean` divides by, and the gradient scaled by
+    // the mean's 1 / weight (known to the driver before the pass).
     const MEAN: MeanOver = MeanOver::Weights;
     const UNREDUCED: bool = true;
     type Kernel<'a, R: Real> = SoftmaxKernel<R>;
@@ -70,10 +70,14 @@ impl FusedLoss for SoftmaxFocalLoss {
         self.ignore_index
     }
 
+    fn class_weights(&self) -> Option<&[f64]> {
+        self.alpha.as_deref()
+    }
+
     fn kernel<R: Real>(
         &self,
         blocks: &Blocks,
-        _: f64,
+        scale: f64,
         needs_grad: bool,
     ) -> Option<SoftmaxKernel<R>> {
         let c = blocks.classes;
@@ -102,6 +106,7 @@ impl FusedLoss for SoftmaxFocalLoss {
                 .map(|a| a.iter().map(|&v| R::of(v)).collect()),
             power: Power::of(self.gamma),
             gamma: R::of(self.gamma),
+            scale: R::of(scale),
             classes: c,
             smoothing,
             needs_grad,
@@ -114,6 +119,8 @@ pub(crate) struct SoftmaxKernel<R> {
     alpha: Option<Vec<R>>,
     power: Power,
     gamma: R,
+    /// The gradient's scale (the mean's `1 / weight`, else 1).
+    scale: R,
     classes: usize,
     /// Label smoothing, where it is not 0.
     smoothing: Option<Smoothing<R>>,
@@ -261,7 +268,7 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
                 loss.store(each, i);
             }
             if let Some(out) = out.as_mut() {
-                let base_coef = -(a * modulator);
+                let base_coef = -(a * modulator) * k_(level, self.scale);
                 // 1 / others, 0 where it is not finite (others 0 or subnormal: y is the top
                 // class and the others' terms, which it weighs, are below the subnormal range).
                 let inv_o = one / others;
@@ -324,10 +331,11 @@ impl<R: Real> SoftmaxKernel<R> {
             k_(level, R::of(TINY)),
             k_(level, R::of(LOG_P_NEGLIGIBLE)),
         );
-        let (share, target_share, keep) = (
+        let (share, target_share, keep, scale) = (
             k_(level, sm.share),
             k_(level, sm.target_share),
             k_(level, sm.keep),
+            k_(level, self.scale),
         );
         let (e, g) = scratch.split_at_mut((c * BLOCK).min(scratch.len()));
         // Per-class alpha of each position's target (0 where ignored): the weight `Mean`
@@ -408,7 +416,7 @@ impl<R: Real> SoftmaxKernel<R> {
                             -(alpha * modulator) * (one - gamma * r)
                         }
                     };
-                    let gk = <R::V<L>>::select(is_y, target_share, share) * coef;
+                    let gk = <R::V<L>>::select(is_y, target_share, share) * (coef * scale);
                     gk.store(class_lanes_mut(g, k), i);
                     g_top = <R::V<L>>::select(is_top, gk, g_top);
                     g_rest = g_rest + <R::V<L>>::select(is_top, zero, gk);
