@@ -46,7 +46,13 @@ mod avx2 {
         let r = madd::<FMA>(fx, c(2.121_944_4e-4), r);
         let z = _mm256_mul_ps(r, r);
         let mut p = c(1.987_569_1e-4);
-        for k in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5e-1] {
+        for k in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            1.666_666_5e-1,
+            5e-1,
+        ] {
             p = madd::<FMA>(p, r, c(k));
         }
         let p = _mm256_add_ps(madd::<FMA>(p, z, r), c(1.0));
@@ -75,10 +81,7 @@ mod avx2 {
             _mm256_set1_epi32(0x3f00_0000),
         ));
         let low = _mm256_cmp_ps::<_CMP_LT_OQ>(m, c(std::f32::consts::FRAC_1_SQRT_2));
-        let e = _mm256_sub_ps(
-            _mm256_sub_ps(e, c(126.0)),
-            _mm256_and_ps(low, c(1.0)),
-        );
+        let e = _mm256_sub_ps(_mm256_sub_ps(e, c(126.0)), _mm256_and_ps(low, c(1.0)));
         let f = _mm256_sub_ps(_mm256_blendv_ps(m, _mm256_add_ps(m, m), low), c(1.0));
         let z = _mm256_mul_ps(f, f);
         let mut y = c(7.037_683_6e-2);
@@ -147,7 +150,8 @@ mod avx2 {
                     let v = exp::<FMA>(_mm256_sub_ps(row, m));
                     *e = v;
                     sum = _mm256_add_ps(sum, v);
-                    let is_y = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ids, _mm256_set1_epi32(k as i32)));
+                    let is_y =
+                        _mm256_castsi256_ps(_mm256_cmpeq_epi32(ids, _mm256_set1_epi32(k as i32)));
                     others = _mm256_add_ps(others, _mm256_andnot_ps(is_y, v));
                     x_y = _mm256_blendv_ps(x_y, row, is_y);
                 }
@@ -162,10 +166,14 @@ mod avx2 {
                     acc = c(0.0);
                 }
                 for (k, e) in es.iter().enumerate().take(classes) {
-                    let is_y = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ids, _mm256_set1_epi32(k as i32)));
+                    let is_y =
+                        _mm256_castsi256_ps(_mm256_cmpeq_epi32(ids, _mm256_set1_epi32(k as i32)));
                     let p = _mm256_mul_ps(*e, inv);
                     let d = _mm256_blendv_ps(_mm256_sub_ps(c(0.0), p), q, is_y);
-                    _mm256_storeu_ps(grad.add(base + k * spatial + i), _mm256_mul_ps(modulator, d));
+                    _mm256_storeu_ps(
+                        grad.add(base + k * spatial + i),
+                        _mm256_mul_ps(modulator, d),
+                    );
                 }
                 i += 8;
             }
@@ -225,7 +233,9 @@ fn inputs(side: usize) -> Inputs {
 /// The loop over `threads` threads (each a slice of every sample's positions); the loss.
 #[cfg(target_arch = "x86_64")]
 fn run<const FMA: bool>(inp: &Inputs, grad: &mut [f32], threads: usize) -> f64 {
-    assert!(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"));
+    assert!(
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    );
     assert!(inp.spatial % 8 == 0 && grad.len() == inp.x.len());
     let per = (inp.spatial / 8).div_ceil(threads) * 8;
     let out = Shared(grad.as_mut_ptr());
@@ -292,7 +302,8 @@ fn median(mut t: Vec<f64>) -> f64 {
 #[cfg(target_arch = "x86_64")]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+    if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
+    {
         println!("compute floor: this CPU lacks AVX2 + FMA, nothing to measure");
         return;
     }
@@ -306,7 +317,10 @@ fn main() {
         ("FMA", run::<true>(&inp, &mut grad, 1)),
     ] {
         let rel = (loss - truth).abs() / truth.abs();
-        assert!(rel < 1e-5, "{name}: loss {loss} against the float64 {truth}");
+        assert!(
+            rel < 1e-5,
+            "{name}: loss {loss} against the float64 {truth}"
+        );
     }
     if !bench {
         println!("compute floor smoke run: ok");

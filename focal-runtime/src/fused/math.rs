@@ -1,6 +1,6 @@
 //! The number type the fused kernels compute in: `f32` and `f64`, each with branch-free polynomial
-//! `exp` and `ln` (float32: Cephes; float64: the one-lane [`super::simd::exp_lanes`] and
-//! [`super::simd::ln_lanes`]), the same operations as their SIMD lanes.
+//! `exp` and `ln` (the one-lane [`super::simd::exp_lanes`] and [`super::simd::ln_lanes`]: float32
+//! Cephes', float64 Taylor/`atanh` series), the same operations as their SIMD lanes.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -127,77 +127,18 @@ impl Real for f32 {
 }
 
 /// `e^x` for `f32` (Cephes `expf`, within 2 ulp; subnormal results, below -87.3, rounded once):
-/// 0 below -104, infinity above 88.7, NaN for NaN.
+/// 0 below -104, infinity above 88.7, NaN for NaN. [`super::simd::exp_lanes`] on one lane (every
+/// level's float32 `exp`, bit for bit).
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
-    const MAGIC: f32 = 12_582_912.0;
-    // Below -87.3 the result is subnormal (as libtorch's `exp` gives it, rather than 0); below
-    // -104 (e^-104 is under half the smallest subnormal) it is 0.
-    const LOW: f32 = -104.0;
-    let xc = min(max(x, LOW), 88.722_84);
-    let t = xc * LOG2E + MAGIC;
-    let n = t.to_bits() as i32 - MAGIC.to_bits() as i32;
-    let fx = t - MAGIC;
-    let r = xc - fx * C1 - fx * C2;
-    let z = r * r;
-    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
-        * r
-        + 1.666_666_5e-1)
-        * r
-        + 5e-1)
-        * z
-        + r
-        + 1.0;
-    // 2^n for n in [-150, 128], split in two normal factors (n = 128, x near the top, and
-    // n < -126, a subnormal result, rounded once by the last product).
-    let half = n >> 1;
-    let a = f32::from_bits(((half + 127) as u32) << 23);
-    let b = f32::from_bits(((n - half + 127) as u32) << 23);
-    let y = p * a * b;
-    let y = select(x < LOW, 0.0, y);
-    let y = select(x > 88.722_84, f32::INFINITY, y);
-    select(x.is_nan(), x, y)
+    super::simd::exp_lanes::<f32, Scalar, f32>(x)
 }
 
 /// `ln x` for `f32` (Cephes `logf`, within 2 ulp): -inf at 0, NaN below 0 and for NaN, subnormals
-/// handled.
+/// handled. [`super::simd::ln_lanes`] on one lane.
 #[inline(always)]
 pub(crate) fn ln_f32(x: f32) -> f32 {
-    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
-    let subnormal = x < f32::MIN_POSITIVE;
-    let xs = select(subnormal, x * 8_388_608.0, x);
-    let bits = xs.to_bits();
-    let e = ((bits >> 23) & 0xff) as i32 - 126 - select(subnormal, 23, 0);
-    // The mantissa in [0.5, 1).
-    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
-    let low = m < SQRT_HALF;
-    let e = (e - select(low, 1, 0)) as f32;
-    let f = select(low, m + m, m) - 1.0;
-    let z = f * f;
-    let mut y = ((((((((7.037_683_6e-2 * f - 1.151_461e-1) * f + 1.167_699_9e-1) * f
-        - 1.242_014_1e-1)
-        * f
-        + 1.424_932_3e-1)
-        * f
-        - 1.666_805_8e-1)
-        * f
-        + 2.000_071_4e-1)
-        * f
-        - 2.499_999_4e-1)
-        * f
-        + 3.333_333e-1)
-        * f
-        * z;
-    y += -2.121_944_4e-4 * e;
-    y += -0.5 * z;
-    let r = f + y + 0.693_359_4 * e;
-    let r = select(x == 0.0, f32::NEG_INFINITY, r);
-    let r = select(x == f32::INFINITY, f32::INFINITY, r);
-    select((x < 0.0) | x.is_nan(), f32::NAN, r)
+    super::simd::ln_lanes::<f32, Scalar, f32>(x)
 }
 
 #[cfg(test)]

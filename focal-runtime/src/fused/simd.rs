@@ -8,10 +8,12 @@
 //! made from its token, so every intrinsic runs on a CPU that has it.
 //!
 //! `exp` and `ln` are one algorithm per float type ([`exp_lanes`], [`ln_lanes`], the polynomials
-//! in [`LaneFloat`]): float32 the Cephes polynomials of [`super::math`], float64 Taylor/`atanh`
-//! series within 1 ulp. Every width evaluates it lane by lane with the same operations in the same
-//! order (no contraction into FMA), so every level gives the one-lane result bit for bit, in both
-//! float types: float64 has 4 lanes with AVX2 and 8 with AVX-512F.
+//! in [`LaneFloat`]): float32 Cephes' polynomials, float64 Taylor/`atanh` series within 1 ulp.
+//! Every width evaluates it lane by lane with the same operations in the same order, the
+//! polynomials' steps as fused multiply-adds (one rounding each: the FMA instruction at the x86
+//! levels, `mul_add` on one lane), so every level gives the one-lane result bit for bit, in both
+//! float types: float64 has 4 lanes with AVX2 and 8 with AVX-512F. (FMA takes a fifth off the
+//! arithmetic's time: `cargo bench --bench compute_floor`.)
 
 use std::cell::Cell;
 use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
@@ -246,11 +248,11 @@ impl<R: Real, L: Level> Vector<R, L> for R {
 /// A float type with `exp` and `ln` in lanes: the constants of its polynomials and the one part of
 /// `ln` that differs between the types ([`exp_lanes`] and [`ln_lanes`] are otherwise shared).
 ///
-/// float32: Cephes `expf`/`logf` (as [`super::math::exp_f32`]/[`super::math::ln_f32`], within
-/// 2 ulp). float64: `e^r` by its Taylor polynomial to degree 13 and `ln(1 + f)` by the series of
-/// `2 atanh(f / (2 + f))` to degree 21 (both within 1 ulp of the standard library's, see the
-/// tests). Neither uses FMA, so the one-lane float64 path ([`super::math::Real`]'s `exp`/`ln`,
-/// which is this code on one lane) gives every level's result bit for bit on any CPU.
+/// float32: Cephes `expf`/`logf` (within 2 ulp). float64: `e^r` by its Taylor polynomial to
+/// degree 13 and `ln(1 + f)` by the series of `2 atanh(f / (2 + f))` to degree 21 (both within
+/// 1 ulp of the standard library's, see the tests). The one-lane path ([`super::math::Real`]'s
+/// `exp`/`ln`, this code on one lane, its fused multiply-adds through `mul_add`) gives every
+/// level's result bit for bit on any CPU.
 pub(crate) trait LaneFloat: Real {
     /// `exp` is 0 below (`e^EXP_LO` is under half the smallest subnormal).
     const EXP_LO: Self;
@@ -325,16 +327,17 @@ impl LaneFloat for f32 {
         let z = f * f;
         let mut y = k(LN_P[0]);
         for (j, coefficient) in LN_P[1..].iter().enumerate() {
-            y = if j % 2 == 0 {
-                y * f - k(*coefficient)
+            let c = if j % 2 == 0 {
+                -*coefficient
             } else {
-                y * f + k(*coefficient)
+                *coefficient
             };
+            y = y.mul_add(f, k(c));
         }
-        let mut y = y * f * z;
-        y = y + k(Self::LN2_LO) * e;
-        y = y + k(-0.5) * z;
-        f + y + k(Self::LN2_HI) * e
+        let y = y * f * z;
+        let y = k(Self::LN2_LO).mul_add(e, y);
+        let y = k(-0.5).mul_add(z, y);
+        k(Self::LN2_HI).mul_add(e, f + y)
     }
 }
 
@@ -394,11 +397,11 @@ impl LaneFloat for f64 {
         let w = s * s;
         let mut r = k(LN_R[0]);
         for coefficient in LN_R[1..].iter() {
-            r = r * w + k(*coefficient);
+            r = r.mul_add(w, k(*coefficient));
         }
         let r = r * w;
         let half_square = k(0.5) * f * f;
-        e * k(Self::LN2_HI) - ((half_square - (s * (half_square + r) + e * k(Self::LN2_LO))) - f)
+        e * k(Self::LN2_HI) - ((half_square - s.mul_add(half_square + r, e * k(Self::LN2_LO))) - f)
     }
 }
 
@@ -425,15 +428,16 @@ pub(crate) fn exp_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
     let k = |v: F| x.splat_like(v);
     let xc = x.max(k(F::EXP_LO)).min(k(F::EXP_HI));
     // x = n ln 2 + r, |r| <= ln 2 / 2.
-    let t = xc * k(F::LOG2E) + k(F::MAGIC);
+    let t = xc.mul_add(k(F::LOG2E), k(F::MAGIC));
     let fx = t - k(F::MAGIC);
-    let r = xc - fx * k(F::LN2_HI) - fx * k(F::LN2_LO);
+    let r = (-fx).mul_add(k(F::LN2_HI), xc);
+    let r = (-fx).mul_add(k(F::LN2_LO), r);
     let z = r * r;
     let mut p = k(F::EXP_P[0]);
     for coefficient in F::EXP_P[1..].iter() {
-        p = p * r + k(*coefficient);
+        p = p.mul_add(r, k(*coefficient));
     }
-    let p = p * z + r + k(F::ONE);
+    let p = p.mul_add(z, r) + k(F::ONE);
     // 2^n in two normal factors (n one past the largest exponent near EXP_HI, and below the
     // smallest for a subnormal result, rounded once by the last product).
     let (a, b) = V::pow2_factors(t);
@@ -463,6 +467,35 @@ pub(crate) fn ln_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
     let r = V::select(x.eq(k(F::ZERO)), k(F::NEG_INFINITY), r);
     let r = V::select(x.eq(k(F::INFINITY)), k(F::INFINITY), r);
     V::select(x.lt(k(F::ZERO)) | x.is_nan(), k(F::NAN), r)
+}
+
+/// One float32 lane: the bit manipulations on the integer of the bits (the one-lane `exp`/`ln`,
+/// [`super::math::Real`]'s for `f32`).
+impl<L: Level> Bits<f32, L> for f32 {
+    #[inline(always)]
+    fn splat_like(self, v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    #[inline(always)]
+    fn pow2_factors(t: Self) -> (Self, Self) {
+        // |n| <= 151: no overflow, and the biased exponents below are in 1..=254.
+        let n = (t.to_bits() as i32).wrapping_sub(<f32 as LaneFloat>::MAGIC.to_bits() as i32);
+        let half = n >> 1;
+        let a = f32::from_bits(((half + 127) as u32) << 23);
+        let b = f32::from_bits(((n - half + 127) as u32) << 23);
+        (a, b)
+    }
+    #[inline(always)]
+    fn exponent_mantissa(self) -> (Self, Self) {
+        let bits = self.to_bits();
+        let e = ((bits >> 23) & 0xff) as f32;
+        let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+        (e, m)
+    }
 }
 
 /// One float64 lane: the bit manipulations on the integer of the bits (the one-lane `exp`/`ln`,
