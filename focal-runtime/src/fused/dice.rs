@@ -817,7 +817,7 @@ struct SumsPart<'p, 't, 'o, R> {
 /// A thread's pass-1 sums: float32 (`R`) lanes per class and sum over up to [`FLUSH`] blocks of
 /// one sample, then float64 per `(n, c)`.
 struct Accumulator<R> {
-    /// `(C, SUMS, 16)` lanes.
+    /// `(C, SUMS, MAX_LANES)` lanes.
     lanes: Vec<R>,
     /// The sample the lanes belong to.
     sample: usize,
@@ -827,7 +827,7 @@ struct Accumulator<R> {
 }
 
 impl<R: Real> Accumulator<R> {
-    const WIDTH: usize = 16;
+    const WIDTH: usize = simd::MAX_LANES;
 
     /// Adds a block's per-class sums (`SUMS` vectors) for class `k`.
     #[inline(always)]

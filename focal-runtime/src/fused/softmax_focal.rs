@@ -27,7 +27,7 @@ use tch::Tensor;
 
 use super::driver::{self, BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
-use super::simd::{Level, Vector};
+use super::simd::{Level, Vector, MAX_LANES};
 use super::{Blocks, Power, BLOCK};
 use crate::{Fused, LossError, Reduction, SoftmaxFocalLoss};
 
@@ -450,7 +450,7 @@ impl<R: Real> SoftmaxKernel<R> {
 /// The sum of a vector's lanes, in float64.
 #[inline(always)]
 pub(crate) fn lane_total<R: Real, L: Level>(v: R::V<L>) -> f64 {
-    let mut lanes = [R::ZERO; 16];
+    let mut lanes = [R::ZERO; MAX_LANES];
     v.store(&mut lanes, 0);
     lanes.iter().map(|x| x.to_f64()).sum()
 }
