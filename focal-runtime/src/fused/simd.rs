@@ -1119,14 +1119,18 @@ mod x86 {
         }
     }
 
-    /// `ids[i..i + 8]`, -1 past the end. Only called with an [`Avx2`] token in hand.
+    /// The id a lane past the end of the class ids reads: no class (`class_is` with any `k >= -1`
+    /// is false there, as on one lane; -1 is an ignored target's id) and not valid.
+    const PAST_END: i32 = i32::MIN;
+
+    /// `ids[i..i + 8]`, [`PAST_END`] past the end. Only called with an [`Avx2`] token in hand.
     #[inline(always)]
     fn load_ids8(ids: &[i32], i: usize) -> __m256i {
         if let Some(full) = ids.get(i..i + 8) {
             // SAFETY: the 8 elements are in the slice; the callers hold an `Avx2` token.
             return unsafe { _mm256_loadu_si256(full.as_ptr().cast()) };
         }
-        let mut buf = [-1i32; 8];
+        let mut buf = [PAST_END; 8];
         let rest = ids.get(i..).unwrap_or(&[]);
         let n = rest.len().min(8);
         buf[..n].copy_from_slice(&rest[..n]);
@@ -1482,14 +1486,14 @@ mod x86 {
         }
     }
 
-    /// `ids[i..i + 4]`, -1 past the end (SSE2, part of x86_64).
+    /// `ids[i..i + 4]`, [`PAST_END`] past the end (SSE2, part of x86_64).
     #[inline(always)]
     fn load_ids4(ids: &[i32], i: usize) -> __m128i {
         if let Some(full) = ids.get(i..i + 4) {
             // SAFETY: the 4 elements are in the slice.
             return unsafe { _mm_loadu_si128(full.as_ptr().cast()) };
         }
-        let mut buf = [-1i32; 4];
+        let mut buf = [PAST_END; 4];
         let rest = ids.get(i..).unwrap_or(&[]);
         let n = rest.len().min(4);
         buf[..n].copy_from_slice(&rest[..n]);
@@ -1937,7 +1941,7 @@ mod tests {
             let lanes = <V<F, L> as Vector<F, L>>::LANES;
             let k = |v: F| <V<F, L> as Vector<F, L>>::splat(level, v);
             let as_float = |m| <V<F, L> as Vector<F, L>>::select(m, k(F::ONE), k(F::ZERO));
-            let mut out = vec![vec![F::NAN; n]; 11];
+            let mut out = vec![vec![F::NAN; n]; 12];
             let mut i = 0;
             while i < n {
                 let v = <V<F, L> as Vector<F, L>>::load(level, &xs, i);
@@ -1949,6 +1953,9 @@ mod tests {
                     .store(&mut out[2], i);
                 as_float(<V<F, L> as Vector<F, L>>::class_valid(level, &ids, i))
                     .store(&mut out[3], i);
+                // -1 (an ignored target's id): true inside `ids` only.
+                as_float(<V<F, L> as Vector<F, L>>::class_is(level, &ids, i, -1))
+                    .store(&mut out[11], i);
                 as_float(<V<F, L> as Vector<F, L>>::first(level, n - i)).store(&mut out[4], i);
                 v.max(w).store(&mut out[5], i);
                 v.min(w).store(&mut out[6], i);
@@ -1974,7 +1981,8 @@ mod tests {
                     _ => of((j as f64 - 4.5) * 0.37),
                 })
                 .collect();
-            let ids: Vec<i32> = (0..n).map(|j| (j as i32 * 5) % 4 - 1).collect();
+            // Fewer ids than values: the class-id masks past the end of `ids` are false.
+            let ids: Vec<i32> = (0..n - n / 3).map(|j| (j as i32 * 5) % 4 - 1).collect();
             let one = dispatch(SimdLevel::Scalar, Ops(xs.clone(), ids.clone()));
             for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
                 let got = dispatch(level, Ops(xs.clone(), ids.clone()));
