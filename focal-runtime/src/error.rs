@@ -123,19 +123,27 @@ impl From<TchError> for LossError {
     }
 }
 
+/// `$body` with `$field` bound to the `loss` field of whichever variant `$value` is: the one list
+/// of the variants, for [`LossError::loss`] and [`LossError::in_loss`].
+macro_rules! each_loss_field {
+    ($value:expr, $field:ident => $body:expr) => {
+        match $value {
+            LossError::DeviceMismatch { loss: $field, .. }
+            | LossError::ShapeMismatch { loss: $field, .. }
+            | LossError::DTypeMismatch { loss: $field, .. }
+            | LossError::InvalidHyperparameter { loss: $field, .. }
+            | LossError::TargetOutOfRange { loss: $field, .. }
+            | LossError::UnsupportedTensor { loss: $field, .. }
+            | LossError::WrongArguments { loss: $field, .. }
+            | LossError::Tch { loss: $field, .. } => $body,
+        }
+    };
+}
+
 impl LossError {
     /// The name of the loss that raised the error.
     pub fn loss(&self) -> &'static str {
-        match self {
-            LossError::DeviceMismatch { loss, .. }
-            | LossError::ShapeMismatch { loss, .. }
-            | LossError::DTypeMismatch { loss, .. }
-            | LossError::InvalidHyperparameter { loss, .. }
-            | LossError::TargetOutOfRange { loss, .. }
-            | LossError::UnsupportedTensor { loss, .. }
-            | LossError::WrongArguments { loss, .. }
-            | LossError::Tch { loss, .. } => loss,
-        }
+        each_loss_field!(self, loss => loss)
     }
 
     /// Fills in the loss's name where the error was made without one (converted from a
@@ -150,16 +158,7 @@ impl LossError {
     /// assert_eq!(kept.loss(), "Inner");
     /// ```
     pub fn in_loss(mut self, name: &'static str) -> Self {
-        let loss = match &mut self {
-            LossError::DeviceMismatch { loss, .. }
-            | LossError::ShapeMismatch { loss, .. }
-            | LossError::DTypeMismatch { loss, .. }
-            | LossError::InvalidHyperparameter { loss, .. }
-            | LossError::TargetOutOfRange { loss, .. }
-            | LossError::UnsupportedTensor { loss, .. }
-            | LossError::WrongArguments { loss, .. }
-            | LossError::Tch { loss, .. } => loss,
-        };
+        let loss = each_loss_field!(&mut self, loss => loss);
         if loss.is_empty() {
             *loss = name;
         }

@@ -222,19 +222,13 @@ fn typed<R: Real>(
     // The gradient buffer (with the softmax Dice alone, pass 1 stores the probabilities in it,
     // which pass 2 reads instead of computing the softmax again).
     let mut buffer = if needs_grad {
-        let t = view::FreshFloats::<R>::new(&shape)?;
-        view::advise_huge_pages(t.tensor());
-        Some(t)
+        Some(view::FreshFloats::<R>::large(&shape)?)
     } else {
         None
     };
     let reduced = {
-        let out = match buffer.as_mut() {
-            Some(t) => match t.as_mut_slice().and_then(|o| SharedOut::new(o, blocks)) {
-                Some(o) => Some(o),
-                None => return Ok(None),
-            },
-            None => None,
+        let Some(out) = SharedOut::of(buffer.as_mut(), blocks) else {
+            return Ok(None);
         };
         let store = out.as_ref().filter(|_| kernel.stores_probabilities());
         // Pass 1: the per-(n, c) sums, merged in the parts' order.

@@ -170,6 +170,24 @@ impl<'a, R> SharedOut<'a, R> {
         })
     }
 
+    /// Wraps an optional fresh buffer: `Some(None)` without one, `None` where it cannot be viewed
+    /// as `blocks`' elements (the composed path then runs).
+    pub(crate) fn of(
+        buffer: Option<&'a mut view::FreshFloats<R>>,
+        blocks: Blocks,
+    ) -> Option<Option<Self>>
+    where
+        R: Real,
+    {
+        match buffer {
+            None => Some(None),
+            Some(t) => t
+                .as_mut_slice()
+                .and_then(|o| Self::new(o, blocks))
+                .map(Some),
+        }
+    }
+
     /// The rows of block `item` (`None` past the last block).
     ///
     /// # Safety
@@ -337,8 +355,7 @@ fn typed<F: FusedLoss, R: Real>(
     // The output buffer: the gradient, or the prefilled buffer the kernel reads (and, with a
     // gradient, overwrites with it).
     let mut buffer = if needs_grad || F::PREFILL {
-        let t = view::FreshFloats::<R>::new(&shape)?;
-        view::advise_huge_pages(t.tensor());
+        let t = view::FreshFloats::<R>::large(&shape)?;
         if F::PREFILL {
             loss.prefill(input, t.tensor())?;
         }
@@ -347,22 +364,11 @@ fn typed<F: FusedLoss, R: Real>(
         None
     };
     let parts = {
-        let out = match buffer.as_mut() {
-            Some(t) => match t.as_mut_slice().and_then(|o| SharedOut::new(o, blocks)) {
-                Some(o) => Some(o),
-                None => return Ok(None),
-            },
-            None => None,
+        let Some(out) = SharedOut::of(buffer.as_mut(), blocks) else {
+            return Ok(None);
         };
-        let loss_out = match losses.as_mut() {
-            Some(t) => match t
-                .as_mut_slice()
-                .and_then(|o| SharedOut::new(o, blocks.positions()))
-            {
-                Some(o) => Some(o),
-                None => return Ok(None),
-            },
-            None => None,
+        let Some(loss_out) = SharedOut::of(losses.as_mut(), blocks.positions()) else {
+            return Ok(None);
         };
         let x = if F::PREFILL { &[][..] } else { x };
         let task = Task {

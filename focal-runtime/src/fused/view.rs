@@ -44,6 +44,14 @@ impl<R: Real> FreshFloats<R> {
         })
     }
 
+    /// An uninitialised buffer of `shape` for a full-size output (a gradient), its memory
+    /// advised to be backed by huge pages ([`advise_huge_pages`]).
+    pub(crate) fn large(shape: &[i64]) -> Result<Self, LossError> {
+        let buffer = Self::new(shape)?;
+        advise_huge_pages(buffer.tensor());
+        Ok(buffer)
+    }
+
     /// The tensor, for libtorch to write into (callers keep no handle to it).
     pub(crate) fn tensor(&self) -> &Tensor {
         &self.tensor

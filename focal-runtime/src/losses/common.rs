@@ -186,12 +186,7 @@ pub(crate) fn target_log_probs(x: &Tensor, index: &Tensor) -> Result<(Tensor, Te
         // the top class only: NaN in the unused branch would make its zero gradient NaN).
         .f_add(&x_y.f_sub(&x_y)?.f_where_scalarother(&top, 0.0)?)?;
     let log1p_rest = rest.f_log1p()?;
-    let positive = rest.f_gt(0.0)?;
-    let log_rest_top = rest
-        .f_where_scalarother(&positive, 1.0)?
-        .f_log()?
-        .f_sub(&log1p_rest)?
-        .f_where_scalarother(&positive, f64::NEG_INFINITY)?;
+    let log_rest_top = log_share(&rest, &log1p_rest)?;
     // log1p(-p_y) elsewhere, evaluated at a safe point where unused (the top class, negligible
     // p_y) so that the unused branch's gradient is not NaN.
     let negligible = log_softmax_y.f_lt(LOG_P_NEGLIGIBLE)?;
@@ -205,6 +200,19 @@ pub(crate) fn target_log_probs(x: &Tensor, index: &Tensor) -> Result<(Tensor, Te
     let log_p_y = log1p_rest.f_neg()?.f_where_self(&top, &log_softmax_y)?;
     let log_rest = log_rest_top.f_where_self(&top, &log_rest_other)?;
     Ok((log_p_y, log_rest))
+}
+
+/// `ln(1 - p)` of a position's top class from `rest`, the others' `exp(x_k - x_top)` summed
+/// (`1 - p = rest / (1 + rest)`), and `log1p_rest = ln(1 + rest)`: `ln(rest) - ln(1 + rest)`, no
+/// subtraction from 1 that cancels where `p` rounds to 1; `-inf` where `rest` is 0, with a zero
+/// gradient (the logarithm is taken at 1 there).
+pub(crate) fn log_share(rest: &Tensor, log1p_rest: &Tensor) -> Result<Tensor, LossError> {
+    let positive = rest.f_gt(0.0)?;
+    Ok(rest
+        .f_where_scalarother(&positive, 1.0)?
+        .f_log()?
+        .f_sub(log1p_rest)?
+        .f_where_scalarother(&positive, f64::NEG_INFINITY)?)
 }
 
 /// A float `(N, C, *)` target for input `(N, C, *)`: a float target of the input's shape (one-hot

@@ -3,7 +3,7 @@
 use focal_macros::loss;
 use tch::{Kind, Tensor};
 
-use super::common::{downcast, log_softmax_parts, modulator, upcast, LogSoftmaxParts};
+use super::common::{downcast, log_share, log_softmax_parts, modulator, upcast, LogSoftmaxParts};
 use super::focal::P_T_MIN;
 use crate::{checks, LossError, LossOutput};
 
@@ -71,13 +71,7 @@ pub fn focal_loss(
 /// constant 0 below `ln p = -80`: here `ln(1 - p)` of a negative class is the loss itself, however
 /// small, and its gradient `-p / (1 - p)` meets a finite upstream, `-alpha_t (1 - p_t)^gamma`).
 fn log_one_minus_probs(parts: &LogSoftmaxParts) -> Result<Tensor, LossError> {
-    let positive = parts.rest.f_gt(0.0)?;
-    let top = parts
-        .rest
-        .f_where_scalarother(&positive, 1.0)?
-        .f_log()?
-        .f_sub(&parts.log1p_rest)?
-        .f_where_scalarother(&positive, f64::NEG_INFINITY)?;
+    let top = log_share(&parts.rest, &parts.log1p_rest)?;
     // Evaluated at a safe point at the top class (unused there, and its gradient not NaN).
     let others = parts
         .log_p
