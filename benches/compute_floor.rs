@@ -236,7 +236,7 @@ fn run<const FMA: bool>(inp: &Inputs, grad: &mut [f32], threads: usize) -> f64 {
     assert!(
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     );
-    assert!(inp.spatial % 8 == 0 && grad.len() == inp.x.len());
+    assert!(inp.spatial.is_multiple_of(8) && grad.len() == inp.x.len());
     let per = (inp.spatial / 8).div_ceil(threads) * 8;
     let out = Shared(grad.as_mut_ptr());
     std::thread::scope(|scope| {

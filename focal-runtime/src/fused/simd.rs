@@ -923,7 +923,7 @@ mod x86 {
     // Every level's vectors fit the lane buffers and divide a block.
     const _: () = {
         const fn fits(lanes: usize) -> bool {
-            lanes <= super::MAX_LANES && super::super::BLOCK % lanes == 0
+            lanes <= super::MAX_LANES && super::super::BLOCK.is_multiple_of(lanes)
         }
         assert!(fits(<<Avx2 as Level>::F32 as Vector<f32, Avx2>>::LANES));
         assert!(fits(<<Avx2 as Level>::F64 as Vector<f64, Avx2>>::LANES));
