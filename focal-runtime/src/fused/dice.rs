@@ -9,7 +9,14 @@
 //! above, the threads' sums merged in a fixed order. From them, in float64: the loss and, per
 //! `(n, c)`, the coefficients of the Dice gradient with respect to `p`,
 //! `d dice / d p = -2 t / den + num / den^2 (1 or 2 p)` (scaled by `lambda_dice` and the
-//! reduction's `1 / (N C')`).
+//! reduction's `1 / (N C')`). With `squared_pred` that is `2 / den (p num / den - t)`, which
+//! cancels where `t = 1`, `p` is near 1 and `num / den` near 1 (a class predicted almost
+//! perfectly). Where `t >= 1/2` the kernel writes it as `2 / den ((p - t) - p r)` instead, with
+//! `r = (den - num) / den` the `(n, c)`'s loss from the sum of `(p - t)^2` (no cancellation) and
+//! `p - t` as `(1 - t) - (1 - p)`, `1 - p` taken without a subtraction (the softmax's from the
+//! other classes' exponentials at the top class, a subtraction at the others, where `p <= 1/2`;
+//! the sigmoid's as `sigmoid(-x)`); where `t < 1/2` it keeps `p num / den - t` (no cancellation
+//! at `t = 0`).
 //!
 //! Pass 2, only where the input needs a gradient, writes the gradient into a fresh buffer handed
 //! to autograd. For the softmax Dice alone, pass 1 stores the probabilities in that buffer and
@@ -300,6 +307,9 @@ struct Reduced {
     /// Per `(n, c)`: `2 / den` and `num / den^2`, 0 for a dropped background.
     a: Vec<f64>,
     b: Vec<f64>,
+    /// Per `(n, c)`: the Dice loss `(den - num) / den` (`1 - num / den` without cancellation), 0
+    /// for a dropped background.
+    r: Vec<f64>,
 }
 
 impl Reduced {
@@ -317,7 +327,8 @@ impl Reduced {
         let scale = view::reduction_scale(settings.reduction, kept as f64);
         let lambda_focal = settings.focal.map_or(0.0, |f| f.lambda);
         let mut total = 0.0;
-        let (mut a, mut b) = (
+        let (mut a, mut b, mut r) = (
+            Vec::with_capacity(sums.len()),
             Vec::with_capacity(sums.len()),
             Vec::with_capacity(sums.len()),
         );
@@ -328,6 +339,7 @@ impl Reduced {
             if i % classes < skip {
                 a.push(0.0);
                 b.push(0.0);
+                r.push(0.0);
                 continue;
             }
             let numerator = 2.0 * tp + settings.smooth_nr;
@@ -344,8 +356,15 @@ impl Reduced {
             total += settings.lambda_dice * dice + lambda_focal * (focal / spatial as f64);
             a.push(2.0 / denominator);
             b.push(numerator / (denominator * denominator));
+            r.push(dice);
         }
-        Some(Reduced { total, scale, a, b })
+        Some(Reduced {
+            total,
+            scale,
+            a,
+            b,
+            r,
+        })
     }
 }
 
@@ -376,6 +395,9 @@ struct Coefficients<R> {
     a: Vec<R>,
     /// Per `(n, c)`: the coefficient of 1 (of `p` with `squared_pred`) in `d loss / d p`.
     b: Vec<R>,
+    /// Per `(n, c)`: the Dice loss `r = (den - num) / den`; with `squared_pred` `d loss / d p`
+    /// is `a ((p - t) - p r)` where `t >= 1/2` (`b p - a t` without its cancellation there).
+    r: Vec<R>,
     /// Per class: the focal gradient's scale, `lambda_focal / S` times the reduction's scale
     /// (times the class's alpha with the softmax), 0 for a dropped background.
     focal: Vec<R>,
@@ -431,6 +453,7 @@ impl<R: Real> DiceKernel<R> {
                 .iter()
                 .map(|&b| R::of(dice * squared * b))
                 .collect(),
+            r: reduced.r.iter().map(|&r| R::of(r)).collect(),
             focal: (0..self.classes)
                 .map(|c| {
                     let alpha = match (&self.focal, self.softmax) {
@@ -445,16 +468,21 @@ impl<R: Real> DiceKernel<R> {
 }
 
 impl<R: Real> Coefficients<R> {
-    /// Block `b`'s coefficients of class `k`: of `-t` and of 1 (`p`).
+    /// Block `b`'s coefficients of class `k`: of `-t`, of 1 (`p`) and the loss `r`.
     #[inline(always)]
-    fn dice<L: Level>(&self, level: L, b: &Block<'_, R>, k: usize) -> (R::V<L>, R::V<L>) {
+    fn dice<L: Level>(&self, level: L, b: &Block<'_, R>, k: usize) -> DiceCoefs<R::V<L>> {
         let at = b.n * b.classes + k;
         (
             splat(level, self.a.get(at).copied().unwrap_or(R::ZERO)),
             splat(level, self.b.get(at).copied().unwrap_or(R::ZERO)),
+            splat(level, self.r.get(at).copied().unwrap_or(R::ZERO)),
         )
     }
 }
+
+/// A class's Dice coefficients in lanes: of `-t`, of 1 (`p` with `squared_pred`), and the loss
+/// `r = (den - num) / den`.
+type DiceCoefs<V> = (V, V, V);
 
 /// `v` in every lane.
 #[inline(always)]
@@ -469,25 +497,38 @@ fn load<R: Real, L: Level>(level: L, s: &[R], i: usize) -> R::V<L> {
 }
 
 /// The targets of class `k` at positions `i..` and the Dice part's `d loss / d p` there, from
-/// the coefficients `(a, b)` of `-t` and of 1 (`p`).
+/// the coefficients `(a, b, r)` of `-t`, of 1 and the loss, `p` and `q = 1 - p` (taken without
+/// a subtraction where `p` may be near 1).
+///
+/// Without `squared_pred`, `b - a t`. With it, `b p - a t = a (p num / den - t)` cancels where
+/// `t = 1` and `p` and `num / den` are near 1: where `t >= 1/2` it is `a (((1 - t) - q) - p r)`
+/// instead, with `r = (den - num) / den` from pass 1 (`(1 - t) - q = p - t`, exact for `t = 1`;
+/// the two terms have one sign for `t = 1`). Where `t < 1/2` it stays `b p - a t` (no
+/// cancellation for `t = 0`; `p (1 - r)` would lose `num / den` where it is small, `r` rounded
+/// to the dtype near 1).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dice_grad<R: Real, L: Level>(
     level: L,
     kernel: &DiceKernel<R>,
     b: &Block<'_, R>,
-    (a, bb): (R::V<L>, R::V<L>),
+    (a, bb, r): DiceCoefs<R::V<L>>,
     k: usize,
     i: usize,
     p: R::V<L>,
+    q: R::V<L>,
 ) -> (R::V<L>, R::V<L>) {
     let t = b.target(level, k, i);
-    let d = if kernel.squared {
-        p
+    if kernel.squared {
+        let high = a * (((splat(level, R::ONE) - t) - q) - p * r);
+        let low = bb * p - a * t;
+        (
+            t,
+            <R::V<L>>::select(t.ge(splat(level, R::of(0.5))), high, low),
+        )
     } else {
-        splat(level, R::ONE)
-    };
-    (t, bb * d - a * t)
+        (t, bb * splat(level, R::ONE) - a * t)
+    }
 }
 
 /// One call's work, shared by the threads of both passes.
@@ -1057,14 +1098,14 @@ fn softmax_grad<R: Real, L: Level>(
             let e = load(level, lane_row(&softmax.e, k), i);
             let inv = load(level, &softmax.inv, i);
             let p = e * inv;
-            let (t, g) = dice_grad(level, kernel, b, ab, k, i, p);
-            let pg = p * g;
             let (is_top, others) = softmax.others(level, k, i, e);
+            let q = others * inv;
+            let (t, g) = dice_grad(level, kernel, b, ab, k, i, p, q);
+            let pg = p * g;
             (load(level, &pg_sum, i) + pg).store(&mut pg_sum, i);
             (load(level, &pg_rest, i) + <R::V<L>>::select(is_top, zero, pg)).store(&mut pg_rest, i);
             match focal {
                 Some(fk) if k >= kernel.skip => {
-                    let q = others * inv;
                     let ft = softmax.focal_terms(level, b, fk.power, k, i, q, others);
                     let inv_o = one / others;
                     // ln p p / (1 - p): -1 in the limit p -> 1 (where the others' sum is 0 or
@@ -1098,11 +1139,12 @@ fn softmax_grad<R: Real, L: Level>(
             let e = load(level, lane_row(&softmax.e, k), i);
             let inv = load(level, &softmax.inv, i);
             let p = e * inv;
-            let (_, g) = dice_grad(level, kernel, b, ab, k, i, p);
             let (is_top, others) = softmax.others(level, k, i, e);
+            let q = others * inv;
+            let (_, g) = dice_grad(level, kernel, b, ab, k, i, p, q);
             let inner = <R::V<L>>::select(
                 is_top,
-                g * (others * inv) - load(level, &pg_rest, i),
+                g * q - load(level, &pg_rest, i),
                 g - load(level, &pg_sum, i),
             );
             let mut dx = p * inner;
@@ -1142,7 +1184,7 @@ fn stored_softmax_grad<R: Real, L: Level>(
         for k in 1..b.classes {
             top_p = top_p.max(load(level, rows.row(k), i));
         }
-        let (mut rest, mut top, mut pg_sum, mut pg_rest) = (zero, zero, zero, zero);
+        let (mut rest, mut top) = (zero, zero);
         let mut seen = zero.lt(zero);
         for k in 0..b.classes {
             let p = load(level, rows.row(k), i);
@@ -1150,16 +1192,25 @@ fn stored_softmax_grad<R: Real, L: Level>(
             seen = seen | first;
             rest = rest + <R::V<L>>::select(first, zero, p);
             top = <R::V<L>>::select(first, splat(level, R::of(k as f64)), top);
-            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p);
+        }
+        // `1 - p` without cancellation: the others' share at the top class, a subtraction at
+        // the others (whose `p` is at most 1/2).
+        let (mut pg_sum, mut pg_rest) = (zero, zero);
+        for k in 0..b.classes {
+            let p = load(level, rows.row(k), i);
+            let is_top = top.eq(splat(level, R::of(k as f64)));
+            let q = <R::V<L>>::select(is_top, rest, splat(level, R::ONE) - p);
+            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p, q);
             let pg = p * g;
             pg_sum = pg_sum + pg;
-            pg_rest = pg_rest + <R::V<L>>::select(first, zero, pg);
+            pg_rest = pg_rest + <R::V<L>>::select(is_top, zero, pg);
         }
         for k in 0..b.classes {
             let row = rows.row(k);
             let p = load(level, row, i);
-            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p);
             let is_top = top.eq(splat(level, R::of(k as f64)));
+            let q = <R::V<L>>::select(is_top, rest, splat(level, R::ONE) - p);
+            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p, q);
             let dx = p * <R::V<L>>::select(is_top, g * rest - pg_rest, g - pg_sum);
             check = check + dx * zero;
             dx.store(row, i);
@@ -1179,19 +1230,18 @@ fn sigmoid_grad<R: Real, L: Level>(
     rows: &mut BlockRows<'_, R>,
 ) -> R::V<L> {
     let lanes = <R::V<L> as Vector<R, L>>::LANES;
-    let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
+    let zero = splat(level, R::ZERO);
     let mut check = zero;
     for k in 0..b.classes {
-        let (a, bb) = coefs.dice(level, b, k);
+        let ab = coefs.dice(level, b, k);
         let phi = splat(level, coefs.focal.get(k).copied().unwrap_or(R::ZERO));
         let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
             let x = <R::V<L>>::load(level, b.x(k), i);
-            let t = b.target(level, k, i);
             let st = sigmoid_terms::<R, L>(level, x);
-            let g = bb * (if kernel.squared { st.p } else { one }) - a * t;
+            let (t, g) = dice_grad(level, kernel, b, ab, k, i, st.p, st.q);
             let mut dx = g * (st.p * st.q);
             if let Some(fk) = focal {
                 let (_, d) = sigmoid_focal(level, fk, x, t, &st, true);
