@@ -79,17 +79,12 @@ fn first_argmax(x: &Tensor) -> Result<Tensor, LossError> {
         .f_clamp_max(classes - 1)?)
 }
 
-/// [`log_softmax_with_top`]'s results and the sums they come from.
+/// [`log_softmax_with_top`]'s results.
 pub(crate) struct LogSoftmaxParts {
     /// `log_softmax(x, 1)`.
     pub(crate) log_p: Tensor,
     /// The top class of each position (bool, `(N, C, *)`).
     pub(crate) is_top: Tensor,
-    /// `(N, 1, *)`: the other classes' sum of `exp(x_k - x_top)` (NaN where the top logit is not
-    /// finite), so that `1 - p_top = rest / (1 + rest)`.
-    pub(crate) rest: Tensor,
-    /// `(N, 1, *)`: `log1p(rest)`, the log-sum-exp minus the top logit.
-    pub(crate) log1p_rest: Tensor,
 }
 
 /// The pieces of [`log_softmax_with_top`].
@@ -115,8 +110,6 @@ pub(crate) fn log_softmax_parts(x: &Tensor) -> Result<LogSoftmaxParts, LossError
     Ok(LogSoftmaxParts {
         log_p: z.f_sub(&log1p_rest)?,
         is_top,
-        rest,
-        log1p_rest,
     })
 }
 

@@ -3,7 +3,7 @@
 use focal_macros::loss;
 use tch::{Kind, Tensor};
 
-use super::common::{downcast, log_share, log_softmax_parts, modulator, upcast, LogSoftmaxParts};
+use super::common::{downcast, log_share, modulator, upcast};
 use super::focal::P_T_MIN;
 use crate::{checks, LossError, LossOutput};
 
@@ -55,55 +55,149 @@ pub fn focal_loss(
         let none = x.f_sum_dim_intlist(1, false, kind)?.f_div_scalar(0.0)?;
         return Ok(downcast(LossOutput::new(none), input.kind()));
     }
-    let positive = one_hot_mask(&target, classes, x.dim())?;
-    let parts = log_softmax_parts(&x)?;
-    let log_q = log_one_minus_probs(&parts)?;
-    let terms = log_space_focal_terms(&parts.log_p, &log_q, &positive, gamma, alpha)?;
-    let per_position = terms
-        .f_sum_dim_intlist(1, false, kind)?
+    let per_position = log_space_focal_sum(&x, &target, gamma, alpha)?
+        .f_squeeze_dim(1)?
         .f_div_scalar(classes as f64)?;
     Ok(downcast(LossOutput::new(per_position), input.kind()))
 }
 
-/// `ln(1 - p)` of every class: for the top class `ln(rest) - ln(1 + rest)` from the others' share
-/// (`-inf` where it is 0, with a zero gradient), for the others (`p <= 1/2`) `log1p(-p)` at every
-/// probability (where [`log_one_minus_softmax`](super::common::log_one_minus_softmax) takes the
-/// constant 0 below `ln p = -80`: here `ln(1 - p)` of a negative class is the loss itself, however
-/// small, and its gradient `-p / (1 - p)` meets a finite upstream, `-alpha_t (1 - p_t)^gamma`).
-fn log_one_minus_probs(parts: &LogSoftmaxParts) -> Result<Tensor, LossError> {
-    let top = log_share(&parts.rest, &parts.log1p_rest)?;
-    // Evaluated at a safe point at the top class (unused there, and its gradient not NaN).
-    let others = parts
-        .log_p
-        .f_masked_fill(&parts.is_top, -1.0)?
-        .f_exp()?
-        .f_neg()?
-        .f_log1p()?;
-    Ok(top
-        .f_expand_as(&others)?
-        .f_where_self(&parts.is_top, &others)?)
-}
-
-/// The seed's binary focal terms `-alpha_t (1 - p_t)^gamma ln(clamp(p_t, 1e-4, 1))` of every
-/// class from `log p` and `log(1 - p)` (`p_t` is `p` where `positive`, else `1 - p`): the factor
-/// `(1 - p_t)^gamma` as `exp(gamma log(1 - p_t))`, and where `p_t < 1e-4` the clamped constants
-/// `ln 1e-4` and `(1 - 1e-4)^gamma`, whose gradient is 0 as the clamp's.
-fn log_space_focal_terms(
-    log_p: &Tensor,
-    log_q: &Tensor,
-    positive: &Tensor,
+/// The sum over classes of the seed's binary focal terms, `(N, 1, *)`, for logits `x` `(N, C, *)`
+/// (`C >= 1`) and class indices `target` `(N, *)`, in log space. Per position, with `k` the top
+/// class ([`top_class`]) and `y` the target, every class but `k` and `y` is a negative whose
+/// `p <= 1/2`: its term is `-(1 - alpha) p^gamma log1p(-p)`, exact at every probability (its
+/// `p_t = 1 - p >= 1/2` is never clamped), computed in a handful of full-size passes with `p`
+/// as `exp(x_c - x_k) / (1 + rest)`. The two special classes are computed on `(N, 1, *)` slices:
+/// `y` as the positive (`ln p_y` from the log-softmax, `ln(1 - p_y)` as `log1p(-p_y)`, or from
+/// `rest` where `y` is `k`) and, where `y` is not `k`, `k` as a negative (`ln(1 - p_k)` from the
+/// others' share `rest`, `ln p_k = -log1p(rest)`), both through [`focal_terms`] (the clamp).
+/// `rest`, the sum of `exp(x_c - x_k)` over the classes but `k`, gives `1 - p_k = rest / (1 +
+/// rest)` without a subtraction from 1, and carries NaN where the top logit is not finite (NaN
+/// everywhere there, as `log_softmax` gives). The values and gradients are the former per-class
+/// formulation's (the one-hot `where`s over all `C` classes) to rounding, with no full-size mask
+/// and a third fewer full-size buffers.
+fn log_space_focal_sum(
+    x: &Tensor,
+    target: &Tensor,
     gamma: f64,
     alpha: f64,
 ) -> Result<Tensor, LossError> {
-    let log_p_t = log_p.f_where_self(positive, log_q)?;
-    let log_one_minus_p_t = log_q.f_where_self(positive, log_p)?;
+    let y = target.f_unsqueeze(1)?;
+    let top = top_class(x)?;
+    let y_is_top = y.f_eq_tensor(&top)?;
+    // x_k and x_y from one gather (one full-size buffer in the backward pass).
+    let both = Tensor::f_cat(&[&top, &y], 1)?;
+    let x_both = x.f_gather(1, &both, false)?;
+    let x_top = x_both.f_narrow(1, 0, 1)?;
+    let x_y = x_both.f_narrow(1, 1, 1)?;
+    // z = x - x_k, set to -inf at k and y behind autograd's back (z is saved by no operation): to
+    // autograd, z is then a constant -inf there, whose exp is 0 with a zero gradient, as the
+    // seed-exact detach at the top class (z_k = x_k - x_k is constant) and the exclusion of y.
+    let mut z = x.f_sub(&x_top)?;
+    let _ = z
+        .f_detach()?
+        .f_scatter_value_(1, &both, f64::NEG_INFINITY)?;
+    // exp in place unless z is needed again (the modulator of 0 < gamma < 1, below).
+    let e = if gamma > 0.0 && gamma < 1.0 {
+        z.f_exp()?
+    } else {
+        z.f_exp_()?
+    };
+    // x_y - x_k: 0 where y is k (NaN where x_k is not finite), taken there as 0 (ln p_y) and -inf
+    // (exp(x_y - x_k) in rest) through masks, so that no gradient of a subtraction that cancels
+    // (x_k - x_k) reaches the logits.
+    let d_y = x_y.f_sub(&x_top)?;
+    let e_y = d_y.f_masked_fill(&y_is_top, f64::NEG_INFINITY)?.f_exp()?;
+    // The others' sum at k, plus x_k - x_k (0, or NaN where x_k is not finite, so that an infinite
+    // logit gives log_softmax's NaN everywhere; constant).
+    let rest = e
+        .f_sum_dim_intlist(1, true, x.kind())?
+        .f_add(&e_y)?
+        .f_add(&x_top.f_sub(&x_top)?.f_detach()?)?;
+    let log1p_rest = rest.f_log1p()?;
+    // ln(1 - p_k) and ln p_k = -ln(1 + rest).
+    let log_q_top = log_share(&rest, &log1p_rest)?;
+    let log_p_top = log1p_rest.f_neg()?;
+    let inv = log_p_top.f_exp()?;
+    // The positive class y: ln p_y = x_y - x_k - ln(1 + rest); ln(1 - p_y) = log1p(-p_y) (p_y <=
+    // 1/2), or ln(1 - p_k) where y is k (where p_y as exp(-inf) is 0: the unused log1p is finite).
+    let log_p_y = d_y.f_masked_fill(&y_is_top, 0.0)?.f_add(&log_p_top)?;
+    let log_q_y = log_q_top.f_where_self(&y_is_top, &e_y.f_mul(&inv)?.f_neg()?.f_log1p()?)?;
+    let positive = focal_terms(&log_p_y, &log_q_y, gamma, alpha)?;
+    // The top class as a negative where it is not the target: p_t = 1 - p_k.
+    let top_negative =
+        focal_terms(&log_q_top, &log_p_top, gamma, 1.0 - alpha)?.f_masked_fill(&y_is_top, 0.0)?;
+    // The other negatives: -p = e * (-1 / (1 + rest)), 0 at k and y (whose terms are then 0).
+    let neg_p = e.f_mul(&inv.f_neg()?)?;
+    let log_q = neg_p.f_log1p()?;
+    let (terms, sign) = if gamma == 0.0 {
+        (log_q, 1.0)
+    } else if gamma.fract() == 0.0 {
+        // An integer gamma: p^gamma as (-p)^gamma (-1)^gamma, no pass to negate p.
+        let odd = gamma % 2.0 == 1.0;
+        let sign = if odd { -1.0 } else { 1.0 };
+        (neg_p.f_pow_tensor_scalar(gamma)?.f_mul(&log_q)?, sign)
+    } else if gamma > 1.0 {
+        // p^gamma: pow's derivative gamma p^(gamma - 1) is finite at p = 0 for gamma >= 1.
+        (
+            neg_p.f_neg()?.f_pow_tensor_scalar(gamma)?.f_mul(&log_q)?,
+            1.0,
+        )
+    } else {
+        // 0 < gamma < 1: exp(gamma ln p), ln p = z - ln(1 + rest) (-inf at k and y: 0 there, with a
+        // finite gradient, where pow's derivative at p = 0 is infinite).
+        let mut scaled = z.f_add(&log_p_top)?;
+        let _ = scaled.f_mul_scalar_(gamma)?;
+        let _ = scaled.f_exp_()?;
+        (scaled.f_mul(&log_q)?, 1.0)
+    };
+    let negatives = terms
+        .f_sum_dim_intlist(1, true, x.kind())?
+        .f_mul_scalar(-(1.0 - alpha) * sign)?;
+    Ok(positive.f_add(&top_negative)?.f_add(&negatives)?)
+}
+
+/// The seed's binary focal term `-weight (1 - p_t)^gamma ln(clamp(p_t, 1e-4, 1))` from `ln p_t`
+/// and `ln(1 - p_t)`: the factor `(1 - p_t)^gamma` as `exp(gamma ln(1 - p_t))` ([`modulator`]),
+/// and where `p_t < 1e-4` the clamped constants `ln 1e-4` and `(1 - 1e-4)^gamma`, whose gradient
+/// is 0 as the clamp's.
+fn focal_terms(
+    log_p_t: &Tensor,
+    log_one_minus_p_t: &Tensor,
+    gamma: f64,
+    weight: f64,
+) -> Result<Tensor, LossError> {
     let clamped = log_p_t.f_lt(P_T_MIN.ln())?;
     let log_p_t = log_p_t.f_masked_fill(&clamped, P_T_MIN.ln())?;
-    let factor = modulator(&log_one_minus_p_t, gamma)?
+    let factor = modulator(log_one_minus_p_t, gamma)?
         .f_masked_fill(&clamped, (1.0 - P_T_MIN).powf(gamma))?;
-    let alpha_t = Tensor::f_scalar_tensor(alpha, (log_p.kind(), log_p.device()))?
-        .f_where_scalarother(positive, 1.0 - alpha)?;
-    Ok(alpha_t.f_neg()?.f_mul(&factor)?.f_mul(&log_p_t)?)
+    Ok(factor.f_mul(&log_p_t)?.f_mul_scalar(-weight)?)
+}
+
+/// The first index of the largest logit along dim 1 (`(N, 1, *)` int64), the last class where a
+/// position holds NaN (whose results are NaN anyway): the largest of `C - c` over the maxima,
+/// in one byte per element where `C <= 255` (libtorch's `argmax` over dim 1 is slow on CPU).
+fn top_class(x: &Tensor) -> Result<Tensor, LossError> {
+    let shape = x.size();
+    let classes = shape[1];
+    let mut view = vec![1i64; shape.len()];
+    view[1] = classes;
+    let rank_kind = if classes <= 255 {
+        Kind::Uint8
+    } else {
+        Kind::Int64
+    };
+    let rank = Tensor::f_arange_start_step(classes, 0, -1, (Kind::Int64, x.device()))?
+        .f_to_kind(rank_kind)?
+        .f_view(view.as_slice())?;
+    let is_max = x.f_eq_tensor(&x.f_amax([1i64].as_slice(), true)?)?;
+    let first = rank
+        .f_where_scalarother(&is_max, 0)?
+        .f_amax([1i64].as_slice(), true)?
+        .f_to_kind(Kind::Int64)?;
+    Ok(first
+        .f_neg()?
+        .f_add_scalar(classes)?
+        .f_clamp_max(classes - 1)?)
 }
 
 /// The target as `(N, *)` int64: accepts `(N, *)` and `(N, 1, *)` for input `(N, C, *)`.
