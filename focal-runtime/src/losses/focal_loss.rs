@@ -3,7 +3,7 @@
 use focal_macros::loss;
 use tch::{Kind, Tensor};
 
-use super::common::{downcast, log_share, modulator, upcast};
+use super::common::{downcast, first_argmax, log_share, modulator, upcast};
 use super::focal::P_T_MIN;
 use crate::{checks, LossError, LossOutput};
 
@@ -63,7 +63,7 @@ pub fn focal_loss(
 
 /// The sum over classes of the seed's binary focal terms, `(N, 1, *)`, for logits `x` `(N, C, *)`
 /// (`C >= 1`) and class indices `target` `(N, *)`, in log space. Per position, with `k` the top
-/// class ([`top_class`]) and `y` the target, every class but `k` and `y` is a negative whose
+/// class ([`first_argmax`]) and `y` the target, every class but `k` and `y` is a negative whose
 /// `p <= 1/2`: its term is `-(1 - alpha) p^gamma log1p(-p)`, exact at every probability (its
 /// `p_t = 1 - p >= 1/2` is never clamped), computed in a handful of full-size passes with `p`
 /// as `exp(x_c - x_k) / (1 + rest)`. The two special classes are computed on `(N, 1, *)` slices:
@@ -82,7 +82,7 @@ fn log_space_focal_sum(
     alpha: f64,
 ) -> Result<Tensor, LossError> {
     let y = target.f_unsqueeze(1)?;
-    let top = top_class(x)?;
+    let top = first_argmax(x)?;
     let y_is_top = y.f_eq_tensor(&top)?;
     // x_k and x_y from one gather (one full-size buffer in the backward pass).
     let both = Tensor::f_cat(&[&top, &y], 1)?;
@@ -171,33 +171,6 @@ fn focal_terms(
     let factor = modulator(log_one_minus_p_t, gamma)?
         .f_masked_fill(&clamped, (1.0 - P_T_MIN).powf(gamma))?;
     Ok(factor.f_mul(&log_p_t)?.f_mul_scalar(-weight)?)
-}
-
-/// The first index of the largest logit along dim 1 (`(N, 1, *)` int64), the last class where a
-/// position holds NaN (whose results are NaN anyway): the largest of `C - c` over the maxima,
-/// in one byte per element where `C <= 255` (libtorch's `argmax` over dim 1 is slow on CPU).
-fn top_class(x: &Tensor) -> Result<Tensor, LossError> {
-    let shape = x.size();
-    let classes = shape[1];
-    let mut view = vec![1i64; shape.len()];
-    view[1] = classes;
-    let rank_kind = if classes <= 255 {
-        Kind::Uint8
-    } else {
-        Kind::Int64
-    };
-    let rank = Tensor::f_arange_start_step(classes, 0, -1, (Kind::Int64, x.device()))?
-        .f_to_kind(rank_kind)?
-        .f_view(view.as_slice())?;
-    let is_max = x.f_eq_tensor(&x.f_amax([1i64].as_slice(), true)?)?;
-    let first = rank
-        .f_where_scalarother(&is_max, 0)?
-        .f_amax([1i64].as_slice(), true)?
-        .f_to_kind(Kind::Int64)?;
-    Ok(first
-        .f_neg()?
-        .f_add_scalar(classes)?
-        .f_clamp_max(classes - 1)?)
 }
 
 /// The target as `(N, *)` int64: accepts `(N, *)` and `(N, 1, *)` for input `(N, C, *)`.
