@@ -51,8 +51,25 @@ pub(crate) const LOG_P_NEGLIGIBLE: f64 = -80.0;
 /// `1 - p_top` by a subtraction that cancels. NaN and infinite logits give `log_softmax`'s
 /// non-finite pattern. Needs at least 2 classes.
 pub(crate) fn log_softmax_with_top(x: &Tensor) -> Result<(Tensor, Tensor), LossError> {
-    let parts = log_softmax_parts(x)?;
-    Ok((parts.log_p, parts.is_top))
+    let top = first_argmax(x)?;
+    let is_top = x
+        .f_zeros_like()?
+        .f_scatter_value(1, &top, 1.0)?
+        .f_to_kind(Kind::Bool)?;
+    // x - x_top: exactly 0 at the top logit (NaN where it is not finite), and detached there, so
+    // that its gradient does not meet the others' in a sum that cancels (the top logit's
+    // gradient, `-sum` of the others', comes through the gather alone).
+    let z = x.f_sub(&x.f_gather(1, &top, false)?)?;
+    let z = z.f_detach()?.f_where_self(&is_top, &z)?;
+    // The others' sum, plus z at the top (0, or NaN where the top logit is not finite, so that an
+    // infinite logit gives log_softmax's NaN everywhere; constant there).
+    let rest = z
+        .f_exp()?
+        .f_masked_fill(&is_top, 0.0)?
+        .f_sum_dim_intlist(1, true, x.kind())?
+        .f_add(&z.f_gather(1, &top, false)?)?;
+    let log1p_rest = rest.f_log1p()?;
+    Ok((z.f_sub(&log1p_rest)?, is_top))
 }
 
 /// The first index of the largest value along dim 1 (`(N, 1, *)` int64), as `argmax(1)` for
@@ -85,40 +102,6 @@ pub(crate) fn first_argmax(x: &Tensor) -> Result<Tensor, LossError> {
         .f_neg()?
         .f_add_scalar(classes)?
         .f_clamp_max(classes - 1)?)
-}
-
-/// [`log_softmax_with_top`]'s results.
-pub(crate) struct LogSoftmaxParts {
-    /// `log_softmax(x, 1)`.
-    pub(crate) log_p: Tensor,
-    /// The top class of each position (bool, `(N, C, *)`).
-    pub(crate) is_top: Tensor,
-}
-
-/// The pieces of [`log_softmax_with_top`].
-pub(crate) fn log_softmax_parts(x: &Tensor) -> Result<LogSoftmaxParts, LossError> {
-    let top = first_argmax(x)?;
-    let is_top = x
-        .f_zeros_like()?
-        .f_scatter_value(1, &top, 1.0)?
-        .f_to_kind(Kind::Bool)?;
-    // x - x_top: exactly 0 at the top logit (NaN where it is not finite), and detached there, so
-    // that its gradient does not meet the others' in a sum that cancels (the top logit's
-    // gradient, `-sum` of the others', comes through the gather alone).
-    let z = x.f_sub(&x.f_gather(1, &top, false)?)?;
-    let z = z.f_detach()?.f_where_self(&is_top, &z)?;
-    // The others' sum, plus z at the top (0, or NaN where the top logit is not finite, so that an
-    // infinite logit gives log_softmax's NaN everywhere; constant there).
-    let rest = z
-        .f_exp()?
-        .f_masked_fill(&is_top, 0.0)?
-        .f_sum_dim_intlist(1, true, x.kind())?
-        .f_add(&z.f_gather(1, &top, false)?)?;
-    let log1p_rest = rest.f_log1p()?;
-    Ok(LogSoftmaxParts {
-        log_p: z.f_sub(&log1p_rest)?,
-        is_top,
-    })
 }
 
 /// `log(1 - softmax(x, 1))` for every class, accurate and with finite gradients also where a
