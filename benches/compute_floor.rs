@@ -16,9 +16,15 @@
 
 use std::time::Instant;
 
+/// The loop and its helpers. Every `unsafe fn` here needs a CPU with AVX2 and FMA: the helpers
+/// are `#[inline(always)]` and called only from [`avx2::softmax_focal`], whose
+/// `#[target_feature]` and caller (`run`, after `is_x86_feature_detected!`) provide that.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+
+    /// The most classes the loop keeps exponentials for.
+    pub const MAX_CLASSES: usize = 16;
 
     /// Every lane `v`.
     #[inline(always)]
@@ -104,6 +110,9 @@ mod avx2 {
     }
 
     /// Eight int64 targets as eight int32 lanes.
+    ///
+    /// # Safety
+    /// `p..p + 8` are readable `i64`s; the CPU has AVX2.
     #[inline(always)]
     unsafe fn ids8(p: *const i64) -> __m256i {
         let perm = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
@@ -117,8 +126,10 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA; `x` and `grad` hold `n * classes * spatial` floats and `y`
-    /// `n * spatial` targets in `0..classes`; no other thread touches `grad`'s positions
-    /// `s0..s1` meanwhile.
+    /// `n * spatial` targets in `0..classes`; `s0` and `s1` are multiples of 8 with `s1 <=
+    /// spatial`, so every 8-wide load and store stays inside its row; `classes <= MAX_CLASSES`;
+    /// no other thread reads or writes `grad`'s positions `s0..s1` meanwhile (it may write the
+    /// others: this call touches no other element of `grad`).
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn softmax_focal<const FMA: bool>(
@@ -132,7 +143,7 @@ mod avx2 {
         s1: usize,
     ) -> f64 {
         let mut total = 0.0;
-        let mut es = [c(0.0); 16];
+        let mut es = [c(0.0); MAX_CLASSES];
         for sample in 0..n {
             let mut acc = c(0.0);
             let base = sample * classes * spatial;
@@ -194,8 +205,11 @@ mod avx2 {
 /// A pointer the threads share, each writing its own positions.
 #[derive(Clone, Copy)]
 struct Shared(*mut f32);
-// SAFETY: each thread writes a disjoint set of positions (see `run`).
+// SAFETY: the pointer is only used inside `run`'s thread scope, while the `&mut [f32]` it came
+// from is borrowed by `run` (so it outlives every use), and each thread writes a disjoint set of
+// positions through it (see `run`): no element is written by two threads or read while written.
 unsafe impl Send for Shared {}
+// SAFETY: as for `Send`: shared references to `Shared` only copy the pointer.
 unsafe impl Sync for Shared {}
 
 struct Inputs {
@@ -218,9 +232,11 @@ fn inputs(side: usize) -> Inputs {
             ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 12.0
         })
         .collect();
-    let y = (0..n * spatial)
+    let y: Vec<i64> = (0..n * spatial)
         .map(|i| ((i * 7 + i / 3) % classes) as i64)
         .collect();
+    // `run`'s loop indexes by these without a check.
+    assert!(y.iter().all(|&t| (0..classes as i64).contains(&t)));
     Inputs {
         x,
         y,
@@ -237,6 +253,7 @@ fn run<const FMA: bool>(inp: &Inputs, grad: &mut [f32], threads: usize) -> f64 {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     );
     assert!(inp.spatial.is_multiple_of(8) && grad.len() == inp.x.len());
+    assert!(inp.classes <= avx2::MAX_CLASSES && inp.y.len() == inp.n * inp.spatial);
     let per = (inp.spatial / 8).div_ceil(threads) * 8;
     let out = Shared(grad.as_mut_ptr());
     std::thread::scope(|scope| {
@@ -245,8 +262,10 @@ fn run<const FMA: bool>(inp: &Inputs, grad: &mut [f32], threads: usize) -> f64 {
                 let (s0, s1) = ((t * per).min(inp.spatial), ((t + 1) * per).min(inp.spatial));
                 scope.spawn(move || {
                     let out = out;
-                    // SAFETY: AVX2 and FMA were detected; the lengths were checked above; thread
-                    // `t` writes positions `s0..s1` of every class row, disjoint from the others'.
+                    // SAFETY: AVX2 and FMA were detected; the lengths and the class count were
+                    // checked above, the targets' range in `inputs`; `s0`, `s1` are multiples of
+                    // 8 (`per` is) within `spatial`; thread `t` writes positions `s0..s1` of
+                    // every class row, disjoint from the others'.
                     unsafe {
                         avx2::softmax_focal::<FMA>(
                             inp.x.as_ptr(),
