@@ -68,10 +68,11 @@ pub use focal_runtime::*;
 ///   gradient) or `Vec<Option<Tensor>>` (one entry per tensor: the call-time tensors, then the
 ///   loss's own), or a `Result` of either ([`IntoGradients`]). It runs without autograd
 ///   recording; differentiating its result again (`create_graph`) is a clear error.
-/// - `fused = k`: `k(<tensors>, <the other parameters>, reduction, needs_grad) ->
-///   Result<Option<Fused>, LossError>`, a kernel that computes the reduced loss and, where
-///   `needs_grad`, the input's gradient in one pass; `Ok(None)` takes the composed path, as does
-///   a call where another tensor needs a gradient. Its gradient buffer is handed to autograd:
+/// - `fused = k`: `k(&loss, <tensors in order>, needs_grad) -> Result<Option<Fused>, LossError>`,
+///   a kernel that reads the hyperparameters, `#[buffer]`s and reduction from the loss struct
+///   (`&Self`) and computes the reduced loss and, where `needs_grad`, the input's gradient in one
+///   pass; `Ok(None)` takes the composed path, as does a call where another tensor needs a
+///   gradient. Its gradient buffer is handed to autograd:
 ///   after a plain `loss.backward()` it *is* `input.grad()`.
 ///
 /// See `docs/autograd.md` in the repository for how these connect with autograd and optimizers.

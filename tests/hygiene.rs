@@ -149,15 +149,15 @@ mod locals {
     }
 
     pub fn named_kernel(
+        loss: &FusedNamedLikeLocals,
         value: &Tensor,
         grad: &Tensor,
-        output: f64,
-        reduction: Reduction,
         needs_grad: bool,
     ) -> Result<Option<Fused>, LossError> {
-        if reduction != Reduction::Sum {
+        if loss.reduction != Reduction::Sum {
             return Ok(None);
         }
+        let output = loss.output;
         let diff = value.f_sub(grad)?;
         let loss = diff.f_square()?.f_sum(None)?.f_mul_scalar(output)?;
         let gradient = needs_grad

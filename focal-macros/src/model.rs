@@ -28,7 +28,7 @@ pub(crate) struct LossModel {
     /// Every parameter, in the function's order (how to call it).
     pub(crate) args: Vec<Arg>,
     /// The parameters that are neither call-time tensors nor the reduction, in order: what the
-    /// `backward` and `fused` functions take after the tensors.
+    /// `backward` function takes after the tensors.
     pub(crate) extras: Vec<Extra>,
     /// The parameter of type `Reduction`, where the body reduces its values itself.
     pub(crate) reduction_param: Option<Ident>,
@@ -38,7 +38,8 @@ pub(crate) struct LossModel {
     pub(crate) register: Option<syn::LitStr>,
     /// `#[loss(backward = f)]`: the gradient of the reduced loss with respect to the input.
     pub(crate) backward: Option<Path>,
-    /// `#[loss(fused = f)]`: a kernel computing the reduced loss and its gradient in one pass.
+    /// `#[loss(fused = f)]`: a kernel computing the reduced loss and its gradient in one pass,
+    /// called as `f(&loss, tensors..., needs_grad)`.
     pub(crate) fused: Option<Path>,
     /// Whether the function takes `self` (an error): it is a method, so no struct is emitted.
     pub(crate) has_receiver: bool,

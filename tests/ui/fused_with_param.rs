@@ -1,11 +1,10 @@
-use focal::{loss, Fused, LossError, Reduction};
+use focal::{loss, Fused, LossError};
 use tch::Tensor;
 
 fn kernel(
+    _loss: &Scaled,
     _input: &Tensor,
     _target: &Tensor,
-    _scale: &Tensor,
-    _reduction: Reduction,
     _needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
     Ok(None)

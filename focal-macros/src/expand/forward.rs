@@ -7,6 +7,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::Ident;
 
 use super::stub_body;
@@ -262,14 +263,6 @@ fn forward_body(model: &LossModel) -> TokenStream {
         .map(|t| tensor_checks(krate, model, t))
         .collect();
     let tensor_args: Vec<&Ident> = model.tensors.iter().map(|t| &t.ident).collect();
-    let extra_args: Vec<TokenStream> = model
-        .extras
-        .iter()
-        .map(|extra| match extra {
-            Extra::Hyper(field) => quote!(::core::clone::Clone::clone(&self.#field)),
-            Extra::State(field) => quote!(&self.#field),
-        })
-        .collect();
     let call_args: Vec<TokenStream> = model
         .args
         .iter()
@@ -332,13 +325,31 @@ fn forward_body(model: &LossModel) -> TokenStream {
         let kernel_needs_grad = local("__focal_needs_grad");
         let kernel_result = local("__focal_fused");
         let loss = local("__focal_loss");
+        let kernel = local("__focal_kernel");
+        // The kernel as a function pointer of the expected signature: a kernel with another
+        // signature fails here, at its path, with the signature it should have.
+        let kernel_tensors = model.tensors.iter().map(|t| {
+            if t.optional {
+                quote!(::core::option::Option<&#tensor_ty>)
+            } else {
+                quote!(&#tensor_ty)
+            }
+        });
+        let kernel_ty = quote_spanned! {fused.span()=>
+            fn(&Self, #(#kernel_tensors,)* bool) -> ::core::result::Result<
+                ::core::option::Option<#krate::Fused>,
+                #krate::LossError,
+            >
+        };
         quote! {
             // The kernels compute the input's gradient only: a loss whose other tensors need
             // one takes the composed path.
             if !(#grad_mode && (#others_need_grad)) {
                 let #kernel_needs_grad =
                     #grad_mode && #krate::__private::tch::Tensor::requires_grad(#input);
-                let #kernel_result = #fused(#(#tensor_args,)* #(#extra_args,)* self.reduction, #kernel_needs_grad);
+                #[allow(clippy::type_complexity)]
+                let #kernel: #kernel_ty = #fused;
+                let #kernel_result = #kernel(self, #(#tensor_args,)* #kernel_needs_grad);
                 if let ::core::option::Option::Some(#loss) =
                     #krate::__private::fused_result(Self::NAME, #kernel_result, #input, #kernel_needs_grad)?
                 {

@@ -192,3 +192,28 @@ fn custom_reduction() {
     );
     expect_file!["snapshots/custom_reduction.rs"].assert_eq(&out);
 }
+
+/// A fused kernel on a loss with an optional tensor: the kernel is bound to a function pointer of
+/// the signature it must have (the loss struct, the tensors, whether the input needs a gradient).
+#[test]
+fn fused_kernel() {
+    let out = expand_pretty(
+        quote!(fused = squared_kernel),
+        quote! {
+            /// Weighted squared error.
+            pub fn weighted_squared(
+                input: &Tensor,
+                target: &Tensor,
+                weight: Option<&Tensor>,
+                #[hyper(default = 1.0)] scale: f64,
+            ) -> Tensor {
+                let squared = (input - target).square() * scale;
+                match weight {
+                    Some(w) => squared * w,
+                    None => squared,
+                }
+            }
+        },
+    );
+    expect_file!["snapshots/fused_kernel.rs"].assert_eq(&out);
+}

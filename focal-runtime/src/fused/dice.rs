@@ -47,7 +47,7 @@ use super::simd::{self, Level, Vector, WithLevel};
 use super::softmax_focal::lane_total;
 use super::view::{self, Classes};
 use super::{Blocks, Power, BLOCK};
-use crate::{Activation, Fused, LossError, Reduction};
+use crate::{Activation, DiceFocalLoss, DiceLoss, Fused, LossError, Reduction};
 
 /// Blocks whose sums a thread keeps in float32 lanes before it adds them to its float64 sums:
 /// at most `8 * BLOCK / 8 = 64` additions per float32 lane (AVX2), so the rounding stays near
@@ -60,62 +60,46 @@ const FLUSH: usize = 8;
 /// `1 - num / den` as `(den - num) / den` keeps its digits where it is small.
 const SUMS: usize = 5;
 
-/// The `#[loss(fused = ...)]` hook of `DiceLoss` (the arguments the macro passes).
-#[allow(clippy::too_many_arguments)]
+/// The `#[loss(fused = ...)]` hook of `DiceLoss`.
 pub(crate) fn dice(
+    loss: &DiceLoss,
     input: &Tensor,
     target: &Tensor,
-    activation: Activation,
-    include_background: bool,
-    squared_pred: bool,
-    smooth_nr: f64,
-    smooth_dr: f64,
-    reduction: Reduction,
     needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
     let settings = Settings {
-        activation,
-        include_background,
-        squared_pred,
-        smooth_nr,
-        smooth_dr,
+        activation: loss.activation,
+        include_background: loss.include_background,
+        squared_pred: loss.squared_pred,
+        smooth_nr: loss.smooth_nr,
+        smooth_dr: loss.smooth_dr,
         lambda_dice: 1.0,
         focal: None,
-        reduction,
+        reduction: loss.reduction,
     };
     run(&settings, input, target, needs_grad)
 }
 
-/// The `#[loss(fused = ...)]` hook of `DiceFocalLoss` (the arguments the macro passes).
-#[allow(clippy::too_many_arguments)]
+/// The `#[loss(fused = ...)]` hook of `DiceFocalLoss`.
 pub(crate) fn dice_focal(
+    loss: &DiceFocalLoss,
     input: &Tensor,
     target: &Tensor,
-    activation: Activation,
-    include_background: bool,
-    squared_pred: bool,
-    smooth_nr: f64,
-    smooth_dr: f64,
-    gamma: f64,
-    alpha: Option<f64>,
-    lambda_dice: f64,
-    lambda_focal: f64,
-    reduction: Reduction,
     needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
     let settings = Settings {
-        activation,
-        include_background,
-        squared_pred,
-        smooth_nr,
-        smooth_dr,
-        lambda_dice,
+        activation: loss.activation,
+        include_background: loss.include_background,
+        squared_pred: loss.squared_pred,
+        smooth_nr: loss.smooth_nr,
+        smooth_dr: loss.smooth_dr,
+        lambda_dice: loss.lambda_dice,
         focal: Some(FocalSettings {
-            gamma,
-            alpha,
-            lambda: lambda_focal,
+            gamma: loss.gamma,
+            alpha: loss.alpha,
+            lambda: loss.lambda_focal,
         }),
-        reduction,
+        reduction: loss.reduction,
     };
     run(&settings, input, target, needs_grad)
 }

@@ -38,6 +38,7 @@ mod simd;
 pub(crate) mod softmax_focal;
 mod view;
 
+pub(crate) use driver::drive;
 pub use simd::{detected as detected_simd_level, with_level as with_simd_level, SimdLevel};
 
 /// The most pool workers that have run kernel work at once in this process (for the tests: never

@@ -10,33 +10,13 @@
 //! p_t sum_{c != t} w_c`, with the exact `1 - p_t`: no digit lost where `p_t` is near 1. A
 //! clamped class (`p_t < 1e-4`) has `w_c = 0`, as the clamp's gradient.
 
-use tch::Tensor;
-
-use super::driver::{self, BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
+use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector};
 use super::softmax_focal::lane_total;
 use super::{Blocks, Power, BLOCK};
 use crate::losses::P_T_MIN;
-use crate::{FocalLoss, Fused, LossError, Reduction};
-
-/// The `#[loss(fused = ...)]` hook of `FocalLoss` (the arguments the macro passes): the loss
-/// rebuilt, then [`driver::drive`].
-pub(crate) fn seed_focal(
-    input: &Tensor,
-    target: &Tensor,
-    gamma: f64,
-    alpha: f64,
-    reduction: Reduction,
-    needs_grad: bool,
-) -> Result<Option<Fused>, LossError> {
-    let loss = FocalLoss {
-        gamma,
-        alpha,
-        reduction,
-    };
-    driver::drive(&loss, input, target, needs_grad)
-}
+use crate::{FocalLoss, Reduction};
 
 impl FusedLoss for FocalLoss {
     const TARGETS: TargetKind = TargetKind::Classes;

@@ -5,32 +5,12 @@
 //! `(1 - t) p - t q` (no cancellation for hard targets). Every reduction: `Reduction::None` writes
 //! each element's loss, and its gradient is the elementwise derivative.
 
-use tch::Tensor;
-
-use super::driver::{self, BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
+use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector};
 use super::softmax_focal::lane_total;
 use super::{Blocks, Power};
-use crate::{Fused, LossError, Reduction, SigmoidFocalLoss};
-
-/// The `#[loss(fused = ...)]` hook of `SigmoidFocalLoss` (the arguments the macro passes): the
-/// loss rebuilt, then [`driver::drive`].
-pub(crate) fn sigmoid_focal(
-    input: &Tensor,
-    target: &Tensor,
-    gamma: f64,
-    alpha: Option<f64>,
-    reduction: Reduction,
-    needs_grad: bool,
-) -> Result<Option<Fused>, LossError> {
-    let loss = SigmoidFocalLoss {
-        gamma,
-        alpha,
-        reduction,
-    };
-    driver::drive(&loss, input, target, needs_grad)
-}
+use crate::{Reduction, SigmoidFocalLoss};
 
 impl FusedLoss for SigmoidFocalLoss {
     const TARGETS: TargetKind = TargetKind::Dense;

@@ -23,36 +23,11 @@
 //! `ln p_c < -80` (where `p_c` is 0 to rounding: the term's gradient stays finite at a `-inf`
 //! logit).
 
-use tch::Tensor;
-
-use super::driver::{self, BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
+use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector, MAX_LANES};
 use super::{Blocks, Power, BLOCK};
-use crate::{Fused, LossError, Reduction, SoftmaxFocalLoss};
-
-/// The `#[loss(fused = ...)]` hook of `SoftmaxFocalLoss` (the arguments the macro passes): the
-/// loss rebuilt, then [`driver::drive`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn softmax_focal(
-    input: &Tensor,
-    target: &Tensor,
-    gamma: f64,
-    alpha: Option<Vec<f64>>,
-    ignore_index: Option<i64>,
-    label_smoothing: f64,
-    reduction: Reduction,
-    needs_grad: bool,
-) -> Result<Option<Fused>, LossError> {
-    let loss = SoftmaxFocalLoss {
-        gamma,
-        alpha,
-        ignore_index,
-        label_smoothing,
-        reduction,
-    };
-    driver::drive(&loss, input, target, needs_grad)
-}
+use crate::{Reduction, SoftmaxFocalLoss};
 
 impl FusedLoss for SoftmaxFocalLoss {
     const TARGETS: TargetKind = TargetKind::Classes;

@@ -34,7 +34,7 @@ use crate::{checks, LossError, LossOutput};
 /// loss.backward();
 /// assert_eq!(logits.grad().size(), [2, 3, 4, 4]);
 /// ```
-#[loss(crate = crate, register = "focal_loss", fused = crate::fused::seed_focal::seed_focal)]
+#[loss(crate = crate, register = "focal_loss", fused = crate::fused::drive)]
 pub fn focal_loss(
     #[tensor(float)] input: &Tensor,
     #[tensor(integer)] target: &Tensor,

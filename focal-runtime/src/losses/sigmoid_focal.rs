@@ -43,7 +43,7 @@ use crate::{checks, LossError, LossOutput};
 ///     assert!((loss.double_value(&[i as i64]) - expected).abs() < 1e-15);
 /// }
 /// ```
-#[loss(crate = crate, register = "sigmoid_focal", fused = crate::fused::sigmoid_focal::sigmoid_focal)]
+#[loss(crate = crate, register = "sigmoid_focal", fused = crate::fused::drive)]
 pub fn sigmoid_focal_loss(
     #[tensor(float)] input: &Tensor,
     #[tensor(float, same_shape_as = input)] target: &Tensor,

@@ -49,7 +49,7 @@ use crate::{checks, LossError, LossOutput};
 /// let ours = focal.forward(&logits, &target);
 /// assert!((ours.double_value(&[]) - ce.double_value(&[])).abs() < 1e-15);
 /// ```
-#[loss(crate = crate, register = "softmax_focal", fused = crate::fused::softmax_focal::softmax_focal)]
+#[loss(crate = crate, register = "softmax_focal", fused = crate::fused::drive)]
 pub fn softmax_focal_loss(
     #[tensor(float)] input: &Tensor,
     #[tensor(integer)] target: &Tensor,
