@@ -202,6 +202,8 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
         "SigmoidFocalLoss composed",
         "DiceLoss",
         "DiceLoss composed",
+        "DiceLoss none",
+        "DiceLoss none composed",
         "DiceFocalLoss",
         "DiceFocalLoss composed",
         "FocalLoss surrogate",
@@ -270,6 +272,10 @@ fn run_once(case: &str, inp: &Inputs) {
         // The segmentation demo's settings: softmax, class indices, defaults.
         "DiceLoss" => loss(&DiceLoss::default(), classes()),
         "DiceLoss composed" => fused::composed_only(|| loss(&DiceLoss::default(), classes())),
+        // Reduction::None: the `(N, C)` losses' mean differentiated (the kernel's gradient pass
+        // runs in the backward pass).
+        "DiceLoss none" => dice_unreduced(&x, classes()),
+        "DiceLoss none composed" => fused::composed_only(|| dice_unreduced(&x, classes())),
         "DiceFocalLoss" => loss(&DiceFocalLoss::default(), classes()),
         "DiceFocalLoss composed" => {
             fused::composed_only(|| loss(&DiceFocalLoss::default(), classes()))
@@ -294,6 +300,15 @@ fn run_once(case: &str, inp: &Inputs) {
         }
         other => panic!("unknown case {other}"),
     }
+}
+
+/// `DiceLoss` with `Reduction::None`: the `(N, C)` losses, then the backward pass of their mean.
+fn dice_unreduced(x: &Tensor, target: &Tensor) {
+    DiceLoss::default()
+        .with_reduction(Reduction::None)
+        .forward(x, target)
+        .mean(x.kind())
+        .backward();
 }
 
 /// `SoftmaxFocalLoss` with `Reduction::None`: the per-position losses, then the backward pass of

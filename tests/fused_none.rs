@@ -1,4 +1,5 @@
-//! The fused kernels' `Reduction::None` (SoftmaxFocalLoss, SigmoidFocalLoss, FocalLoss) and the
+//! The fused kernels' `Reduction::None` (SoftmaxFocalLoss, SigmoidFocalLoss, FocalLoss, and
+//! DiceLoss and DiceFocalLoss, whose `(N, C')` values take their gradient in the backward pass) and the
 //! SoftmaxFocalLoss kernel's label smoothing (every reduction), against the composed path (the
 //! same loss from tch operations, with autograd's gradient) as the reference: the float64 kernel
 //! within 1e-12 of the float64 composed path, the float32 kernel within 1e-5 of the float64
@@ -13,7 +14,10 @@
 use std::sync::Mutex;
 
 use focal::fused::{self, SimdLevel};
-use focal::{FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+use focal::{
+    Activation, DiceFocalLoss, DiceLoss, FocalLoss, Loss, Reduction, SigmoidFocalLoss,
+    SoftmaxFocalLoss,
+};
 use tch::{Device, Kind, Tensor};
 
 /// The tests that set the thread count hold this (the count is process-wide).
@@ -322,6 +326,45 @@ fn sigmoid_focal_none_matches_the_composed_path() {
     }
 }
 
+/// `loss` on one and two threads (each checked against the composed path) and at every SIMD
+/// level of this CPU: the runs agree with the one-thread run to rounding (1e-12 float64, 1e-6
+/// float32). The caller holds the thread-count lock.
+fn same_on_threads_and_levels(
+    name: &str,
+    loss: &dyn Loss,
+    x: &Tensor,
+    target: &Tensor,
+    upstream: &Tensor,
+) {
+    let kind = x.kind();
+    let mut results = Vec::new();
+    for threads in [1, 2] {
+        tch::set_num_threads(threads);
+        check(
+            loss,
+            x,
+            target,
+            &format!("{name} {kind:?} on {threads} threads"),
+        );
+        results.push(run(loss, x, target, upstream, true));
+    }
+    let detected = fused::detected_simd_level();
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        if level <= detected {
+            results.push(fused::with_simd_level(level, || {
+                run(loss, x, target, upstream, true)
+            }));
+        }
+    }
+    let tol = if kind == Kind::Double { 1e-12 } else { 1e-6 };
+    for (i, r) in results.iter().enumerate().skip(1) {
+        assert!(
+            rel(&r.value, &results[0].value) <= tol && rel(&r.grad, &results[0].grad) <= tol,
+            "{name} {kind:?}: run {i} differs from the one-thread run"
+        );
+    }
+}
+
 /// Large enough to split over two threads (`2 x 5 x 70 x 97` logits, the last block of each
 /// sample short): the one- and two-thread results both match the composed path, and agree with
 /// each other to rounding; every SIMD level of this CPU too.
@@ -368,7 +411,6 @@ fn none_and_smoothing_on_one_and_two_threads_and_every_simd_level() {
             ),
         ]
     };
-    let detected = fused::detected_simd_level();
     for kind in [Kind::Double, Kind::Float] {
         let x = logits(&shape, kind, 3.0, 502);
         for (name, loss, target) in &cases {
@@ -378,29 +420,7 @@ fn none_and_smoothing_on_one_and_two_threads_and_every_simd_level() {
                 target.shallow_clone()
             };
             let ones = fused::composed_only(|| loss.forward(&x, &target)).ones_like();
-            let mut results = Vec::new();
-            for threads in [1, 2] {
-                tch::set_num_threads(threads);
-                let label = format!("{name} {kind:?} on {threads} threads");
-                check(loss.as_ref(), &x, &target, &label);
-                results.push(run(loss.as_ref(), &x, &target, &ones, true));
-            }
-            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
-                if level > detected {
-                    continue;
-                }
-                let r =
-                    fused::with_simd_level(level, || run(loss.as_ref(), &x, &target, &ones, true));
-                results.push(r);
-            }
-            let tol = if kind == Kind::Double { 1e-12 } else { 1e-6 };
-            for (i, r) in results.iter().enumerate().skip(1) {
-                assert!(
-                    rel(&r.value, &results[0].value) <= tol
-                        && rel(&r.grad, &results[0].grad) <= tol,
-                    "{name} {kind:?}: run {i} differs from the one-thread run"
-                );
-            }
+            same_on_threads_and_levels(name, loss.as_ref(), &x, &target, &ones);
         }
     }
     tch::set_num_threads(before);
@@ -491,4 +511,147 @@ fn no_grad_none_and_one_class() {
     let error = loss.f_forward(&one, &zeros).unwrap_err().to_string();
     assert_eq!(focal::__private::fused_kernel_runs(), before);
     assert!(error.contains("at least 2 classes"), "{error}");
+}
+
+/// The Dice losses' unreduced settings: both activations, with and without the background and
+/// `squared_pred`, and Dice-Focal with gamma, alpha and the lambdas.
+fn dice_losses() -> Vec<(String, Box<dyn Loss>)> {
+    let mut all: Vec<(String, Box<dyn Loss>)> = Vec::new();
+    for activation in [Activation::Softmax, Activation::Sigmoid] {
+        for background in [true, false] {
+            for squared in [false, true] {
+                let label = format!("{activation:?} background {background} squared {squared}");
+                all.push((
+                    format!("DiceLoss {label}"),
+                    Box::new(
+                        DiceLoss::new()
+                            .with_activation(activation)
+                            .with_include_background(background)
+                            .with_squared_pred(squared)
+                            .with_smooth_nr(0.5)
+                            .with_smooth_dr(1.0)
+                            .with_reduction(Reduction::None),
+                    ),
+                ));
+                for (gamma, alpha) in [(2.0, None), (0.5, Some(0.25))] {
+                    all.push((
+                        format!("DiceFocalLoss {label} gamma {gamma} alpha {alpha:?}"),
+                        Box::new(
+                            DiceFocalLoss::new()
+                                .with_activation(activation)
+                                .with_include_background(background)
+                                .with_squared_pred(squared)
+                                .with_gamma(gamma)
+                                .with_alpha(alpha)
+                                .with_lambda_dice(0.7)
+                                .with_lambda_focal(1.3)
+                                .with_reduction(Reduction::None),
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    all
+}
+
+/// `DiceLoss` and `DiceFocalLoss` under `Reduction::None`: the kernel's `(N, C')` values and the
+/// gradient its backward pass computes for a varied `(N, C')` upstream gradient match the
+/// composed path, for class indices (`(N, *)` and `(N, 1, *)`), one-hot and soft targets.
+#[test]
+fn dice_none_matches_the_composed_path() {
+    let shapes: [&[i64]; 4] = [&[3, 4], &[2, 3, 13], &[2, 4, 7, 11], &[1, 3, 67]];
+    for kind in [Kind::Double, Kind::Float] {
+        for (si, shape) in shapes.iter().enumerate() {
+            let x = logits(shape, kind, 3.0, 80 + si as i64);
+            let ids = classes(shape, 800 + si as i64, None, si % 2 == 1);
+            let one_hot = classes(shape, 800 + si as i64, None, false)
+                .one_hot(shape[1])
+                .movedim([-1], [1])
+                .to_kind(kind);
+            tch::manual_seed(810 + si as i64);
+            let soft = Tensor::rand(*shape, (Kind::Double, Device::Cpu)).to_kind(kind);
+            for (target_label, t) in [("ids", &ids), ("one-hot", &one_hot), ("soft", &soft)] {
+                for (label, loss) in dice_losses() {
+                    check(
+                        loss.as_ref(),
+                        &x,
+                        t,
+                        &format!("{label} {kind:?} {shape:?} {target_label}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Dice `None` on one and two threads and every SIMD level: the same values and gradients.
+#[test]
+fn dice_none_on_one_and_two_threads_and_every_simd_level() {
+    let _guard = lock();
+    let before = tch::get_num_threads();
+    let shape = [2i64, 4, 70, 97];
+    let t = classes(&shape, 900, None, false);
+    for kind in [Kind::Double, Kind::Float] {
+        let x = logits(&shape, kind, 3.0, 901);
+        for (name, loss) in dice_losses().into_iter().step_by(3) {
+            let value_shape = fused::composed_only(|| loss.forward(&x, &t)).size();
+            let numel: i64 = value_shape.iter().product();
+            let upstream = (Tensor::arange(numel, (Kind::Double, Device::Cpu)) + 1.0)
+                .view(value_shape.as_slice());
+            same_on_threads_and_levels(&name, loss.as_ref(), &x, &t, &upstream);
+        }
+    }
+    tch::set_num_threads(before);
+}
+
+/// Dice `None` through autograd: `.sum().backward()` (an upstream gradient broadcast from one
+/// value), `retain_graph` (the backward pass runs twice, with the same result), a graph that never
+/// runs backward, and an in-place change to the input before the backward pass (an error, as for
+/// any saved tensor).
+#[test]
+fn dice_none_through_autograd() {
+    let shape = [2i64, 3, 5, 6];
+    let x = logits(&shape, Kind::Double, 2.0, 90);
+    let t = classes(&shape, 901, None, false);
+    let loss = DiceFocalLoss::new().with_reduction(Reduction::None);
+    let composed_grad = |f: &dyn Fn(&Tensor) -> Tensor| {
+        let leaf = x.detach().set_requires_grad(true);
+        f(&fused::composed_only(|| loss.forward(&leaf, &t))).backward();
+        leaf.grad()
+    };
+
+    let leaf = x.detach().set_requires_grad(true);
+    let value = loss.forward(&leaf, &t);
+    assert_eq!(value.size(), [2, 3]);
+    value.sum(Kind::Double).backward();
+    let reference = composed_grad(&|v| v.sum(Kind::Double));
+    assert!(rel(&leaf.grad(), &reference) < 1e-12);
+
+    let leaf = x.detach().set_requires_grad(true);
+    let value = loss.forward(&leaf, &t);
+    let w = Tensor::from_slice(&[0.5f64, -1.0, 2.0, 0.0, 3.0, -0.25]).view([2, 3]);
+    let total = (&value * &w).sum(Kind::Double);
+    let once = Tensor::run_backward(&[&total], &[&leaf], true, false).remove(0);
+    let twice = Tensor::run_backward(&[&total], &[&leaf], false, false).remove(0);
+    assert!(rel(&twice, &once) == 0.0);
+    let reference = composed_grad(&|v| (v * &w).sum(Kind::Double));
+    assert!(rel(&once, &reference) < 1e-12);
+
+    // A forward whose backward never runs.
+    let leaf = x.detach().set_requires_grad(true);
+    drop(loss.forward(&leaf, &t));
+
+    // The input changed in place after the forward pass.
+    let leaf = x.detach().set_requires_grad(true);
+    let input = &leaf * 1.0;
+    let value = loss.forward(&input, &t);
+    tch::no_grad(|| {
+        let _ = input.shallow_clone().g_add_scalar_(1.0);
+    });
+    let error = value
+        .sum(Kind::Double)
+        .f_backward()
+        .expect_err("an in-place change to a saved input");
+    assert!(error.to_string().contains("inplace"), "{error}");
 }

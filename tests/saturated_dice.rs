@@ -1,7 +1,7 @@
 //! `DiceLoss` and `DiceFocalLoss` at saturated logits, each path (the fused CPU kernel and the
 //! composed tch operations) held against the float64 truth: loss and input gradient, float32 and
-//! float64, `Mean` and `Sum` on both paths and `Reduction::None` on the composed path (the
-//! `(N, C')` values and the gradient of their sum), both activations, with and without the
+//! float64, `Mean`, `Sum` and `Reduction::None` (the `(N, C')` values and the gradient of their
+//! sum) on both paths, both activations, with and without the
 //! background, with and without `squared_pred`, smooths `(1e-5, 1e-5)` and `(0.5, 1.0)`, and for
 //! `DiceFocalLoss` gamma, alpha and the lambdas. Inputs: shapes `(2, 3, 5, 4)`, `(1, 4, 7)` and
 //! `(2, 2, 67)` (two blocks of the kernel); class-index, one-hot and soft targets; logits that
@@ -689,7 +689,7 @@ impl Record {
                 Reduction::Sum => (vec![sum], grad.clone()),
                 _ => (values.clone(), grad.clone()),
             };
-            let covered = input.covered && reduction != Reduction::None;
+            let covered = input.covered;
             let loss = st.loss(reduction);
             for kernels in [true, false] {
                 let (value, g) = path(&*loss, &input.x, &input.target, kernels, covered);

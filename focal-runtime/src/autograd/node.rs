@@ -17,7 +17,6 @@ use crate::LossError;
 /// assert_eq!(fused.grad_scale, 0.5);
 /// assert_eq!(fused.upstream, Upstream::Broadcast);
 /// ```
-#[derive(Debug)]
 pub struct Fused {
     /// The loss: reduced, or unreduced (see [`Fused::upstream`]).
     pub value: Tensor,
@@ -33,6 +32,24 @@ pub struct Fused {
     pub grad_scale: f64,
     /// How the upstream gradient (the gradient of `value`) meets `grad`.
     pub upstream: Upstream,
+    /// A gradient computed in the backward pass instead ([`Fused::with_backward`]).
+    deferred: Option<Deferred>,
+}
+
+/// The backward function of [`Fused::with_backward`]: the input's gradient from the upstream
+/// gradient and the input.
+type Deferred = Box<dyn FnMut(&Tensor, &Tensor) -> Result<Tensor, LossError> + Send + 'static>;
+
+impl std::fmt::Debug for Fused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fused")
+            .field("value", &self.value)
+            .field("grad", &self.grad)
+            .field("grad_scale", &self.grad_scale)
+            .field("upstream", &self.upstream)
+            .field("deferred", &self.deferred.is_some())
+            .finish()
+    }
 }
 
 /// How a fused kernel's gradient buffer meets the upstream gradient in the backward pass.
@@ -66,6 +83,34 @@ impl Fused {
             grad,
             grad_scale: 1.0,
             upstream: Upstream::Broadcast,
+            deferred: None,
+        }
+    }
+
+    /// A value whose gradient is computed in the backward pass, where the upstream gradient is
+    /// known: `backward(upstream, input)` returns the input's gradient (of the input's shape).
+    /// For a kernel whose unreduced values mix the input in a way a buffer times the upstream
+    /// gradient cannot express (the Dice losses' per-`(n, c)` values under the softmax). The node
+    /// saves the input (an in-place change to it before the backward pass is an error, as for
+    /// any saved tensor); `backward` runs once per backward pass, never when none runs, and an
+    /// error it returns fails that backward pass.
+    ///
+    /// ```
+    /// use focal_runtime::Fused;
+    /// use tch::Tensor;
+    /// // sum(x^2) per row of a (2, 3) input: the gradient 2 x scaled by each row's upstream.
+    /// let fused = Fused::with_backward(Tensor::from_slice(&[5.0f64, 25.0]), |upstream, x| {
+    ///     Ok(x * 2.0 * upstream.unsqueeze(1))
+    /// });
+    /// assert!(fused.grad.is_none());
+    /// ```
+    pub fn with_backward<B>(value: Tensor, backward: B) -> Self
+    where
+        B: FnMut(&Tensor, &Tensor) -> Result<Tensor, LossError> + Send + 'static,
+    {
+        Fused {
+            deferred: Some(Box::new(backward)),
+            ..Fused::new(value, None)
         }
     }
 
@@ -212,6 +257,17 @@ pub(crate) fn kernel_output(
         CAPTURED.with(|c| *c.borrow_mut() = Some(Some(fused)));
         return Ok(Some(value));
     }
+    if let (true, Some(backward)) = (needs_grad, fused.deferred) {
+        let node = DeferredGradient {
+            loss,
+            value: Some(fused.value),
+            backward,
+        };
+        return Ok(apply(node, &[input])
+            .map_err(|e| LossError::from(e).in_loss(loss))?
+            .into_iter()
+            .next());
+    }
     match (needs_grad, fused.grad) {
         (false, _) => Ok(Some(fused.value)),
         (true, None) => Ok(None),
@@ -256,6 +312,66 @@ pub(crate) fn kernel_output(
                 .into_iter()
                 .next())
         }
+    }
+}
+
+/// The forward pass of a node whose value was computed beforehand: `inputs` saved for the
+/// backward pass, the value as the output.
+fn saved_with_value(
+    ctx: &mut ForwardContext<'_>,
+    inputs: &[Tensor],
+    value: &mut Option<Tensor>,
+) -> Result<Vec<Tensor>, FunctionError> {
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    ctx.save_for_backward(&refs);
+    Ok(vec![value.take().ok_or("the value was already taken")?])
+}
+
+/// The node of [`Fused::with_backward`]: the kernel's value as output, the input saved, the
+/// kernel's backward function called in the backward pass with the upstream gradient.
+struct DeferredGradient {
+    loss: &'static str,
+    value: Option<Tensor>,
+    backward: Deferred,
+}
+
+impl Function for DeferredGradient {
+    fn name(&self) -> String {
+        self.loss.to_owned()
+    }
+
+    fn forward(
+        &mut self,
+        ctx: &mut ForwardContext<'_>,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>, FunctionError> {
+        saved_with_value(ctx, inputs, &mut self.value)
+    }
+
+    fn backward(
+        &mut self,
+        ctx: &mut BackwardContext<'_>,
+        grad_outputs: &[Tensor],
+    ) -> Result<Vec<Option<Tensor>>, FunctionError> {
+        if !ctx.needs_input_grad(0) {
+            return Ok(vec![None]);
+        }
+        let upstream = grad_outputs.first().ok_or("no upstream gradient")?;
+        let input = ctx
+            .saved_tensors()
+            .first()
+            .ok_or("the input was not saved")?;
+        let grad = (self.backward)(upstream, input)?;
+        if grad.size() != input.size() {
+            return Err(LossError::ShapeMismatch {
+                loss: self.loss,
+                arg: "gradient",
+                expected: format!("should have the input's shape, {:?}", input.size()),
+                found: grad.size(),
+            }
+            .into());
+        }
+        Ok(vec![Some(grad)])
     }
 }
 
@@ -316,12 +432,7 @@ where
         ctx: &mut ForwardContext<'_>,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>, FunctionError> {
-        let refs: Vec<&Tensor> = inputs.iter().collect();
-        ctx.save_for_backward(&refs);
-        Ok(vec![self
-            .value
-            .take()
-            .ok_or("the value was already taken")?])
+        saved_with_value(ctx, inputs, &mut self.value)
     }
 
     fn backward(

@@ -19,7 +19,10 @@
 //! at `t = 0`).
 //!
 //! Pass 2, only where the input needs a gradient, writes the gradient into a fresh buffer handed
-//! to autograd. For the softmax Dice alone, pass 1 stores the probabilities in that buffer and
+//! to autograd. Under `Reduction::None` (one value per kept `(n, c)`, `(N, C')`) it runs in the
+//! backward pass instead, with each `(n, c)`'s coefficients times that value's upstream gradient
+//! (the gradient of `sum u_{n c} loss_{n c}`), through [`Fused::with_backward`]; the forward
+//! pass keeps only the per-`(n, c)` coefficients. For the softmax Dice alone, pass 1 stores the probabilities in that buffer and
 //! pass 2 reads them back (no second softmax); with the focal part, which needs `ln p` and
 //! `1 - p` to full precision, and with the sigmoid, pass 2 computes the activation again. It
 //! writes: with the sigmoid, `g p (1 - p)` plus the sigmoid focal term's gradient
@@ -33,7 +36,7 @@
 //! Anything the kernel does not cover takes the composed path, which also reports what is
 //! invalid: a non-finite logit, a class index outside `[0, C)`, a dense target outside `[0, 1]`
 //! (or NaN), a Dice denominator that is 0 or not finite, a non-finite sum or gradient, empty
-//! inputs, `Reduction::None`, dtypes other than float32 and float64, non-contiguous inputs,
+//! inputs, a custom reduction, dtypes other than float32 and float64, non-contiguous inputs,
 //! tensors off the CPU, the softmax with one channel and `include_background = false` with one
 //! channel.
 
@@ -105,6 +108,7 @@ pub(crate) fn dice_focal(
 }
 
 /// A Dice (or Dice-Focal) loss's hyperparameters.
+#[derive(Clone, Copy)]
 struct Settings {
     activation: Activation,
     include_background: bool,
@@ -115,6 +119,17 @@ struct Settings {
     /// The focal part of Dice-Focal.
     focal: Option<FocalSettings>,
     reduction: Reduction,
+}
+
+impl Settings {
+    /// The loss's name.
+    fn name(&self) -> &'static str {
+        if self.focal.is_some() {
+            "DiceFocalLoss"
+        } else {
+            "DiceLoss"
+        }
+    }
 }
 
 /// The focal part's hyperparameters.
@@ -133,7 +148,7 @@ fn run(
     target: &Tensor,
     needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
-    if !super::enabled() || !matches!(settings.reduction, Reduction::Mean | Reduction::Sum) {
+    if !super::enabled() || matches!(settings.reduction, Reduction::Custom(_)) {
         return Ok(None);
     }
     if input.device() != Device::Cpu || target.device() != Device::Cpu || input.numel() == 0 {
@@ -154,120 +169,116 @@ enum Targets<'a, R> {
     Dense(&'a [R]),
 }
 
+/// The target as the passes read it: dense targets (of the input's shape) in the input's dtype
+/// and contiguous, class indices as they are; `None` where the kernel does not cover it.
+fn kernel_target<R: Real>(shape: &[i64], target: &Tensor) -> Result<Option<Tensor>, LossError> {
+    if target.size() == shape {
+        if target.kind() == R::KIND && target.is_contiguous() {
+            Ok(Some(target.shallow_clone()))
+        } else if matches!(target.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
+            Ok(None)
+        } else {
+            Ok(Some(target.f_to_kind(R::KIND)?.f_contiguous()?))
+        }
+    } else if target.is_floating_point() || !class_target_shape(shape, &target.size()) {
+        Ok(None)
+    } else {
+        Ok(Some(target.shallow_clone()))
+    }
+}
+
+/// A call's input and target as the passes read them.
+struct Inputs<'a, R> {
+    shape: Vec<i64>,
+    samples: usize,
+    classes: usize,
+    spatial: usize,
+    x: &'a [R],
+    targets: Targets<'a, R>,
+    blocks: Blocks,
+}
+
+impl<'a, R: Real> Inputs<'a, R> {
+    /// `None` where the kernel does not cover them; `target` as [`kernel_target`] gives it.
+    fn of(settings: &Settings, input: &'a Tensor, target: &'a Tensor) -> Option<Self> {
+        let shape = input.size();
+        let (samples, classes) = (*shape.first()? as usize, *shape.get(1)? as usize);
+        let softmax = settings.activation == Activation::Softmax;
+        if classes < 2 && (softmax || !settings.include_background) {
+            return None;
+        }
+        let x = view::floats::<R>(input)?;
+        let spatial = x.len().checked_div(samples * classes)?;
+        let targets = if target.size() == shape {
+            match view::floats::<R>(target) {
+                Some(t) if t.len() == x.len() => Targets::Dense(t),
+                _ => return None,
+            }
+        } else {
+            match view::classes(target) {
+                Some(c) if c.len() == samples * spatial => Targets::Classes(c),
+                _ => return None,
+            }
+        };
+        let blocks = Blocks::of(&shape, x.len(), samples * spatial)?;
+        Some(Inputs {
+            shape,
+            samples,
+            classes,
+            spatial,
+            x,
+            targets,
+            blocks,
+        })
+    }
+
+    /// The passes' shared view.
+    fn task<'t>(&'t self, kernel: &'t DiceKernel<R>) -> Task<'t, R> {
+        Task {
+            kernel,
+            blocks: self.blocks,
+            x: self.x,
+            targets: &self.targets,
+        }
+    }
+}
+
 fn typed<R: Real>(
     settings: &Settings,
     input: &Tensor,
     target: &Tensor,
     needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
-    let shape = input.size();
-    let (Some(&samples), Some(&classes)) = (shape.first(), shape.get(1)) else {
+    let Some(target) = kernel_target::<R>(&input.size(), target)? else {
         return Ok(None);
     };
-    let (samples, classes) = (samples as usize, classes as usize);
-    let softmax = settings.activation == Activation::Softmax;
-    if classes < 2 && (softmax || !settings.include_background) {
-        return Ok(None);
-    }
-    let Some(x) = view::floats::<R>(input) else {
+    let Some(inputs) = Inputs::<R>::of(settings, input, &target) else {
         return Ok(None);
     };
-    let Some(spatial) = x.len().checked_div(samples * classes) else {
-        return Ok(None);
-    };
-    let dense_target;
-    let targets = if target.size() == shape {
-        dense_target = if target.kind() == R::KIND && target.is_contiguous() {
-            target.shallow_clone()
-        } else if matches!(target.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
-            return Ok(None);
-        } else {
-            target.f_to_kind(R::KIND)?.f_contiguous()?
-        };
-        match view::floats::<R>(&dense_target) {
-            Some(t) if t.len() == x.len() => Targets::Dense(t),
-            _ => return Ok(None),
-        }
-    } else {
-        if target.is_floating_point() || !class_target_shape(&shape, &target.size()) {
-            return Ok(None);
-        }
-        match view::classes(target) {
-            Some(c) if c.len() == samples * spatial => Targets::Classes(c),
-            _ => return Ok(None),
-        }
-    };
-    let Some(blocks) = Blocks::of(&shape, x.len(), samples * spatial) else {
-        return Ok(None);
-    };
-    let kernel = DiceKernel::<R>::new(settings, classes);
-    let task = Task {
-        kernel: &kernel,
-        blocks,
-        x,
-        targets: &targets,
-    };
-    let split = Split::of(&blocks, 0);
-    let level = simd::current();
+    // Unreduced, the gradient waits for the upstream gradient (one value per `(n, c)`): the
+    // backward pass runs pass 2 (see `unreduced_grad`).
+    let unreduced = settings.reduction == Reduction::None;
+    let kernel = DiceKernel::<R>::new(settings, inputs.classes, !unreduced);
+    let task = inputs.task(&kernel);
 
     // The gradient buffer (with the softmax Dice alone, pass 1 stores the probabilities in it,
     // which pass 2 reads instead of computing the softmax again).
-    let mut buffer = if needs_grad {
-        Some(view::FreshFloats::<R>::large(&shape)?)
+    let mut buffer = if needs_grad && !unreduced {
+        Some(view::FreshFloats::<R>::large(&inputs.shape)?)
     } else {
         None
     };
     let reduced = {
-        let Some(out) = SharedOut::of(buffer.as_mut(), blocks) else {
+        let Some(out) = SharedOut::of(buffer.as_mut(), inputs.blocks) else {
             return Ok(None);
         };
         let store = out.as_ref().filter(|_| kernel.stores_probabilities());
-        // Pass 1: the per-(n, c) sums, merged in the parts' order.
-        let Some(parts) = on_pool(split.parts, |part| {
-            let (first, end) = split.range(part);
-            simd::dispatch(
-                level,
-                SumsPart {
-                    task: &task,
-                    out: store,
-                    first,
-                    end,
-                },
-            )
-        }) else {
-            return Err(panicked());
-        };
-        let mut sums = vec![0.0f64; samples * classes * SUMS];
-        for part in &parts {
-            if !part.ok {
-                return Ok(None);
-            }
-            for (s, p) in sums.iter_mut().zip(&part.sums) {
-                *s += p;
-            }
-        }
-        let Some(reduced) = Reduced::of(settings, &sums, samples, classes, spatial) else {
+        let Some(reduced) = sums_pass(settings, &inputs, &task, store)? else {
             return Ok(None);
         };
-        // Pass 2: the gradient.
         if let Some(out) = out.as_ref() {
-            let coefs = kernel.coefficients(settings, &reduced, spatial);
-            let Some(parts) = on_pool(split.parts, |part| {
-                let (first, end) = split.range(part);
-                simd::dispatch(
-                    level,
-                    GradPart {
-                        task: &task,
-                        coefs: &coefs,
-                        out,
-                        first,
-                        end,
-                    },
-                )
-            }) else {
-                return Err(panicked());
-            };
-            if parts.iter().any(|finite| !finite) {
+            let coefs = kernel.coefficients(settings, &reduced, inputs.spatial, None);
+            if !grad_pass(&inputs, &task, &coefs, out)? {
                 // A non-finite gradient: the composed path decides what it is.
                 return Ok(None);
             }
@@ -275,11 +286,148 @@ fn typed<R: Real>(
         reduced
     };
     super::count_run();
+    if unreduced {
+        let kept = inputs.classes - kernel.skip;
+        let value = Tensor::f_from_slice(&reduced.values)?
+            .f_view([inputs.samples as i64, kept as i64])?
+            .f_to_kind(R::KIND)?;
+        if !needs_grad {
+            return Ok(Some(Fused::new(value, None)));
+        }
+        let settings = *settings;
+        return Ok(Some(Fused::with_backward(value, move |upstream, input| {
+            unreduced_grad::<R>(&settings, &reduced, input, &target, upstream)
+        })));
+    }
     let value = view::reduced::<R>(reduced.total, reduced.scale)?;
     Ok(Some(Fused::new(
         value,
         buffer.map(view::FreshFloats::into_tensor),
     )))
+}
+
+/// Pass 1: the per-`(n, c)` sums, merged in the parts' order, and the loss from them (`None`
+/// where the kernel does not cover the input: an invalid target or logit, a zero denominator).
+fn sums_pass<R: Real>(
+    settings: &Settings,
+    inputs: &Inputs<'_, R>,
+    task: &Task<'_, R>,
+    store: Option<&SharedOut<'_, R>>,
+) -> Result<Option<Reduced>, LossError> {
+    let parts = on_parts(&inputs.blocks, |first, end| SumsPart {
+        task,
+        out: store,
+        first,
+        end,
+    })?;
+    let mut sums = vec![0.0f64; inputs.samples * inputs.classes * SUMS];
+    for part in &parts {
+        if !part.ok {
+            return Ok(None);
+        }
+        for (s, p) in sums.iter_mut().zip(&part.sums) {
+            *s += p;
+        }
+    }
+    Ok(Reduced::of(
+        settings,
+        &sums,
+        inputs.samples,
+        inputs.classes,
+        inputs.spatial,
+    ))
+}
+
+/// Pass 2: the gradient into `out`; whether every element of it is finite.
+fn grad_pass<R: Real>(
+    inputs: &Inputs<'_, R>,
+    task: &Task<'_, R>,
+    coefs: &Coefficients<R>,
+    out: &SharedOut<'_, R>,
+) -> Result<bool, LossError> {
+    let parts = on_parts(&inputs.blocks, |first, end| GradPart {
+        task,
+        coefs,
+        out,
+        first,
+        end,
+    })?;
+    Ok(parts.iter().all(|&finite| finite))
+}
+
+/// Runs `job(first, end)` on the pool for each thread's share of the blocks, at this thread's
+/// SIMD level; the results in the shares' order.
+fn on_parts<J: WithLevel>(
+    blocks: &Blocks,
+    job: impl Fn(usize, usize) -> J + Sync,
+) -> Result<Vec<J::Output>, LossError>
+where
+    J::Output: Send + Sync,
+{
+    let split = Split::of(blocks, 0);
+    let level = simd::current();
+    on_pool(split.parts, |part| {
+        let (first, end) = split.range(part);
+        simd::dispatch(level, job(first, end))
+    })
+    .ok_or_else(panicked)
+}
+
+/// The backward pass of `Reduction::None`: the input's gradient for the upstream gradient of the
+/// `(N, C')` losses, from pass 2 with each `(n, c)`'s coefficients times its upstream gradient
+/// (`sum_{n, c} u_{n c} loss_{n c}` is a weighted sum of the losses, whose gradient is pass 2's
+/// with weights). The probabilities are computed again (nothing was stored). Unlike the forward
+/// pass it cannot hand a non-finite gradient to the composed path: it returns it.
+fn unreduced_grad<R: Real>(
+    settings: &Settings,
+    reduced: &Reduced,
+    input: &Tensor,
+    target: &Tensor,
+    upstream: &Tensor,
+) -> Result<Tensor, LossError> {
+    let Some(inputs) = Inputs::<R>::of(settings, input, target) else {
+        return Err(LossError::from(tch::TchError::Torch(
+            "the saved input no longer has the layout of the forward pass".into(),
+        )));
+    };
+    let kernel = DiceKernel::<R>::new(settings, inputs.classes, false);
+    let kept = inputs.classes - kernel.skip;
+    let upstream = upstream
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Double)?
+        .f_contiguous()?
+        .f_view([-1])?;
+    let upstream = Vec::<f64>::try_from(&upstream)?;
+    if upstream.len() != inputs.samples * kept {
+        return Err(LossError::ShapeMismatch {
+            loss: settings.name(),
+            arg: "upstream gradient",
+            expected: format!("should have {} x {kept} values", inputs.samples),
+            found: vec![upstream.len() as i64],
+        });
+    }
+    // Per `(n, c)`: the upstream gradient of its loss, 0 for a dropped background.
+    let weights: Vec<f64> = (0..inputs.samples * inputs.classes)
+        .map(|nc| {
+            let (n, c) = (nc / inputs.classes, nc % inputs.classes);
+            c.checked_sub(kernel.skip)
+                .and_then(|k| upstream.get(n * kept + k))
+                .copied()
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let coefs = kernel.coefficients(settings, reduced, inputs.spatial, Some(&weights));
+    let task = inputs.task(&kernel);
+    let mut buffer = view::FreshFloats::<R>::large(&inputs.shape)?;
+    {
+        let Some(Some(out)) = SharedOut::of(Some(&mut buffer), inputs.blocks) else {
+            return Err(LossError::from(tch::TchError::Torch(
+                "the gradient buffer has another layout than the input".into(),
+            )));
+        };
+        grad_pass(&inputs, &task, &coefs, &out)?;
+    }
+    Ok(buffer.into_tensor())
 }
 
 /// The loss from the pass-1 sums, in float64.
@@ -294,6 +442,8 @@ struct Reduced {
     /// Per `(n, c)`: the Dice loss `(den - num) / den` (`1 - num / den` without cancellation), 0
     /// for a dropped background.
     r: Vec<f64>,
+    /// Per kept `(n, c)`, in order: its loss (the value of `Reduction::None`).
+    values: Vec<f64>,
 }
 
 impl Reduced {
@@ -311,6 +461,7 @@ impl Reduced {
         let scale = view::reduction_scale(settings.reduction, kept as f64);
         let lambda_focal = settings.focal.map_or(0.0, |f| f.lambda);
         let mut total = 0.0;
+        let mut values = Vec::with_capacity(kept);
         let (mut a, mut b, mut r) = (
             Vec::with_capacity(sums.len()),
             Vec::with_capacity(sums.len()),
@@ -337,7 +488,9 @@ impl Reduced {
                 return None;
             }
             let dice = (difference + (settings.smooth_dr - settings.smooth_nr)) / denominator;
-            total += settings.lambda_dice * dice + lambda_focal * (focal / spatial as f64);
+            let value = settings.lambda_dice * dice + lambda_focal * (focal / spatial as f64);
+            total += value;
+            values.push(value);
             a.push(2.0 / denominator);
             b.push(numerator / (denominator * denominator));
             r.push(dice);
@@ -348,6 +501,7 @@ impl Reduced {
             a,
             b,
             r,
+            values,
         })
     }
 }
@@ -360,6 +514,9 @@ struct DiceKernel<R> {
     softmax: bool,
     squared: bool,
     focal: Option<FocalKernel<R>>,
+    /// Whether pass 1 may store the probabilities for pass 2 (not where pass 2 runs in the
+    /// backward pass).
+    store: bool,
 }
 
 /// The focal part's settings in the kernel's dtype.
@@ -382,13 +539,13 @@ struct Coefficients<R> {
     /// Per `(n, c)`: the Dice loss `r = (den - num) / den`; with `squared_pred` `d loss / d p`
     /// is `a ((p - t) - p r)` where `t >= 1/2` (`b p - a t` without its cancellation there).
     r: Vec<R>,
-    /// Per class: the focal gradient's scale, `lambda_focal / S` times the reduction's scale
+    /// Per `(n, c)`: the focal gradient's scale, `lambda_focal / S` times the reduction's scale
     /// (times the class's alpha with the softmax), 0 for a dropped background.
     focal: Vec<R>,
 }
 
 impl<R: Real> DiceKernel<R> {
-    fn new(settings: &Settings, classes: usize) -> Self {
+    fn new(settings: &Settings, classes: usize, store: bool) -> Self {
         let skip = usize::from(!settings.include_background);
         DiceKernel {
             classes,
@@ -410,41 +567,47 @@ impl<R: Real> DiceKernel<R> {
                     None => (R::ONE, R::ONE),
                 },
             }),
+            store,
         }
     }
 
     /// Whether pass 1 stores the probabilities for pass 2 (the softmax Dice without the focal
-    /// part, whose gradient needs nothing else).
+    /// part, whose gradient needs nothing else, both passes in the forward pass).
     fn stores_probabilities(&self) -> bool {
-        self.softmax && self.focal.is_none()
+        self.store && self.softmax && self.focal.is_none()
     }
 
+    /// Pass 2's coefficients; `weights` (per `(n, c)`) scale each `(n, c)`'s part of the loss
+    /// (the upstream gradient of `Reduction::None`'s values), 1 without.
     fn coefficients(
         &self,
         settings: &Settings,
         reduced: &Reduced,
         spatial: usize,
+        weights: Option<&[f64]>,
     ) -> Coefficients<R> {
         let dice = reduced.scale * settings.lambda_dice;
         let squared = if self.squared { 2.0 } else { 1.0 };
         let focal = settings
             .focal
             .map_or(0.0, |f| reduced.scale * f.lambda / spatial as f64);
+        let weight = |nc: usize| weights.map_or(1.0, |w| w.get(nc).copied().unwrap_or(0.0));
         Coefficients {
-            a: reduced.a.iter().map(|&a| R::of(dice * a)).collect(),
-            b: reduced
-                .b
-                .iter()
-                .map(|&b| R::of(dice * squared * b))
+            a: (reduced.a.iter().enumerate())
+                .map(|(nc, &a)| R::of(weight(nc) * dice * a))
+                .collect(),
+            b: (reduced.b.iter().enumerate())
+                .map(|(nc, &b)| R::of(weight(nc) * dice * squared * b))
                 .collect(),
             r: reduced.r.iter().map(|&r| R::of(r)).collect(),
-            focal: (0..self.classes)
-                .map(|c| {
+            focal: (0..reduced.a.len())
+                .map(|nc| {
+                    let c = nc % self.classes;
                     let alpha = match (&self.focal, self.softmax) {
                         (Some(f), true) => f.alpha.get(c).map_or(0.0, |a| a.to_f64()),
                         _ => f64::from(u8::from(c >= self.skip)),
                     };
-                    R::of(focal * alpha)
+                    R::of(weight(nc) * focal * alpha)
                 })
                 .collect(),
         }
@@ -1075,7 +1238,14 @@ fn softmax_grad<R: Real, L: Level>(
     // `d loss / d p_k` at positions `i..`: the Dice part's.
     for k in 0..b.classes {
         let ab = coefs.dice(level, b, k);
-        let phi = splat(level, coefs.focal.get(k).copied().unwrap_or(R::ZERO));
+        let phi = splat(
+            level,
+            coefs
+                .focal
+                .get(b.n * b.classes + k)
+                .copied()
+                .unwrap_or(R::ZERO),
+        );
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
@@ -1218,7 +1388,14 @@ fn sigmoid_grad<R: Real, L: Level>(
     let mut check = zero;
     for k in 0..b.classes {
         let ab = coefs.dice(level, b, k);
-        let phi = splat(level, coefs.focal.get(k).copied().unwrap_or(R::ZERO));
+        let phi = splat(
+            level,
+            coefs
+                .focal
+                .get(b.n * b.classes + k)
+                .copied()
+                .unwrap_or(R::ZERO),
+        );
         let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
         let row = rows.row(k);
         let mut i = 0;

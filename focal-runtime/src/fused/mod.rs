@@ -3,15 +3,17 @@
 //! contiguous float32 and float64 inputs (two passes for `DiceLoss` and `DiceFocalLoss`: the
 //! per-`(n, c)` sums, then the gradient; see `dice.rs`). They plug into the losses through
 //! `#[loss(fused = ...)]`; any input they do not cover (another dtype, a non-contiguous layout, a
-//! CUDA tensor, a custom reduction, `Reduction::None` for the Dice losses, a hyperparameter setting
-//! outside the kernel, invalid values) takes the composed path, which computes the same loss from
+//! CUDA tensor, a custom reduction, a hyperparameter setting outside the kernel, invalid values) takes the composed path, which computes the same loss from
 //! tch operations.
 //!
 //! `SoftmaxFocalLoss` (label smoothing included) and `SigmoidFocalLoss` run at every standard
 //! reduction: under `Reduction::None` the kernel writes each position's loss (`(N, *)`) or
 //! element's, and each one's own gradient, which the backward pass multiplies by the upstream
 //! gradient (broadcast along the classes for the softmax: [`crate::Upstream`]); so does
-//! `FocalLoss`. `DiceLoss` and `DiceFocalLoss` run under `Mean` and `Sum`.
+//! `FocalLoss`. `DiceLoss` and `DiceFocalLoss` run at every standard reduction too: their
+//! unreduced values are one per `(n, c)`, whose gradient mixes the classes under the softmax, so
+//! under `Reduction::None` the kernel computes the values and runs its gradient pass in the
+//! backward pass, with the upstream gradient in its coefficients ([`crate::Fused::with_backward`]).
 //!
 //! [`composed_only`] runs a closure with the kernels off on the current thread, to compare the
 //! two paths or to rule the kernels out.
