@@ -244,6 +244,19 @@ pub(crate) fn last_kernel_gradient() -> usize {
 const RETAIN: &str = "the gradient was handed to an earlier backward pass; \
                       pass retain_graph = true to run backward twice";
 
+/// `Ok` where a kernel's gradient `grad` has the shape of `input`.
+fn input_shaped(loss: &'static str, grad: &Tensor, input: &Tensor) -> Result<(), LossError> {
+    if grad.size() == input.size() {
+        return Ok(());
+    }
+    Err(LossError::ShapeMismatch {
+        loss,
+        arg: "gradient",
+        expected: format!("should have the input's shape, {:?}", input.size()),
+        found: grad.size(),
+    })
+}
+
 /// The loss value computed by a fused kernel, as a tensor whose autograd node hands the
 /// kernel's gradient to `input` (where `needs_grad`; otherwise the value as it is).
 pub(crate) fn kernel_output(
@@ -257,29 +270,23 @@ pub(crate) fn kernel_output(
         CAPTURED.with(|c| *c.borrow_mut() = Some(Some(fused)));
         return Ok(Some(value));
     }
-    if let (true, Some(backward)) = (needs_grad, fused.deferred) {
-        let node = DeferredGradient {
-            loss,
-            value: Some(fused.value),
-            backward,
+    if let (true, Some(mut backward)) = (needs_grad, fused.deferred) {
+        // A hand-written backward of the input alone.
+        let backward = move |upstream: &Tensor, saved: &[Tensor]| {
+            let input = saved.first().ok_or_else(|| {
+                LossError::from(tch::TchError::Torch("the input was not saved".into()))
+            })?;
+            let grad = backward(upstream, input)?;
+            input_shaped(loss, &grad, input)?;
+            Ok(vec![Some(grad)])
         };
-        return Ok(apply(node, &[input])
-            .map_err(|e| LossError::from(e).in_loss(loss))?
-            .into_iter()
-            .next());
+        return hand_written_output(loss, fused.value, &[input], backward).map(Some);
     }
     match (needs_grad, fused.grad) {
         (false, _) => Ok(Some(fused.value)),
         (true, None) => Ok(None),
         (true, Some(grad)) => {
-            if grad.size() != input.size() {
-                return Err(LossError::ShapeMismatch {
-                    loss,
-                    arg: "gradient",
-                    expected: format!("should have the input's shape, {:?}", input.size()),
-                    found: grad.size(),
-                });
-            }
+            input_shaped(loss, &grad, input)?;
             if fused.upstream == Upstream::PerPosition {
                 let positions: Vec<i64> = input
                     .size()
@@ -312,66 +319,6 @@ pub(crate) fn kernel_output(
                 .into_iter()
                 .next())
         }
-    }
-}
-
-/// The forward pass of a node whose value was computed beforehand: `inputs` saved for the
-/// backward pass, the value as the output.
-fn saved_with_value(
-    ctx: &mut ForwardContext<'_>,
-    inputs: &[Tensor],
-    value: &mut Option<Tensor>,
-) -> Result<Vec<Tensor>, FunctionError> {
-    let refs: Vec<&Tensor> = inputs.iter().collect();
-    ctx.save_for_backward(&refs);
-    Ok(vec![value.take().ok_or("the value was already taken")?])
-}
-
-/// The node of [`Fused::with_backward`]: the kernel's value as output, the input saved, the
-/// kernel's backward function called in the backward pass with the upstream gradient.
-struct DeferredGradient {
-    loss: &'static str,
-    value: Option<Tensor>,
-    backward: Deferred,
-}
-
-impl Function for DeferredGradient {
-    fn name(&self) -> String {
-        self.loss.to_owned()
-    }
-
-    fn forward(
-        &mut self,
-        ctx: &mut ForwardContext<'_>,
-        inputs: &[Tensor],
-    ) -> Result<Vec<Tensor>, FunctionError> {
-        saved_with_value(ctx, inputs, &mut self.value)
-    }
-
-    fn backward(
-        &mut self,
-        ctx: &mut BackwardContext<'_>,
-        grad_outputs: &[Tensor],
-    ) -> Result<Vec<Option<Tensor>>, FunctionError> {
-        if !ctx.needs_input_grad(0) {
-            return Ok(vec![None]);
-        }
-        let upstream = grad_outputs.first().ok_or("no upstream gradient")?;
-        let input = ctx
-            .saved_tensors()
-            .first()
-            .ok_or("the input was not saved")?;
-        let grad = (self.backward)(upstream, input)?;
-        if grad.size() != input.size() {
-            return Err(LossError::ShapeMismatch {
-                loss: self.loss,
-                arg: "gradient",
-                expected: format!("should have the input's shape, {:?}", input.size()),
-                found: grad.size(),
-            }
-            .into());
-        }
-        Ok(vec![Some(grad)])
     }
 }
 
@@ -432,7 +379,12 @@ where
         ctx: &mut ForwardContext<'_>,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>, FunctionError> {
-        saved_with_value(ctx, inputs, &mut self.value)
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        ctx.save_for_backward(&refs);
+        Ok(vec![self
+            .value
+            .take()
+            .ok_or("the value was already taken")?])
     }
 
     fn backward(

@@ -625,6 +625,13 @@ impl<R: Real> Coefficients<R> {
             splat(level, self.r.get(at).copied().unwrap_or(R::ZERO)),
         )
     }
+
+    /// Block `b`'s focal gradient scale of class `k`, in every lane.
+    #[inline(always)]
+    fn focal<L: Level>(&self, level: L, b: &Block<'_, R>, k: usize) -> R::V<L> {
+        let at = b.n * b.classes + k;
+        splat(level, self.focal.get(at).copied().unwrap_or(R::ZERO))
+    }
 }
 
 /// A class's Dice coefficients in lanes: of `-t`, of 1 (`p` with `squared_pred`), and the loss
@@ -1238,14 +1245,7 @@ fn softmax_grad<R: Real, L: Level>(
     // `d loss / d p_k` at positions `i..`: the Dice part's.
     for k in 0..b.classes {
         let ab = coefs.dice(level, b, k);
-        let phi = splat(
-            level,
-            coefs
-                .focal
-                .get(b.n * b.classes + k)
-                .copied()
-                .unwrap_or(R::ZERO),
-        );
+        let phi = coefs.focal(level, b, k);
         let row = rows.row(k);
         let mut i = 0;
         while i < b.len {
@@ -1388,14 +1388,7 @@ fn sigmoid_grad<R: Real, L: Level>(
     let mut check = zero;
     for k in 0..b.classes {
         let ab = coefs.dice(level, b, k);
-        let phi = splat(
-            level,
-            coefs
-                .focal
-                .get(b.n * b.classes + k)
-                .copied()
-                .unwrap_or(R::ZERO),
-        );
+        let phi = coefs.focal(level, b, k);
         let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
         let row = rows.row(k);
         let mut i = 0;
