@@ -37,35 +37,20 @@ mod common;
 use std::collections::BTreeMap;
 
 use focal::{fused, LossConfig, Reduction};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Float32 errors below this count as rounding: the "no worse than the anchor's float32 result"
 /// bar is at least this (a float32 sum of a few hundred terms is this far off at worst).
 const ROUNDING: f64 = 1e-6;
 
-fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
-    let mut cases: BTreeMap<String, BTreeMap<String, Tensor>> = BTreeMap::new();
-    for (key, tensor) in common::fixtures("anchors.safetensors") {
-        let (case, field) = key.rsplit_once('/').expect("case/field");
-        cases
-            .entry(case.to_owned())
-            .or_default()
-            .insert(field.to_owned(), tensor);
-    }
-    cases
-}
-
+/// `max |ours - anchor| / max |anchor|` (at least 1e-300), of the same shape.
 fn rel_error(ours: &Tensor, anchor: &Tensor) -> f64 {
-    let ours = ours.to_device(Device::Cpu).to_kind(Kind::Double);
-    let anchor = anchor.to_kind(Kind::Double);
     assert_eq!(ours.size(), anchor.size(), "shapes differ");
-    let scale = anchor.abs().max().double_value(&[]).max(1e-300);
-    (ours - &anchor).abs().max().double_value(&[]) / scale
+    common::rel_error_above(ours, anchor, 1e-300)
 }
 
 fn config_of(fields: &BTreeMap<String, Tensor>) -> (String, LossConfig) {
-    let bytes: Vec<u8> = Vec::try_from(&fields["config"]).expect("config bytes");
-    let json = String::from_utf8(bytes).expect("utf-8 config");
+    let json = common::cases::config_json(fields);
     let config = serde_json::from_str(&json).unwrap_or_else(|e| panic!("config {json}: {e}"));
     (json, config)
 }
@@ -79,7 +64,8 @@ fn check(prefix: &str) -> usize {
     let mut worst = [0.0f64; 4];
     // The anchors' own float32 results against the truth (loss, gradient).
     let mut anchor_worst = [0.0f64; 2];
-    for (name, fields) in cases().into_iter().filter(|(n, _)| n.starts_with(prefix)) {
+    let cases = common::cases::fixture_cases("anchors.safetensors");
+    for (name, fields) in cases.into_iter().filter(|(n, _)| n.starts_with(prefix)) {
         let (json, config) = config_of(&fields);
         let loss = config.build().expect("valid config");
         let float32 = fields["input"].kind() == Kind::Float;
@@ -102,11 +88,7 @@ fn check(prefix: &str) -> usize {
                 .to_device(device)
                 .detach()
                 .set_requires_grad(true);
-            let tolerance = if input.kind() == Kind::Double {
-                1e-10
-            } else {
-                1e-5
-            };
+            let tolerance = common::dtype::tolerance(input.kind());
             let run = || {
                 let out = loss
                     .f_forward(&input, &fields["target"].to_device(device))

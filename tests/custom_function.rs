@@ -8,11 +8,12 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use common::float64::floats;
 use focal::autograd::{
     apply, is_grad_enabled, BackwardContext, ForwardContext, Function, FunctionError,
 };
 use focal::{gradcheck_function, GradcheckOptions, LossError};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// A tensor on the test device (`FOCAL_TEST_DEVICE`): on a GPU, backward runs on autograd's
 /// device thread.
@@ -26,10 +27,6 @@ fn randn(shape: &[i64]) -> Tensor {
 
 fn leaf(values: &[f64]) -> Tensor {
     cpu(values).set_requires_grad(true)
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(Device::Cpu).reshape([-1])).unwrap()
 }
 
 /// Three inputs, two outputs: `(a * b + c, sin(a) * c)`, with a hand-written backward that uses
@@ -107,7 +104,7 @@ fn only_the_gradients_asked_for_are_computed() {
     let out = apply(three(&skipped), &[&a, &b, &c]).unwrap();
     let total = &out[0] + &out[1];
     let grads = Tensor::run_backward(&[&total], &[&b], false, false);
-    assert_eq!(values(&grads[0]), [1.0]);
+    assert_eq!(floats(&grads[0]), [1.0]);
     assert_eq!(
         skipped.load(Ordering::SeqCst),
         2,
@@ -118,7 +115,7 @@ fn only_the_gradients_asked_for_are_computed() {
     let a = leaf(&[0.5]);
     let out = apply(three(&skipped), &[&a, &cpu(&[2.0]), &cpu(&[3.0])]).unwrap();
     out[0].backward();
-    assert_eq!(values(&a.grad()), [2.0]);
+    assert_eq!(floats(&a.grad()), [2.0]);
     assert_eq!(skipped.load(Ordering::SeqCst), 2);
 }
 
@@ -171,7 +168,7 @@ fn no_node_without_grad_and_the_function_is_dropped_at_once() {
     let y = tch::no_grad(|| apply(counted(&drops), &[&x]).unwrap().remove(0));
     assert!(!y.requires_grad());
     assert_eq!(drops.load(Ordering::SeqCst), 2);
-    assert_eq!(values(&y), [1.0, 4.0]);
+    assert_eq!(floats(&y), [1.0, 4.0]);
 }
 
 #[test]
@@ -189,7 +186,7 @@ fn the_context_and_saved_tensors_are_freed_with_the_graph() {
         "z's graph still holds the node"
     );
     z.backward();
-    assert_eq!(values(&x.grad()), [2.0, 4.0]);
+    assert_eq!(floats(&x.grad()), [2.0, 4.0]);
     drop(z);
     assert_eq!(drops.load(Ordering::SeqCst), 1, "freed with the graph");
     // Saving an output does not keep the graph alive (no reference cycle).
@@ -207,17 +204,17 @@ fn retain_graph_runs_backward_twice_and_gradients_accumulate() {
     let z = y.sum(Kind::Double);
     let first = Tensor::run_backward(&[&z], &[&x], true, false).remove(0);
     let second = Tensor::run_backward(&[&z], &[&x], true, false).remove(0);
-    assert_eq!(values(&first), [2.0, -6.0]);
-    assert_eq!(values(&second), [2.0, -6.0]);
+    assert_eq!(floats(&first), [2.0, -6.0]);
+    assert_eq!(floats(&second), [2.0, -6.0]);
     z.backward();
-    assert_eq!(values(&x.grad()), [2.0, -6.0]);
+    assert_eq!(floats(&x.grad()), [2.0, -6.0]);
     // Without retain_graph, another pass is libtorch's own error, not a crash.
     let err = z.f_backward().unwrap_err().to_string();
     assert!(err.contains("second time"), "{err}");
     // A second graph accumulates into the same .grad.
     let y = apply(counted(&drops), &[&x]).unwrap().remove(0);
     y.sum(Kind::Double).backward();
-    assert_eq!(values(&x.grad()), [4.0, -12.0]);
+    assert_eq!(floats(&x.grad()), [4.0, -12.0]);
 }
 
 #[test]
@@ -228,7 +225,7 @@ fn a_function_used_twice_in_one_graph() {
     let y2 = apply(counted(&drops), &[&y1]).unwrap().remove(0);
     // y2 = x^4: dy2/dx = 4 x^3 = 32; plus y1 once more: 4.
     (&y2 + &y1).sum(Kind::Double).backward();
-    assert_eq!(values(&x.grad()), [36.0]);
+    assert_eq!(floats(&x.grad()), [36.0]);
 }
 
 #[test]
@@ -238,7 +235,7 @@ fn double_backward_is_a_clear_error_when_attempted() {
     let y = apply(counted(&drops), &[&x]).unwrap().remove(0);
     // create_graph works as long as nobody differentiates the gradient...
     let g = Tensor::run_backward(&[&y.sum(Kind::Double)], &[&x], true, true).remove(0);
-    assert_eq!(values(&g), [3.0]);
+    assert_eq!(floats(&g), [3.0]);
     // ...and differentiating it again says why it cannot.
     let err = g.sum(Kind::Double).f_backward().unwrap_err().to_string();
     assert!(err.contains("DropCounted has no double backward"), "{err}");
@@ -274,9 +271,9 @@ fn a_differentiable_backward_supports_double_backward() {
     let x = leaf(&[2.0]);
     let y = apply(Cube, &[&x]).unwrap().remove(0);
     let g = Tensor::run_backward(&[&y], &[&x], true, true).remove(0);
-    assert_eq!(values(&g), [12.0]);
+    assert_eq!(floats(&g), [12.0]);
     let h = Tensor::run_backward(&[&g], &[&x], false, false).remove(0);
-    assert_eq!(values(&h), [12.0], "d2/dx2 x^3 = 6x");
+    assert_eq!(floats(&h), [12.0], "d2/dx2 x^3 = 6x");
 }
 
 enum Failure {
@@ -336,7 +333,7 @@ fn errors_and_panics_in_backward_come_back_from_f_backward() {
     let y = apply(Failing(Failure::Error), &[&x]).unwrap().remove(0);
     drop(y);
     (&x * 3.0).sum(Kind::Double).backward();
-    assert_eq!(values(&x.grad()), [3.0]);
+    assert_eq!(floats(&x.grad()), [3.0]);
 }
 
 struct PanickingForward;
@@ -408,7 +405,7 @@ fn non_differentiable_outputs_do_not_require_grad() {
     assert_eq!(out[1].int64_value(&[]), 1);
     assert_eq!(out[0].device(), common::test_device());
     out[0].sum(Kind::Double).backward();
-    assert_eq!(values(&x.grad()), [1.0, 1.0, 1.0]);
+    assert_eq!(floats(&x.grad()), [1.0, 1.0, 1.0]);
 }
 
 #[test]
@@ -423,7 +420,7 @@ fn backward_on_another_thread() {
         drop(z);
     });
     handle.join().unwrap();
-    assert_eq!(values(&x.grad()), [2.0, 4.0, 6.0]);
+    assert_eq!(floats(&x.grad()), [2.0, 4.0, 6.0]);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 

@@ -11,22 +11,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use focal::{LossConfig, Reduction};
 use tch::{Kind, Tensor};
-
-fn cases() -> BTreeMap<String, BTreeMap<String, Tensor>> {
-    let mut cases: BTreeMap<String, BTreeMap<String, Tensor>> = BTreeMap::new();
-    for (key, tensor) in common::fixtures("edges.safetensors") {
-        let (case, field) = key.rsplit_once('/').expect("case/field");
-        cases
-            .entry(case.to_owned())
-            .or_default()
-            .insert(field.to_owned(), tensor);
-    }
-    cases
-}
 
 /// Same shape, same NaN / +inf / -inf positions, finite values within `tol` of the largest finite
 /// magnitude of `anchor` (at least 1).
@@ -70,9 +56,9 @@ fn agree(ours: &Tensor, anchor: &Tensor, tol: f64) -> Result<(), String> {
 fn check(prefix: &str) -> usize {
     let mut ran = 0;
     let mut failures = Vec::new();
-    for (name, fields) in cases().into_iter().filter(|(n, _)| n.starts_with(prefix)) {
-        let bytes: Vec<u8> = Vec::try_from(&fields["config"]).expect("config bytes");
-        let json = String::from_utf8(bytes).expect("utf-8 config");
+    let cases = common::cases::fixture_cases("edges.safetensors");
+    for (name, fields) in cases.into_iter().filter(|(n, _)| n.starts_with(prefix)) {
+        let json = common::cases::config_json(&fields);
         let config = match serde_json::from_str::<LossConfig>(&json) {
             Ok(config) => config,
             // A hyperparameter PyTorch refuses is refused when the configuration is read.
@@ -107,11 +93,7 @@ fn check(prefix: &str) -> usize {
                 continue;
             }
         };
-        let tol = if input.kind() == Kind::Double {
-            1e-10
-        } else {
-            1e-5
-        };
+        let tol = common::dtype::tolerance(input.kind());
         if let Err(e) = agree(&out, &fields["loss"], tol) {
             failures.push(format!("{name} {json}: loss {e}"));
         }

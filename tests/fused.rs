@@ -13,15 +13,6 @@ mod common;
 use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
 use tch::{Device, Kind, Tensor};
 
-fn tolerance(kind: Kind) -> f64 {
-    match kind {
-        Kind::Double => 1e-10,
-        // On a GPU the loss takes its composed path: CUDA's float32 softmax and reductions round
-        // differently from the CPU kernel (and not the same way twice).
-        _ => 1e-5,
-    }
-}
-
 /// Loss and gradient (on the CPU) with the kernels on (asserting that one ran) and with them off.
 /// On a CUDA test device the second is the CUDA inputs' result (asserting that no kernel ran:
 /// they take the composed path with the kernels on).
@@ -59,7 +50,10 @@ fn both_paths(loss: &dyn Loss, input: &Tensor, target: &Tensor) -> [(Tensor, Ten
 }
 
 fn assert_agree(loss: &dyn Loss, input: &Tensor, target: &Tensor, case: &str) {
-    assert_agree_within(loss, input, target, case, tolerance(input.kind()));
+    // On a GPU the loss takes its composed path: CUDA's float32 softmax and reductions round
+    // differently from the CPU kernel (and not the same way twice), within the same 1e-5.
+    let tol = common::dtype::tolerance(input.kind());
+    assert_agree_within(loss, input, target, case, tol);
 }
 
 /// Saturated logits (probabilities within rounding of 1) make `1 - p` ill-conditioned, and the

@@ -11,8 +11,12 @@
 //! targets; ignored positions; per-class alpha; gamma 0, 0.5, 1.5 and 2; one and two threads,
 //! every SIMD level of this CPU. Every fused call asserts that a kernel ran.
 
+mod common;
+
 use std::sync::Mutex;
 
+use common::manual_seed_logits;
+use common::paths::{run_path, varied_upstream, PathRun, Upstream};
 use focal::fused::{self, SimdLevel};
 use focal::{
     Activation, DiceFocalLoss, DiceLoss, FocalLoss, Loss, Reduction, SigmoidFocalLoss,
@@ -44,35 +48,19 @@ fn rel(a: &Tensor, b: &Tensor) -> f64 {
     }
 }
 
-/// A loss value and its input gradient.
-struct Run {
-    value: Tensor,
-    grad: Tensor,
-}
-
 /// The loss of `input` (as a leaf) and its gradient through `upstream` (the gradient of the
 /// loss's value: `(value * upstream).sum()` is differentiated), on the fused path (asserting that
 /// a kernel ran) or the composed one (asserting that none ran).
-fn run(loss: &dyn Loss, input: &Tensor, target: &Tensor, upstream: &Tensor, fused: bool) -> Run {
-    let go = || {
-        let x = input.detach().set_requires_grad(true);
-        let value = loss.forward(&x, target);
-        (&value * upstream.to_kind(value.kind()))
-            .sum(value.kind())
-            .backward();
-        Run {
-            value: value.detach(),
-            grad: x.grad(),
-        }
-    };
-    let before = focal::__private::fused_kernel_runs();
-    let out = if fused {
-        go()
-    } else {
-        fused::composed_only(go)
-    };
+fn run(
+    loss: &dyn Loss,
+    input: &Tensor,
+    target: &Tensor,
+    upstream: &Tensor,
+    fused: bool,
+) -> PathRun {
+    let out = run_path(loss, input, target, fused, Upstream::Given(upstream));
     assert_eq!(
-        focal::__private::fused_kernel_runs() - before,
+        out.kernel_runs,
         u64::from(fused),
         "{} fused {fused}: kernel runs",
         loss.name()
@@ -85,11 +73,7 @@ fn run(loss: &dyn Loss, input: &Tensor, target: &Tensor, upstream: &Tensor, fuse
 /// the composed path's value.
 fn check(loss: &dyn Loss, input: &Tensor, target: &Tensor, label: &str) {
     let value_shape = fused::composed_only(|| loss.forward(input, target)).size();
-    // Varied values of both signs, made without the global generator (which tests running at
-    // the same time draw from).
-    let numel: i64 = value_shape.iter().product();
-    let upstream = ((Tensor::arange(numel, (Kind::Double, Device::Cpu)) * 0.731).sin() * 2.0 + 0.1)
-        .view(value_shape.as_slice());
+    let upstream = varied_upstream(value_shape.as_slice());
     let fused_run = run(loss, input, target, &upstream, true);
     let composed_same_kind = run(loss, input, target, &upstream, false);
     assert_eq!(
@@ -131,12 +115,6 @@ fn check(loss: &dyn Loss, input: &Tensor, target: &Tensor, label: &str) {
         ve <= tol && ge <= tol,
         "{label}: loss error {ve:.2e}, gradient error {ge:.2e} (tolerance {tol:e})"
     );
-}
-
-/// Logits `(shape)`, normal times `scale`, in `kind`.
-fn logits(shape: &[i64], kind: Kind, scale: f64, seed: i64) -> Tensor {
-    tch::manual_seed(seed);
-    (Tensor::randn(shape, (Kind::Double, Device::Cpu)) * scale).to_kind(kind)
 }
 
 /// Class indices for `(N, C, *)` logits, `(N, *)` (or `(N, 1, *)`), about a fifth of them
@@ -192,7 +170,7 @@ fn softmax_losses(classes: i64) -> Vec<(String, SoftmaxFocalLoss)> {
 fn softmax_focal_none_matches_the_composed_path() {
     for kind in [Kind::Double, Kind::Float] {
         for (si, shape) in SHAPES.iter().enumerate() {
-            let x = logits(shape, kind, 3.0, si as i64);
+            let x = manual_seed_logits(shape, si as i64, 3.0, kind);
             for (label, loss) in softmax_losses(shape[1]) {
                 for smoothing in [0.0, 0.1] {
                     let loss = loss
@@ -217,7 +195,7 @@ fn softmax_focal_none_matches_the_composed_path() {
 fn softmax_focal_label_smoothing_matches_the_composed_path_at_every_reduction() {
     for kind in [Kind::Double, Kind::Float] {
         for (si, shape) in SHAPES.iter().enumerate() {
-            let x = logits(shape, kind, 3.0, 10 + si as i64);
+            let x = manual_seed_logits(shape, 10 + si as i64, 3.0, kind);
             for (label, loss) in softmax_losses(shape[1]) {
                 for smoothing in [0.05, 0.3, 1.0] {
                     for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
@@ -249,7 +227,7 @@ fn softmax_focal_label_smoothing_at_wide_logit_gaps() {
     for kind in [Kind::Double, Kind::Float] {
         for (si, shape) in [&[4i64, 2, 33][..], &[3, 6, 5, 9]].iter().enumerate() {
             for scale in [10.0, 30.0] {
-                let x = logits(shape, kind, scale, 30 + si as i64);
+                let x = manual_seed_logits(shape, 30 + si as i64, scale, kind);
                 for (label, loss) in softmax_losses(shape[1]) {
                     for reduction in [Reduction::Mean, Reduction::None] {
                         let loss = loss
@@ -275,7 +253,7 @@ fn focal_loss_none_matches_the_composed_path() {
     for kind in [Kind::Double, Kind::Float] {
         for (si, shape) in SHAPES.iter().enumerate() {
             for scale in [1.0, 3.0, 30.0] {
-                let x = logits(shape, kind, scale, 40 + si as i64);
+                let x = manual_seed_logits(shape, 40 + si as i64, scale, kind);
                 for (gamma, alpha) in [(2.0, 0.25), (0.0, 0.5), (0.5, 0.9), (3.5, 0.1)] {
                     let loss = FocalLoss::new()
                         .with_gamma(gamma)
@@ -300,7 +278,7 @@ fn sigmoid_focal_none_matches_the_composed_path() {
     let shapes: [&[i64]; 4] = [&[7], &[3, 5], &[2, 3, 67], &[2, 3, 5, 6, 7]];
     for kind in [Kind::Double, Kind::Float] {
         for (si, shape) in shapes.iter().enumerate() {
-            let x = logits(shape, kind, 3.0, 40 + si as i64);
+            let x = manual_seed_logits(shape, 40 + si as i64, 3.0, kind);
             tch::manual_seed(400 + si as i64);
             let u = Tensor::rand(*shape, (Kind::Double, Device::Cpu));
             for soft in [false, true] {
@@ -412,7 +390,7 @@ fn none_and_smoothing_on_one_and_two_threads_and_every_simd_level() {
         ]
     };
     for kind in [Kind::Double, Kind::Float] {
-        let x = logits(&shape, kind, 3.0, 502);
+        let x = manual_seed_logits(&shape, 502, 3.0, kind);
         for (name, loss, target) in &cases {
             let target = if target.is_floating_point() {
                 target.to_kind(kind)
@@ -432,7 +410,7 @@ fn none_and_smoothing_on_one_and_two_threads_and_every_simd_level() {
 #[test]
 fn the_node_multiplies_by_the_upstream_tensor() {
     let shape = [3i64, 4, 5, 6];
-    let x = logits(&shape, Kind::Double, 2.0, 60);
+    let x = manual_seed_logits(&shape, 60, 2.0, Kind::Double);
     let t = classes(&shape, 600, Some(-100), false);
     let loss = SoftmaxFocalLoss::new()
         .with_label_smoothing(0.1)
@@ -489,7 +467,7 @@ fn the_node_multiplies_by_the_upstream_tensor() {
 #[test]
 fn no_grad_none_and_one_class() {
     let shape = [2i64, 3, 9, 7];
-    let x = logits(&shape, Kind::Float, 2.0, 70);
+    let x = manual_seed_logits(&shape, 70, 2.0, Kind::Float);
     let t = classes(&shape, 700, Some(-100), true);
     for smoothing in [0.0, 0.2] {
         let loss = SoftmaxFocalLoss::new()
@@ -502,7 +480,7 @@ fn no_grad_none_and_one_class() {
         assert!(rel(&value, &truth) < 1e-5);
         assert_eq!(value.kind(), Kind::Float);
     }
-    let one = logits(&[2, 1, 5], Kind::Float, 1.0, 71);
+    let one = manual_seed_logits(&[2, 1, 5], 71, 1.0, Kind::Float);
     let zeros = Tensor::zeros([2, 5], (Kind::Int64, Device::Cpu));
     let loss = SoftmaxFocalLoss::new()
         .with_label_smoothing(0.1)

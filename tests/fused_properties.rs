@@ -13,7 +13,12 @@
 //! the softmax, so that logit gaps stay finite). tests/saturated.rs holds each path against the
 //! float64 truth on such inputs.
 
-use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+mod common;
+
+use common::dtype::{max_of, smallest_normal, tolerance};
+use common::manual_seed_logits;
+use common::paths::{run_path, Upstream};
+use focal::{FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
 use proptest::prelude::*;
 use tch::{Device, Kind, Tensor};
 
@@ -27,12 +32,6 @@ fn shape(min_classes: i64) -> impl Strategy<Value = Vec<i64>> {
         .prop_map(|(n, c, spatial)| [n, c].into_iter().chain(spatial).collect())
 }
 
-/// Logits of `shape` drawn from a seed, times `scale`.
-fn logits(shape: &[i64], seed: u64, scale: f64, kind: Kind) -> Tensor {
-    tch::manual_seed(seed as i64);
-    (Tensor::randn(shape, (Kind::Double, Device::Cpu)) * scale).to_kind(kind)
-}
-
 fn class_targets(shape: &[i64], seed: u64) -> Tensor {
     tch::manual_seed(seed as i64 + 1);
     let t_shape: Vec<i64> = [shape[0]]
@@ -42,59 +41,20 @@ fn class_targets(shape: &[i64], seed: u64) -> Tensor {
     Tensor::randint(shape[1], t_shape.as_slice(), (Kind::Int64, Device::Cpu))
 }
 
-/// Loss and gradient with the kernels on (asserting that one ran) and off; an unreduced loss is
-/// differentiated through a random upstream gradient.
+/// Loss and gradient with the kernels on (asserting that one ran) and off (asserting that none
+/// ran); an unreduced loss is differentiated through a varied upstream gradient.
 fn both_paths(loss: &dyn Loss, input: &Tensor, target: &Tensor) -> [(Tensor, Tensor); 2] {
-    let run = || {
-        let x = input.detach().set_requires_grad(true);
-        let value = loss.forward(&x, target);
-        if value.dim() == 0 {
-            value.backward();
-        } else {
-            // Varied values of both signs, made without the global generator (which tests
-            // running at the same time draw from).
-            let upstream =
-                (Tensor::arange(value.numel() as i64, (Kind::Double, Device::Cpu)) * 0.731).sin()
-                    * 2.0
-                    + 0.1;
-            (&value * upstream.view(value.size().as_slice()).to_kind(value.kind()))
-                .sum(value.kind())
-                .backward();
-        }
-        (value.detach(), x.grad())
-    };
-    let before = focal::__private::fused_kernel_runs();
-    let fused = run();
-    assert_eq!(
-        focal::__private::fused_kernel_runs(),
-        before + 1,
-        "the kernel did not run"
-    );
-    let composed = fused::composed_only(run);
-    assert_eq!(focal::__private::fused_kernel_runs(), before + 1);
-    [fused, composed]
+    let fused = run_path(loss, input, target, true, Upstream::Varied);
+    assert_eq!(fused.kernel_runs, 1, "the kernel did not run");
+    let composed = run_path(loss, input, target, false, Upstream::Varied);
+    assert_eq!(composed.kernel_runs, 0);
+    [(fused.value, fused.grad), (composed.value, composed.grad)]
 }
 
 /// `max |a - b|` over `max |b|`, or over `floor` or the smallest normal number of `b`'s dtype
 /// where that is larger.
 fn rel_error(a: &Tensor, b: &Tensor, floor: f64) -> f64 {
-    let floor = floor.max(if b.kind() == Kind::Double {
-        f64::MIN_POSITIVE
-    } else {
-        f32::MIN_POSITIVE as f64
-    });
-    let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
-    let scale = b.abs().max().double_value(&[]).max(floor);
-    (a - &b).abs().max().double_value(&[]) / scale
-}
-
-/// The dtype's largest finite value.
-fn max_of(kind: Kind) -> f64 {
-    if kind == Kind::Double {
-        f64::MAX
-    } else {
-        f32::MAX as f64
-    }
+    common::rel_error_above(a, b, floor.max(smallest_normal(b.kind())))
 }
 
 /// `x` with its first element set to `sign * value` (where `big` is `Some(sign)`).
@@ -159,14 +119,6 @@ fn any_reduction() -> impl Strategy<Value = Reduction> {
     prop::sample::select(vec![Reduction::Mean, Reduction::Sum, Reduction::None])
 }
 
-fn tolerance(kind: Kind) -> f64 {
-    if kind == Kind::Double {
-        1e-10
-    } else {
-        1e-5
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -187,7 +139,8 @@ proptest! {
         // Label smoothing adds every class's -log p: a smaller largest logit keeps the sum of
         // several such terms finite.
         let big_value = max_of(kind) / if smoothing == 0.0 { 4.0 } else { 64.0 };
-        let x = with_big(logits(&shape, seed, scale, kind), big, big_value);
+        let x = manual_seed_logits(&shape, seed as i64, scale, kind);
+        let x = with_big(x, big, big_value);
         let mut t = class_targets(&shape, seed);
         if ignore && t.numel() > 1 {
             let _ = t.get(0).fill_(-100);
@@ -219,7 +172,8 @@ proptest! {
         reduction in any_reduction(),
     ) {
         let kind = kind_of(double);
-        let x = with_big(logits(&shape, seed, scale, kind), big, max_of(kind) * 0.999);
+        let x = manual_seed_logits(&shape, seed as i64, scale, kind);
+        let x = with_big(x, big, max_of(kind) * 0.999);
         let u = Tensor::rand(shape.as_slice(), (Kind::Double, Device::Cpu));
         let t = if soft { u } else { u.gt(0.5).to_kind(Kind::Double) }.to_kind(kind);
         let loss = SigmoidFocalLoss::new()
@@ -252,7 +206,7 @@ proptest! {
         sum in any::<bool>(),
     ) {
         let kind = kind_of(double);
-        let x = logits(&shape, seed, scale, kind);
+        let x = manual_seed_logits(&shape, seed as i64, scale, kind);
         let t = class_targets(&shape, seed);
         let loss = FocalLoss::new()
             .with_gamma(gamma)

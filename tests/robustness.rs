@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
+use common::dtype::{max_of, tolerance};
 use focal::{
     fused, Activation, DiceFocalLoss, DiceLoss, Focal, FocalLoss, Loss, LossError, Reduction,
     SigmoidFocalLoss, SoftmaxFocalLoss,
@@ -150,13 +151,6 @@ fn is_int(k: Kind) -> bool {
         k,
         Kind::Uint8 | Kind::Int8 | Kind::Int16 | Kind::Int | Kind::Int64
     )
-}
-
-fn max_of(k: Kind) -> f64 {
-    match k {
-        Kind::Double => f64::MAX,
-        _ => f32::MAX as f64,
-    }
 }
 
 /// A valid input and target of loss `l` for an input of shape `s`, in dtype `kind`.
@@ -1297,13 +1291,6 @@ fn agree(a: &Tensor, b: &Tensor, tol: f64) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("differ by {err:e} (scale {scale:e})"))
-    }
-}
-
-fn tolerance(kind: Kind) -> f64 {
-    match kind {
-        Kind::Double => 1e-10,
-        _ => 1e-5,
     }
 }
 

@@ -11,24 +11,17 @@
 //! of the truth, or of the dtype's smallest normal number where the truth is all smaller (a subnormal
 //! result has no relative precision to hold): 1e-10 (float64) and 1e-5 (float32).
 
-use focal::{fused, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
+mod common;
+
+use common::dtype::{max_of, smallest_normal, tolerance};
+use common::float64::{floats, log_add_exp, log_sigmoid, rel_error};
+use common::manual_seed_logits;
+use common::paths::{run_path, Upstream};
+use common::worst::Worst;
+use focal::{FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss};
 use tch::{Device, Kind, Tensor};
 
 const GAMMAS: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 5.0];
-
-/// `log sigmoid(z)`, stable for every finite `z`.
-fn log_sigmoid(z: f64) -> f64 {
-    z.min(0.0) - (-z.abs()).exp().ln_1p()
-}
-
-/// `log(e^a + e^b)`.
-fn log_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((a - m).exp() + (b - m).exp()).ln()
-}
 
 /// The sigmoid focal loss summed (times `scale`) and its gradient (times `scale`), elementwise
 /// `alpha_t (1 - p_t)^gamma ce`.
@@ -244,68 +237,13 @@ fn path(
     target: &Tensor,
     fused_path: bool,
 ) -> (Vec<f64>, Vec<f64>) {
-    let run = || {
-        let x = input.detach().set_requires_grad(true);
-        let value = loss.forward(&x, target);
-        if value.dim() == 0 {
-            value.backward();
-        } else {
-            value.sum(value.kind()).backward();
-        }
-        (value.detach(), x.grad())
-    };
-    let before = focal::__private::fused_kernel_runs();
-    let (value, grad) = if fused_path {
-        run()
-    } else {
-        fused::composed_only(run)
-    };
-    let runs = focal::__private::fused_kernel_runs() - before;
-    assert_eq!(runs, u64::from(fused_path), "fused path: {fused_path}");
-    (floats(&value), floats(&grad))
-}
-
-fn floats(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
-}
-
-/// `max |a - b|` over `max |b|`, or over `floor` where that is larger.
-fn rel_error(a: &[f64], b: &[f64], floor: f64) -> f64 {
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
-    err / scale.max(floor)
-}
-
-fn tolerance(kind: Kind) -> (f64, f64) {
-    if kind == Kind::Double {
-        (1e-10, f64::MIN_POSITIVE)
-    } else {
-        (1e-5, f32::MIN_POSITIVE as f64)
-    }
-}
-
-fn max_of(kind: Kind) -> f64 {
-    if kind == Kind::Double {
-        f64::MAX
-    } else {
-        f32::MAX as f64
-    }
-}
-
-/// Saturated logits of `shape`: normal draws times `scale`, cast to `kind`.
-fn logits(shape: &[i64], seed: i64, scale: f64, kind: Kind) -> Tensor {
-    tch::manual_seed(seed);
-    (Tensor::randn(shape, (Kind::Double, Device::Cpu)) * scale).to_kind(kind)
-}
-
-/// The largest errors seen on one path: float32 loss and gradient, float64 loss and gradient,
-/// each with its case.
-#[derive(Default)]
-struct Worst {
-    errors: [(f64, String); 4],
+    let run = run_path(loss, input, target, fused_path, Upstream::Ones);
+    assert_eq!(
+        run.kernel_runs,
+        u64::from(fused_path),
+        "fused path: {fused_path}"
+    );
+    (floats(&run.value), floats(&run.grad))
 }
 
 /// Checks one case on both paths, recording the errors; returns the failures' descriptions.
@@ -319,17 +257,15 @@ fn check(
     worst: &mut [Worst; 2],
     failures: &mut Vec<String>,
 ) {
-    let (tol, floor) = tolerance(x.kind());
+    let (tol, floor) = (tolerance(x.kind()), smallest_normal(x.kind()));
     for (i, fused_path) in [true, false].into_iter().enumerate() {
         let (value, grad) = path(loss, x, t, fused_path);
-        let ve = rel_error(&value, &truth.0, floor);
-        let ge = rel_error(&grad, &truth.1, floor);
-        let slot = if x.kind() == Kind::Double { 2 } else { 0 };
+        // A NaN on a path drops out of the error's maximum, as it always has here.
+        let ve = rel_error(&value, &truth.0, floor, false);
+        let ge = rel_error(&grad, &truth.1, floor, false);
+        let slot = Worst::slot(x.kind());
         for (k, e) in [(slot, ve), (slot + 1, ge)] {
-            let w = &mut worst[i].errors[k];
-            if e > w.0 || w.1.is_empty() {
-                *w = (e, label.to_string());
-            }
+            worst[i].see(k, e, label);
         }
         if !(ve <= tol && ge <= tol) {
             let name = if fused_path { "fused" } else { "composed" };
@@ -343,19 +279,7 @@ fn check(
 }
 
 fn report(name: &str, worst: &[Worst; 2], failures: &[String]) {
-    for (path, w) in ["fused", "composed"].iter().zip(worst) {
-        for (what, (e, case)) in [
-            "float32 loss",
-            "float32 gradient",
-            "float64 loss",
-            "float64 gradient",
-        ]
-        .iter()
-        .zip(&w.errors)
-        {
-            eprintln!("{name} {path}: worst {what} error {e:.1e} ({case})");
-        }
-    }
+    Worst::print(name, worst);
     assert!(
         failures.is_empty(),
         "{} failures, first ones:\n{}",
@@ -377,7 +301,7 @@ fn sigmoid_focal_paths_match_the_float64_truth_at_saturated_logits() {
         for (si, shape) in shapes.iter().enumerate() {
             for scale in [10.0, 30.0, 60.0, 100.0, max_of(kind) / 4.0] {
                 for seed in 0..3 {
-                    let x = logits(shape, 17 * seed + si as i64, scale, kind);
+                    let x = manual_seed_logits(shape, 17 * seed + si as i64, scale, kind);
                     tch::manual_seed(1000 + seed);
                     let u = Tensor::rand(*shape, (Kind::Double, Device::Cpu));
                     for soft in [false, true] {
@@ -426,7 +350,7 @@ fn softmax_focal_paths_match_the_float64_truth_at_saturated_logits() {
             // The largest values only where a gap of twice them stays finite.
             for scale in [10.0, 30.0, 60.0, 100.0, max_of(kind) / 16.0] {
                 for seed in 0..3 {
-                    let x = logits(shape, 31 * seed + si as i64, scale, kind);
+                    let x = manual_seed_logits(shape, 31 * seed + si as i64, scale, kind);
                     tch::manual_seed(2000 + seed);
                     let y =
                         Tensor::randint(shape[1], [shape[0], shape[2]], (Kind::Int64, Device::Cpu));
@@ -544,7 +468,7 @@ fn softmax_focal_label_smoothing_paths_match_the_float64_truth_at_saturated_logi
             // such gaps, stay finite.
             for scale in [10.0, 30.0, 60.0, 100.0, max_of(kind) / 64.0] {
                 for seed in 0..3 {
-                    let x = logits(shape, 37 * seed + si as i64, scale, kind);
+                    let x = manual_seed_logits(shape, 37 * seed + si as i64, scale, kind);
                     tch::manual_seed(3000 + seed);
                     let y =
                         Tensor::randint(shape[1], [shape[0], shape[2]], (Kind::Int64, Device::Cpu));
@@ -602,7 +526,7 @@ fn seed_focal_paths_match_the_float64_truth_at_saturated_logits() {
         for (si, shape) in shapes.iter().enumerate() {
             for scale in [1.0, 3.0, 10.0, 30.0, 60.0, 100.0, max_of(kind) / 16.0] {
                 for seed in 0..3 {
-                    let x = logits(shape, 43 * seed + si as i64, scale, kind);
+                    let x = manual_seed_logits(shape, 43 * seed + si as i64, scale, kind);
                     tch::manual_seed(3000 + seed);
                     let y =
                         Tensor::randint(shape[1], [shape[0], shape[2]], (Kind::Int64, Device::Cpu));

@@ -46,23 +46,13 @@
 
 mod common;
 
+use common::dtype::{max_of, smallest_normal, tolerance};
+use common::float64::{floats, log_add_exp, log_sigmoid, rel_error};
+use common::paths::{run_path, Upstream};
+use common::worst::Worst;
 use common::SplitMix;
-use focal::{fused, Activation, DiceFocalLoss, DiceLoss, Loss, Reduction};
+use focal::{Activation, DiceFocalLoss, DiceLoss, Loss, Reduction};
 use tch::{Kind, Tensor};
-
-/// `log sigmoid(z)`, stable for every `z` (`-inf` at `-inf`).
-fn log_sigmoid(z: f64) -> f64 {
-    z.min(0.0) - (-z.abs()).exp().ln_1p()
-}
-
-/// `log(e^a + e^b)`.
-fn log_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((a - m).exp() + (b - m).exp()).ln()
-}
 
 /// The focal part's hyperparameters.
 #[derive(Clone, Copy, Debug)]
@@ -440,10 +430,6 @@ struct Input {
     covered: bool,
 }
 
-fn floats(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
-}
-
 fn input(kind: Kind, shape: &[i64], logits: Logits, target: Target, seed: u64) -> Input {
     let (n, c) = (shape[0] as usize, shape[1] as usize);
     let s: usize = shape[2..].iter().product::<i64>() as usize;
@@ -562,68 +548,13 @@ fn path(
     kernels: bool,
     covered: bool,
 ) -> (Vec<f64>, Vec<f64>) {
-    let run = || {
-        let x = input.detach().set_requires_grad(true);
-        let value = loss.forward(&x, target);
-        if value.dim() == 0 {
-            value.backward();
-        } else {
-            value.sum(value.kind()).backward();
-        }
-        (value.detach(), x.grad())
-    };
-    let before = focal::__private::fused_kernel_runs();
-    let (value, grad) = if kernels {
-        run()
-    } else {
-        fused::composed_only(run)
-    };
-    let runs = focal::__private::fused_kernel_runs() - before;
+    let run = run_path(loss, input, target, kernels, Upstream::Ones);
     assert_eq!(
-        runs,
+        run.kernel_runs,
         u64::from(kernels && covered),
         "kernels on: {kernels}, covered: {covered}"
     );
-    (floats(&value), floats(&grad))
-}
-
-/// `max |a - b|` over `max |b|`, or over `floor` where that is larger.
-fn rel_error(a: &[f64], b: &[f64], floor: f64) -> f64 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
-    // NaN anywhere is an error.
-    if a.iter().any(|v| v.is_nan()) {
-        return f64::INFINITY;
-    }
-    err / scale.max(floor)
-}
-
-fn tolerance(kind: Kind) -> (f64, f64) {
-    if kind == Kind::Double {
-        (1e-10, f64::MIN_POSITIVE)
-    } else {
-        (1e-5, f32::MIN_POSITIVE as f64)
-    }
-}
-
-/// The largest errors seen on one path: float32 loss and gradient, float64 loss and gradient,
-/// each with its case.
-#[derive(Default)]
-struct Worst {
-    errors: [(f64, String); 4],
-}
-
-impl Worst {
-    fn see(&mut self, slot: usize, error: f64, case: &str) {
-        let w = &mut self.errors[slot];
-        if error > w.0 || w.1.is_empty() {
-            *w = (error, case.to_string());
-        }
-    }
+    (floats(&run.value), floats(&run.grad))
 }
 
 /// The library's known gradient deviation at saturated logits (see the module doc), by name:
@@ -673,16 +604,15 @@ impl Record {
             input.label
         );
         let kind = input.x.kind();
-        let max = if kind == Kind::Double {
-            f64::MAX
-        } else {
-            f32::MAX as f64
-        };
         let sum: f64 = values.iter().sum();
-        assert!(sum < max / 16.0, "{}: a loss near overflow", input.label);
+        assert!(
+            sum < max_of(kind) / 16.0,
+            "{}: a loss near overflow",
+            input.label
+        );
         let count = values.len() as f64;
-        let (tol, floor) = tolerance(kind);
-        let slot = if kind == Kind::Double { 2 } else { 0 };
+        let (tol, floor) = (tolerance(kind), smallest_normal(kind));
+        let slot = Worst::slot(kind);
         for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
             let truth = match reduction {
                 Reduction::Mean => (vec![sum / count], grad.iter().map(|g| g / count).collect()),
@@ -696,8 +626,9 @@ impl Record {
                 let fused_ran = kernels && covered;
                 self.runs += 1;
                 self.fused_runs += usize::from(fused_ran);
-                let ve = rel_error(&value, &truth.0, floor);
-                let ge = rel_error(&g, &truth.1, floor);
+                // NaN anywhere on a path is an error.
+                let ve = rel_error(&value, &truth.0, floor, true);
+                let ge = rel_error(&g, &truth.1, floor, true);
                 let name = if fused_ran { "fused" } else { "composed" };
                 let label = format!("{name} {} {st:?} {reduction:?}", input.label);
                 let known = known_deviation(st, fused_ran).filter(|_| !self.strict);
@@ -735,19 +666,7 @@ impl Record {
             "{name}: {} runs, {} of them fused",
             self.runs, self.fused_runs
         );
-        for (path, w) in ["fused", "composed"].iter().zip(&self.worst) {
-            for (what, (e, case)) in [
-                "float32 loss",
-                "float32 gradient",
-                "float64 loss",
-                "float64 gradient",
-            ]
-            .iter()
-            .zip(&w.errors)
-            {
-                eprintln!("{name} {path}: worst {what} error {e:.1e} ({case})");
-            }
-        }
+        Worst::print(name, &self.worst);
         for (what, count, e, case) in &self.known {
             eprintln!(
                 "{name}: known deviation ({what}): {count} runs off, worst gradient error {e:.1e} ({case})"

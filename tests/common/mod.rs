@@ -1,10 +1,21 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cases;
+pub mod device;
+pub mod dtype;
+pub mod float64;
+pub mod paths;
+pub mod worst;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::Tensor;
+
+// Not every test binary computes on the test device.
+#[allow(unused_imports)]
+pub use device::test_device;
 
 /// Reads a committed fixture file into a map name -> tensor, from `tests/fixtures` of this
 /// checkout, or of `FOCAL_FIXTURES_DIR` where the test binary runs elsewhere (the GPU check).
@@ -33,17 +44,13 @@ pub fn rel_error(a: &Tensor, b: &Tensor) -> f64 {
     }
 }
 
-/// The device the tests compute on: `FOCAL_TEST_DEVICE` (`cpu`, the default, `cuda` or
-/// `cuda:N`).
-pub fn test_device() -> tch::Device {
-    match std::env::var("FOCAL_TEST_DEVICE").as_deref() {
-        Err(_) | Ok("") | Ok("cpu") => tch::Device::Cpu,
-        Ok("cuda") => tch::Device::Cuda(0),
-        Ok(other) => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => tch::Device::Cuda(n),
-            _ => panic!("FOCAL_TEST_DEVICE={other}: expected cpu, cuda or cuda:N"),
-        },
-    }
+/// `max |a - b|` over `max |b|`, or over `floor` where that is larger, computed in float64 on the
+/// CPU (no shape check: `b` broadcasts against `a`).
+pub fn rel_error_above(a: &Tensor, b: &Tensor, floor: f64) -> f64 {
+    let a = a.to_device(tch::Device::Cpu).to_kind(tch::Kind::Double);
+    let b = b.to_device(tch::Device::Cpu).to_kind(tch::Kind::Double);
+    let scale = b.abs().max().double_value(&[]).max(floor);
+    (a - &b).abs().max().double_value(&[]) / scale
 }
 
 /// SplitMix64: a generator of the test's own, so that inputs do not depend on which other tests
@@ -81,6 +88,14 @@ pub fn seeded_randn(shape: &[i64], seed: u64) -> Tensor {
     let n: i64 = shape.iter().product();
     let values: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     Tensor::from_slice(&values).view(shape)
+}
+
+/// Normal logits of `shape` times `scale`, cast to `kind`, from libtorch's global generator seeded
+/// with `seed` (the generator is shared with the tests running at the same time: [`seeded_randn`]
+/// draws from one of the test's own).
+pub fn manual_seed_logits(shape: &[i64], seed: i64, scale: f64, kind: tch::Kind) -> Tensor {
+    tch::manual_seed(seed);
+    (Tensor::randn(shape, (tch::Kind::Double, tch::Device::Cpu)) * scale).to_kind(kind)
 }
 
 /// Integers in `[0, high)` of `shape` from `seed` (int64 on the CPU), the same in every run.

@@ -1,8 +1,9 @@
 //! The loss declared under a renamed dependency works like any other, on the test device
 //! (`FOCAL_TEST_DEVICE`).
 
-// focal's shared test helpers (`FOCAL_TEST_DEVICE`), from its `tests/common`.
-#[path = "../../common/mod.rs"]
+// focal's shared test device (`FOCAL_TEST_DEVICE`), from its `tests/common` (that file alone:
+// the other helpers name the `focal` crate, renamed here).
+#[path = "../../common/device.rs"]
 mod common;
 
 use common::test_device;
