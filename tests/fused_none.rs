@@ -541,7 +541,7 @@ fn dice_none_matches_the_composed_path() {
     let shapes: [&[i64]; 4] = [&[3, 4], &[2, 3, 13], &[2, 4, 7, 11], &[1, 3, 67]];
     for kind in [Kind::Double, Kind::Float] {
         for (si, shape) in shapes.iter().enumerate() {
-            let x = logits(shape, kind, 3.0, 80 + si as i64);
+            let x = manual_seed_logits(shape, 80 + si as i64, 3.0, kind);
             let ids = classes(shape, 800 + si as i64, None, si % 2 == 1);
             let one_hot = classes(shape, 800 + si as i64, None, false)
                 .one_hot(shape[1])
@@ -571,7 +571,7 @@ fn dice_none_on_one_and_two_threads_and_every_simd_level() {
     let shape = [2i64, 4, 70, 97];
     let t = classes(&shape, 900, None, false);
     for kind in [Kind::Double, Kind::Float] {
-        let x = logits(&shape, kind, 3.0, 901);
+        let x = manual_seed_logits(&shape, 901, 3.0, kind);
         for (name, loss) in dice_losses().into_iter().step_by(3) {
             let value_shape = fused::composed_only(|| loss.forward(&x, &t)).size();
             let numel: i64 = value_shape.iter().product();
@@ -590,7 +590,7 @@ fn dice_none_on_one_and_two_threads_and_every_simd_level() {
 #[test]
 fn dice_none_through_autograd() {
     let shape = [2i64, 3, 5, 6];
-    let x = logits(&shape, Kind::Double, 2.0, 90);
+    let x = manual_seed_logits(&shape, 90, 2.0, Kind::Double);
     let t = classes(&shape, 901, None, false);
     let loss = DiceFocalLoss::new().with_reduction(Reduction::None);
     let composed_grad = |f: &dyn Fn(&Tensor) -> Tensor| {
