@@ -4,7 +4,7 @@ use focal_macros::loss;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::common::{dense_target, downcast, upcast};
+use super::common::{dense_target, downcast, log_softmax_with_top, upcast};
 use crate::{checks, LossError, LossOutput};
 
 /// How logits become probabilities in [`DiceLoss`] and [`DiceFocalLoss`](crate::DiceFocalLoss).
@@ -26,13 +26,47 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The probabilities of `x` (`(N, C, *)` logits).
-    pub(crate) fn apply(self, x: &Tensor) -> Result<Tensor, tch::TchError> {
+    /// The probabilities `p` of `x` (`(N, C, *)` logits) and `1 - p`, both from log space so that
+    /// neither they nor their gradients form `1 - p` by a subtraction that cancels where `p`
+    /// rounds to 1 (libtorch's `softmax` and `sigmoid` backward do: at a saturated top class
+    /// their gradient is 0 or has no correct digits). The softmax from the top logit
+    /// ([`log_softmax_with_top`]), `1 - p` as `-expm1(log p)` at the top class; the sigmoid from
+    /// `log sigmoid(x)` and `log sigmoid(-x)`.
+    pub(crate) fn probabilities(self, x: &Tensor) -> Result<Probabilities, LossError> {
         match self {
-            Activation::Softmax => x.f_softmax(1, x.kind()),
-            Activation::Sigmoid => x.f_sigmoid(),
+            Activation::Softmax => {
+                let (log_p, is_top) = log_softmax_with_top(x)?;
+                let p = log_p.f_exp()?;
+                // `expm1`'s backward multiplies by its result plus 1, which is 0 to rounding
+                // where `p` is tiny: `-expm1(log p)` at the top class only (where `p >= 1/2`),
+                // `1 - p` (no cancellation, as `p <= 1/2`) elsewhere.
+                let q = log_p
+                    .f_expm1()?
+                    .f_neg()?
+                    .f_where_self(&is_top, &p.f_neg()?.f_add_scalar(1.0)?)?;
+                Ok(Probabilities {
+                    p,
+                    q,
+                    log_softmax: Some((log_p, is_top)),
+                })
+            }
+            Activation::Sigmoid => Ok(Probabilities {
+                p: x.f_log_sigmoid()?.f_exp()?,
+                q: x.f_neg()?.f_log_sigmoid()?.f_exp()?,
+                log_softmax: None,
+            }),
         }
     }
+}
+
+/// What [`Activation::probabilities`] gives.
+pub(crate) struct Probabilities {
+    /// `p`.
+    pub p: Tensor,
+    /// `1 - p`.
+    pub q: Tensor,
+    /// The softmax's `log p` and top-class mask ([`log_softmax_with_top`]), for the focal part.
+    pub log_softmax: Option<(Tensor, Tensor)>,
 }
 
 /// Soft Dice loss (Milletari et al. 2016) per sample and class, as MONAI's `DiceLoss`:
@@ -124,6 +158,10 @@ pub(crate) struct DiceParts {
     pub t_all: Tensor,
     /// The probabilities, without the background where it is excluded.
     pub p: Tensor,
+    /// `1 - p`, from log space ([`Activation::probabilities`]).
+    pub q: Tensor,
+    /// The softmax's `log p` and top-class mask, all channels (`None` for the sigmoid).
+    pub log_softmax: Option<(Tensor, Tensor)>,
     /// The dense target, without the background where it is excluded.
     pub t: Tensor,
 }
@@ -155,37 +193,70 @@ impl DiceParts {
                 "should have at least 2 channels without the background",
             ));
         }
-        let p_all = activation.apply(&x)?;
-        let (p, t) = if include_background {
-            (p_all, t_all.shallow_clone())
+        let Probabilities {
+            p: p_all,
+            q: q_all,
+            log_softmax,
+        } = activation.probabilities(&x)?;
+        let (p, q, t) = if include_background {
+            (p_all, q_all, t_all.shallow_clone())
         } else {
             (
                 p_all.f_narrow(1, 1, classes - 1)?,
+                q_all.f_narrow(1, 1, classes - 1)?,
                 t_all.f_narrow(1, 1, classes - 1)?,
             )
         };
-        Ok(DiceParts { x, t_all, p, t })
+        Ok(DiceParts {
+            x,
+            t_all,
+            p,
+            q,
+            log_softmax,
+            t,
+        })
     }
 
-    /// The `(N, C)` Dice losses.
+    /// The `(N, C)` Dice losses `1 - num / den`, written so that neither the loss nor its
+    /// gradient cancels: where the loss is below 1/2 as `(den - num) / den`, `den - num` summed
+    /// from `p (1 - t) + t (1 - p)` (from `(p (1 - t) - t (1 - p))^2` with `squared_pred`) with
+    /// `1 - p` from log space (where `p` rounds to `t`, a class predicted almost perfectly, `1 -
+    /// num / den` and, with `squared_pred`, its gradient `2 (p num / den - t) / den` cancel); at
+    /// 1/2 and above as `1 - num / den` (where `num` is small, the other form's gradient at `t =
+    /// 0`, `(1 - loss) / den`, cancels). Autograd takes the gradient of the form chosen.
     pub(crate) fn dice(
         &self,
         squared_pred: bool,
         smooth_nr: f64,
         smooth_dr: f64,
     ) -> Result<Tensor, LossError> {
-        let (p, t) = (&self.p, &self.t);
-        let (p_den, t_den) = if squared_pred {
-            (p.f_square()?, t.f_square()?)
+        let (p, q, t) = (&self.p, &self.q, &self.t);
+        let apart = p.f_mul(&t.f_neg()?.f_add_scalar(1.0)?)?;
+        let (p_den, t_den, difference) = if squared_pred {
+            (
+                p.f_square()?,
+                t.f_square()?,
+                apart.f_sub(&t.f_mul(q)?)?.f_square()?,
+            )
         } else {
-            (p.shallow_clone(), t.shallow_clone())
+            (
+                p.shallow_clone(),
+                t.shallow_clone(),
+                apart.f_add(&t.f_mul(q)?)?,
+            )
         };
-        let tp = spatial_sum(&p.f_mul(t)?)?;
-        let numerator = tp.f_mul_scalar(2.0)?.f_add_scalar(smooth_nr)?;
+        let numerator = spatial_sum(&p.f_mul(t)?)?
+            .f_mul_scalar(2.0)?
+            .f_add_scalar(smooth_nr)?;
         let denominator = spatial_sum(&p_den)?
             .f_add(&spatial_sum(&t_den)?)?
             .f_add_scalar(smooth_dr)?;
-        Ok(numerator.f_div(&denominator)?.f_neg()?.f_add_scalar(1.0)?)
+        let by_difference = spatial_sum(&difference)?
+            .f_add_scalar(smooth_dr - smooth_nr)?
+            .f_div(&denominator)?;
+        let by_ratio = numerator.f_div(&denominator)?.f_neg()?.f_add_scalar(1.0)?;
+        let small = by_difference.f_detach()?.f_lt(0.5)?;
+        Ok(by_difference.f_where_self(&small, &by_ratio)?)
     }
 }
 

@@ -86,7 +86,10 @@ pub fn dice_focal_loss(
     let focal_map = match activation {
         Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
         Activation::Softmax => {
-            let (log_p, is_top) = log_softmax_with_top(x)?;
+            let (log_p, is_top) = match &parts.log_softmax {
+                Some((log_p, is_top)) => (log_p.shallow_clone(), is_top.shallow_clone()),
+                None => log_softmax_with_top(x)?,
+            };
             let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
             // t log p with 0 log 0 = 0: a class masked by a -inf logit adds nothing (not NaN).
             let t_log_p = log_p.f_masked_fill(&t.f_eq(0.0)?, 0.0)?.f_mul(t)?;
