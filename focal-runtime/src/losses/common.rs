@@ -52,10 +52,15 @@ pub(crate) const LOG_P_NEGLIGIBLE: f64 = -80.0;
 /// non-finite pattern. Needs at least 2 classes.
 pub(crate) fn log_softmax_with_top(x: &Tensor) -> Result<(Tensor, Tensor), LossError> {
     let top = first_argmax(x)?;
-    let is_top = x
-        .f_zeros_like()?
-        .f_scatter_value(1, &top, 1.0)?
-        .f_to_kind(Kind::Bool)?;
+    // Class k == top, broadcast: one pass writing bytes.
+    let classes = x.size().get(1).copied().unwrap_or(1);
+    let mut view = vec![1i64; x.dim()];
+    if let Some(v) = view.get_mut(1) {
+        *v = classes;
+    }
+    let is_top = Tensor::f_arange(classes, (Kind::Int64, x.device()))?
+        .f_view(view.as_slice())?
+        .f_eq_tensor(&top)?;
     // x - x_top: exactly 0 at the top logit (NaN where it is not finite), and detached there, so
     // that its gradient does not meet the others' in a sum that cancels (the top logit's
     // gradient, `-sum` of the others', comes through the gather alone).
