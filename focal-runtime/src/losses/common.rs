@@ -51,30 +51,67 @@ pub(crate) const LOG_P_NEGLIGIBLE: f64 = -80.0;
 /// `1 - p_top` by a subtraction that cancels. NaN and infinite logits give `log_softmax`'s
 /// non-finite pattern. Needs at least 2 classes.
 pub(crate) fn log_softmax_with_top(x: &Tensor) -> Result<(Tensor, Tensor), LossError> {
-    let top = first_argmax(x)?;
-    // Class k == top, broadcast: one pass writing bytes.
-    let classes = x.size().get(1).copied().unwrap_or(1);
-    let mut view = vec![1i64; x.dim()];
-    if let Some(v) = view.get_mut(1) {
-        *v = classes;
+    let top = TopSoftmax::of(x)?;
+    Ok((top.log_p()?, top.is_top))
+}
+
+/// The softmax of `(N, C, *)` logits from the top logit of each position, the parts
+/// [`log_softmax_with_top`] and [`TopSoftmax::p_and_q`] compute from.
+pub(crate) struct TopSoftmax {
+    /// `x - x_top`: exactly 0 at the top logit (NaN where it is not finite), and detached there,
+    /// so that its gradient does not meet the others' in a sum that cancels (the top logit's
+    /// gradient, `-sum` of the others', comes through the gather alone).
+    z: Tensor,
+    /// `exp(z)`: 1 at the top class.
+    e: Tensor,
+    /// The others' sum of `exp(z)`, `(N, 1, *)`, plus `z` at the top (0, or NaN where the top
+    /// logit is not finite, so that an infinite logit gives `log_softmax`'s NaN everywhere;
+    /// constant there).
+    rest: Tensor,
+    /// The top class of each position, marked along dim 1.
+    pub is_top: Tensor,
+}
+
+impl TopSoftmax {
+    pub(crate) fn of(x: &Tensor) -> Result<Self, LossError> {
+        let top = first_argmax(x)?;
+        // Class k == top, broadcast: one pass writing bytes.
+        let classes = x.size().get(1).copied().unwrap_or(1);
+        let mut view = vec![1i64; x.dim()];
+        if let Some(v) = view.get_mut(1) {
+            *v = classes;
+        }
+        let is_top = Tensor::f_arange(classes, (Kind::Int64, x.device()))?
+            .f_view(view.as_slice())?
+            .f_eq_tensor(&top)?;
+        let z = x.f_sub(&x.f_gather(1, &top, false)?)?;
+        let z = z.f_detach()?.f_where_self(&is_top, &z)?;
+        let e = z.f_exp()?;
+        let rest = e
+            .f_masked_fill(&is_top, 0.0)?
+            .f_sum_dim_intlist(1, true, x.kind())?
+            .f_add(&z.f_gather(1, &top, false)?)?;
+        Ok(TopSoftmax { z, e, rest, is_top })
     }
-    let is_top = Tensor::f_arange(classes, (Kind::Int64, x.device()))?
-        .f_view(view.as_slice())?
-        .f_eq_tensor(&top)?;
-    // x - x_top: exactly 0 at the top logit (NaN where it is not finite), and detached there, so
-    // that its gradient does not meet the others' in a sum that cancels (the top logit's
-    // gradient, `-sum` of the others', comes through the gather alone).
-    let z = x.f_sub(&x.f_gather(1, &top, false)?)?;
-    let z = z.f_detach()?.f_where_self(&is_top, &z)?;
-    // The others' sum, plus z at the top (0, or NaN where the top logit is not finite, so that an
-    // infinite logit gives log_softmax's NaN everywhere; constant there).
-    let rest = z
-        .f_exp()?
-        .f_masked_fill(&is_top, 0.0)?
-        .f_sum_dim_intlist(1, true, x.kind())?
-        .f_add(&z.f_gather(1, &top, false)?)?;
-    let log1p_rest = rest.f_log1p()?;
-    Ok((z.f_sub(&log1p_rest)?, is_top))
+
+    /// `log p`: `z - log1p(rest)`.
+    pub(crate) fn log_p(&self) -> Result<Tensor, LossError> {
+        Ok(self.z.f_sub(&self.rest.f_log1p()?)?)
+    }
+
+    /// `p` and `1 - p`: `exp(z) / (1 + rest)`, and `rest / (1 + rest)` at the top class (`1 - p`
+    /// elsewhere, where `p <= 1/2`), neither with a subtraction that cancels, nor their
+    /// gradients (the top class's `1 - p` has `d / d rest = 1 / (1 + rest)^2`, taken without
+    /// forming `1 - p`).
+    pub(crate) fn p_and_q(&self) -> Result<(Tensor, Tensor), LossError> {
+        let inv = self.rest.f_add_scalar(1.0)?.f_reciprocal()?;
+        let p = self.e.f_mul(&inv)?;
+        let q = self
+            .rest
+            .f_mul(&inv)?
+            .f_where_self(&self.is_top, &p.f_neg()?.f_add_scalar(1.0)?)?;
+        Ok((p, q))
+    }
 }
 
 /// The first index of the largest value along dim 1 (`(N, 1, *)` int64), as `argmax(1)` for

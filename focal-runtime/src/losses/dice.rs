@@ -4,7 +4,7 @@ use focal_macros::loss;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::common::{dense_target, downcast, log_softmax_with_top, upcast};
+use super::common::{dense_target, downcast, upcast, TopSoftmax};
 use crate::{checks, LossError, LossOutput};
 
 /// How logits become probabilities in [`DiceLoss`] and [`DiceFocalLoss`](crate::DiceFocalLoss).
@@ -26,34 +26,26 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The probabilities `p` of `x` (`(N, C, *)` logits) and `1 - p`, both from log space so that
-    /// neither they nor their gradients form `1 - p` by a subtraction that cancels where `p`
-    /// rounds to 1 (libtorch's `softmax` and `sigmoid` backward do: at a saturated top class
-    /// their gradient is 0 or has no correct digits). The softmax from the top logit
-    /// ([`log_softmax_with_top`]), `1 - p` as `-expm1(log p)` at the top class; the sigmoid from
-    /// `log sigmoid(x)` and `log sigmoid(-x)`.
+    /// The probabilities `p` of `x` (`(N, C, *)` logits) and `1 - p`, so that neither they nor
+    /// their gradients form `1 - p` by a subtraction that cancels where `p` rounds to 1
+    /// (libtorch's `softmax` and `sigmoid` backward do: at a saturated top class their gradient
+    /// is 0 or has no correct digits). The softmax from the top logit ([`TopSoftmax`]); the
+    /// sigmoid from `log sigmoid(x)` and `log sigmoid(-x)`.
     pub(crate) fn probabilities(self, x: &Tensor) -> Result<Probabilities, LossError> {
         match self {
             Activation::Softmax => {
-                let (log_p, is_top) = log_softmax_with_top(x)?;
-                let p = log_p.f_exp()?;
-                // `expm1`'s backward multiplies by its result plus 1, which is 0 to rounding
-                // where `p` is tiny: `-expm1(log p)` at the top class only (where `p >= 1/2`),
-                // `1 - p` (no cancellation, as `p <= 1/2`) elsewhere.
-                let q = log_p
-                    .f_expm1()?
-                    .f_neg()?
-                    .f_where_self(&is_top, &p.f_neg()?.f_add_scalar(1.0)?)?;
+                let top = TopSoftmax::of(x)?;
+                let (p, q) = top.p_and_q()?;
                 Ok(Probabilities {
                     p,
                     q,
-                    log_softmax: Some((log_p, is_top)),
+                    softmax: Some(top),
                 })
             }
             Activation::Sigmoid => Ok(Probabilities {
                 p: x.f_log_sigmoid()?.f_exp()?,
                 q: x.f_neg()?.f_log_sigmoid()?.f_exp()?,
-                log_softmax: None,
+                softmax: None,
             }),
         }
     }
@@ -65,8 +57,8 @@ pub(crate) struct Probabilities {
     pub p: Tensor,
     /// `1 - p`.
     pub q: Tensor,
-    /// The softmax's `log p` and top-class mask ([`log_softmax_with_top`]), for the focal part.
-    pub log_softmax: Option<(Tensor, Tensor)>,
+    /// The softmax's parts, for the focal part's `log p`.
+    pub softmax: Option<TopSoftmax>,
 }
 
 /// Soft Dice loss (Milletari et al. 2016) per sample and class, as MONAI's `DiceLoss`:
@@ -158,10 +150,10 @@ pub(crate) struct DiceParts {
     pub t_all: Tensor,
     /// The probabilities, without the background where it is excluded.
     pub p: Tensor,
-    /// `1 - p`, from log space ([`Activation::probabilities`]).
+    /// `1 - p`, without cancellation ([`Activation::probabilities`]).
     pub q: Tensor,
-    /// The softmax's `log p` and top-class mask, all channels (`None` for the sigmoid).
-    pub log_softmax: Option<(Tensor, Tensor)>,
+    /// The softmax's parts, all channels (`None` for the sigmoid).
+    pub softmax: Option<TopSoftmax>,
     /// The dense target, without the background where it is excluded.
     pub t: Tensor,
 }
@@ -196,7 +188,7 @@ impl DiceParts {
         let Probabilities {
             p: p_all,
             q: q_all,
-            log_softmax,
+            softmax,
         } = activation.probabilities(&x)?;
         let (p, q, t) = if include_background {
             (p_all, q_all, t_all.shallow_clone())
@@ -212,7 +204,7 @@ impl DiceParts {
             t_all,
             p,
             q,
-            log_softmax,
+            softmax,
             t,
         })
     }
@@ -231,7 +223,10 @@ impl DiceParts {
         smooth_dr: f64,
     ) -> Result<Tensor, LossError> {
         let (p, q, t) = (&self.p, &self.q, &self.t);
-        let apart = p.f_mul(&t.f_neg()?.f_add_scalar(1.0)?)?;
+        // p (1 - t) as p - p t (exact for t in {0, 1}; for a soft t the terms are not small):
+        // no `1 - t` tensor for autograd to keep.
+        let pt = p.f_mul(t)?;
+        let apart = p.f_sub(&pt)?;
         let (p_den, t_den, difference) = if squared_pred {
             (
                 p.f_square()?,
@@ -245,7 +240,7 @@ impl DiceParts {
                 apart.f_add(&t.f_mul(q)?)?,
             )
         };
-        let numerator = spatial_sum(&p.f_mul(t)?)?
+        let numerator = spatial_sum(&pt)?
             .f_mul_scalar(2.0)?
             .f_add_scalar(smooth_nr)?;
         let denominator = spatial_sum(&p_den)?

@@ -86,8 +86,8 @@ pub fn dice_focal_loss(
     let focal_map = match activation {
         Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
         Activation::Softmax => {
-            let (log_p, is_top) = match &parts.log_softmax {
-                Some((log_p, is_top)) => (log_p.shallow_clone(), is_top.shallow_clone()),
+            let (log_p, is_top) = match &parts.softmax {
+                Some(top) => (top.log_p()?, top.is_top.shallow_clone()),
                 None => log_softmax_with_top(x)?,
             };
             let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
