@@ -43,7 +43,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::driver::{
-    class_ids, class_target_shape, on_pool, panicked, BlockRows, SharedOut, Split,
+    class_ids, class_target_shape, eligible, on_pool, panicked, BlockRows, SharedOut, Split,
 };
 use super::math::Real;
 use super::simd::{self, Level, Vector, WithLevel};
@@ -148,10 +148,7 @@ fn run(
     target: &Tensor,
     needs_grad: bool,
 ) -> Result<Option<Fused>, LossError> {
-    if !super::enabled() || matches!(settings.reduction, Reduction::Custom(_)) {
-        return Ok(None);
-    }
-    if input.device() != Device::Cpu || target.device() != Device::Cpu || input.numel() == 0 {
+    if matches!(settings.reduction, Reduction::Custom(_)) || !eligible(input, target) {
         return Ok(None);
     }
     match input.kind() {
@@ -173,13 +170,7 @@ enum Targets<'a, R> {
 /// and contiguous, class indices as they are; `None` where the kernel does not cover it.
 fn kernel_target<R: Real>(shape: &[i64], target: &Tensor) -> Result<Option<Tensor>, LossError> {
     if target.size() == shape {
-        if target.kind() == R::KIND && target.is_contiguous() {
-            Ok(Some(target.shallow_clone()))
-        } else if matches!(target.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
-            Ok(None)
-        } else {
-            Ok(Some(target.f_to_kind(R::KIND)?.f_contiguous()?))
-        }
+        view::dense_targets::<R>(target)
     } else if target.is_floating_point() || !class_target_shape(shape, &target.size()) {
         Ok(None)
     } else {

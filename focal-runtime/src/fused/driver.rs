@@ -257,10 +257,7 @@ pub(crate) fn drive<F: FusedLoss>(
         Reduction::None => F::UNREDUCED,
         Reduction::Custom(_) => false,
     };
-    if !super::enabled() || !covered {
-        return Ok(None);
-    }
-    if input.device() != Device::Cpu || target.device() != Device::Cpu || input.numel() == 0 {
+    if !covered || !eligible(input, target) {
         return Ok(None);
     }
     match input.kind() {
@@ -268,6 +265,15 @@ pub(crate) fn drive<F: FusedLoss>(
         Kind::Double => typed::<F, f64>(loss, input, target, needs_grad),
         _ => Ok(None),
     }
+}
+
+/// Whether the kernels may run at all: turned on on this thread ([`super::composed_only`]), both
+/// tensors on the CPU, the input not empty.
+pub(crate) fn eligible(input: &Tensor, target: &Tensor) -> bool {
+    super::enabled()
+        && input.device() == Device::Cpu
+        && target.device() == Device::Cpu
+        && input.numel() > 0
 }
 
 fn typed<F: FusedLoss, R: Real>(
@@ -299,13 +305,10 @@ fn typed<F: FusedLoss, R: Real>(
             if target.size() != shape {
                 return Ok(None);
             }
-            dense_target = if target.kind() == R::KIND && target.is_contiguous() {
-                target.shallow_clone()
-            } else if matches!(target.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
+            let Some(converted) = view::dense_targets::<R>(target)? else {
                 return Ok(None);
-            } else {
-                target.f_to_kind(R::KIND)?.f_contiguous()?
             };
+            dense_target = converted;
             let Some(t) = view::floats::<R>(&dense_target) else {
                 return Ok(None);
             };

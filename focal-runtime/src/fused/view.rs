@@ -25,6 +25,19 @@ pub(crate) fn floats<R: Real>(t: &Tensor) -> Option<&[R]> {
     Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const R, len) })
 }
 
+/// Dense targets as the kernels read them: `target` itself where it has dtype `R` and is
+/// contiguous, else a contiguous copy in `R` (`None` for a complex target, which the composed
+/// path refuses).
+pub(crate) fn dense_targets<R: Real>(target: &Tensor) -> Result<Option<Tensor>, LossError> {
+    if target.kind() == R::KIND && target.is_contiguous() {
+        Ok(Some(target.shallow_clone()))
+    } else if matches!(target.kind(), Kind::ComplexFloat | Kind::ComplexDouble) {
+        Ok(None)
+    } else {
+        Ok(Some(target.f_to_kind(R::KIND)?.f_contiguous()?))
+    }
+}
+
 /// A fresh contiguous CPU tensor of dtype `R::KIND` that nothing else refers to: the kernels'
 /// output buffer. Made only by [`FreshFloats::new`], it is lent to libtorch as `&Tensor` (to
 /// write into, without keeping a handle), and to the kernels as a mutable slice while it is
