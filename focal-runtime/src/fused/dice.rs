@@ -43,7 +43,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::driver::{
-    class_ids, class_target_shape, eligible, on_pool, panicked, BlockRows, SharedOut, Split,
+    class_ids, class_target_shape, eligible, on_parts, panicked, BlockRows, SharedOut,
 };
 use super::math::Real;
 use super::simd::{self, Level, Vector, WithLevel};
@@ -305,12 +305,13 @@ fn sums_pass<R: Real>(
     task: &Task<'_, R>,
     store: Option<&SharedOut<'_, R>>,
 ) -> Result<Option<Reduced>, LossError> {
-    let parts = on_parts(&inputs.blocks, |first, end| SumsPart {
+    let parts = on_parts(&inputs.blocks, 0, |first, end| SumsPart {
         task,
         out: store,
         first,
         end,
-    })?;
+    })
+    .ok_or_else(panicked)?;
     let mut sums = vec![0.0f64; inputs.samples * inputs.classes * SUMS];
     for part in &parts {
         if !part.ok {
@@ -336,32 +337,15 @@ fn grad_pass<R: Real>(
     coefs: &Coefficients<R>,
     out: &SharedOut<'_, R>,
 ) -> Result<bool, LossError> {
-    let parts = on_parts(&inputs.blocks, |first, end| GradPart {
+    let parts = on_parts(&inputs.blocks, 0, |first, end| GradPart {
         task,
         coefs,
         out,
         first,
         end,
-    })?;
-    Ok(parts.iter().all(|&finite| finite))
-}
-
-/// Runs `job(first, end)` on the pool for each thread's share of the blocks, at this thread's
-/// SIMD level; the results in the shares' order.
-fn on_parts<J: WithLevel>(
-    blocks: &Blocks,
-    job: impl Fn(usize, usize) -> J + Sync,
-) -> Result<Vec<J::Output>, LossError>
-where
-    J::Output: Send + Sync,
-{
-    let split = Split::of(blocks, 0);
-    let level = simd::current();
-    on_pool(split.parts, |part| {
-        let (first, end) = split.range(part);
-        simd::dispatch(level, job(first, end))
     })
-    .ok_or_else(panicked)
+    .ok_or_else(panicked)?;
+    Ok(parts.iter().all(|&finite| finite))
 }
 
 /// The backward pass of `Reduction::None`: the input's gradient for the upstream gradient of the

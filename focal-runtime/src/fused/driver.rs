@@ -4,6 +4,13 @@
 //! `Reduction::None`) the per-position loss buffer, the split over the pool's threads and the
 //! SIMD level, the merge of the per-thread partial results, the fallback to the composed path on
 //! a bad target, and the run counter. A kernel ([`Kernel`]) is left its per-block math.
+//!
+//! The Dice kernels (`dice.rs`) make two passes over the same blocks, the second with
+//! coefficients from the first's merged sums (and, under `Reduction::None`, in the backward
+//! pass), which [`drive`]'s one pass does not model; they take the same pieces from here:
+//! [`eligible`], the dense-target conversion (`view::dense_targets`), [`class_ids`] and the class
+//! target shapes, [`on_parts`] (the same split and SIMD level for both passes), [`SharedOut`] and
+//! [`panicked`].
 
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -529,28 +536,46 @@ fn run_parts<R: Real, K: Kernel<R>>(
     task: &Task<'_, R, K>,
     elements_count: usize,
 ) -> Option<Vec<Partial>> {
-    let split = Split::of(&task.blocks, elements_count);
+    on_parts(&task.blocks, elements_count, |first, end| Part {
+        task,
+        first,
+        end,
+    })
+}
+
+/// Runs `job(first, end)` on the pool for each part of `blocks` ([`Split::of`] with `elements`),
+/// at this thread's SIMD level; the results in the parts' order (`None` where a part panicked).
+/// Every pass of a kernel over the same blocks gets the same parts.
+pub(crate) fn on_parts<J: WithLevel>(
+    blocks: &Blocks,
+    elements: usize,
+    job: impl Fn(usize, usize) -> J + Sync,
+) -> Option<Vec<J::Output>>
+where
+    J::Output: Send + Sync,
+{
+    let split = Split::of(blocks, elements);
     let level = simd::current();
     on_pool(split.parts, |part| {
         let (first, end) = split.range(part);
-        simd::dispatch(level, Part { task, first, end })
+        simd::dispatch(level, job(first, end))
     })
 }
 
 /// The split of a task's blocks into parts for the pool, the same for every pass over them: one
 /// part per thread at most, fewer where a thread would get under [`MIN_ELEMENTS_PER_THREAD`].
 #[derive(Clone, Copy)]
-pub(crate) struct Split {
+struct Split {
     items: usize,
     /// How many parts.
-    pub(crate) parts: usize,
+    parts: usize,
     per: usize,
 }
 
 impl Split {
     /// The split of `blocks`, counting at least `elements` elements (the blocks' own count where
     /// larger).
-    pub(crate) fn of(blocks: &Blocks, elements: usize) -> Self {
+    fn of(blocks: &Blocks, elements: usize) -> Self {
         let items = blocks.count();
         let elements = items.saturating_mul(blocks.classes * BLOCK).max(elements);
         let parts = (elements / MIN_ELEMENTS_PER_THREAD)
@@ -564,7 +589,7 @@ impl Split {
     }
 
     /// Part `part`'s blocks, `first..end`.
-    pub(crate) fn range(&self, part: usize) -> (usize, usize) {
+    fn range(&self, part: usize) -> (usize, usize) {
         (
             (part * self.per).min(self.items),
             ((part + 1) * self.per).min(self.items),
@@ -574,10 +599,7 @@ impl Split {
 
 /// Runs `f(part)` for each part on the pool; the results in the parts' order (`None` where a
 /// part panicked).
-pub(crate) fn on_pool<T: Send + Sync>(
-    parts: usize,
-    f: impl Fn(usize) -> T + Sync,
-) -> Option<Vec<T>> {
+fn on_pool<T: Send + Sync>(parts: usize, f: impl Fn(usize) -> T + Sync) -> Option<Vec<T>> {
     let results: Vec<OnceLock<T>> = (0..parts).map(|_| OnceLock::new()).collect();
     let work = |part: usize| {
         let _ = results.get(part).map(|r| r.set(f(part)));
