@@ -84,11 +84,7 @@ pub(crate) fn sigmoid_focal_terms(
         .f_mul(&log_p)?
         .f_add(&one_minus_t.f_mul(&log_q)?)?
         .f_neg()?;
-    // log(1 - p_t) = log(t (1 - p) + (1 - t) p); log 0 = -inf drops a term of a hard target.
-    let log_one_minus_p_t = t
-        .f_log()?
-        .f_add(&log_q)?
-        .f_logaddexp(&one_minus_t.f_log()?.f_add(&log_p)?)?;
+    let log_one_minus_p_t = log_one_minus_p_t(&log_p, &log_q, t, &one_minus_t)?;
     // At logits near the dtype's largest value, `d loss / d log(1 - p_t) = gamma (1 - p_t)^gamma
     // ce` overflows (ce is about |x|) and meets the log-sum-exp's zero weight of a hard target's
     // other term: inf * 0. There `d log(1 - p_t) / dx` is a multiple of `p (1 - p)`, which is 0
@@ -108,6 +104,41 @@ pub(crate) fn sigmoid_focal_terms(
         loss = loss.f_mul(&alpha_t)?;
     }
     Ok(loss)
+}
+
+/// `log(1 - p_t) = log(t (1 - p) + (1 - t) p)` from `log p` and `log(1 - p)`: the log of the sum
+/// of its two non-negative terms where that sum is a normal number (no cancellation), and where
+/// it underflows (a saturated logit agreeing with a hard target, where the other term is as
+/// small) the log of the larger target's term in log space, `log t + log(1 - p)` for `t >= 1/2`,
+/// else `log(1 - t) + log p`. Every branch has finite derivatives of every order in `x` and `t`,
+/// also at a hard target (`t log(1 - p)` and `(1 - t) log p` in a log-sum-exp took `log 0`: a NaN
+/// target gradient and second derivative), and no branch evaluates `log` at 0, so the branch
+/// `where` leaves out passes no `0 * inf` back.
+fn log_one_minus_p_t(
+    log_p: &Tensor,
+    log_q: &Tensor,
+    t: &Tensor,
+    one_minus_t: &Tensor,
+) -> Result<Tensor, LossError> {
+    let tiny = match t.kind() {
+        tch::Kind::Double => f64::MIN_POSITIVE,
+        _ => f32::MIN_POSITIVE as f64,
+    };
+    let sum = t
+        .f_mul(&log_q.f_exp()?)?
+        .f_add(&one_minus_t.f_mul(&log_p.f_exp()?)?)?;
+    let normal = sum.f_ge(tiny)?;
+    let direct = sum.f_where_scalarother(&normal, 1.0)?.f_log()?;
+    // The log of `v` where `keep` (there at least 1/2), 0 elsewhere.
+    let log_where = |v: &Tensor, keep: &Tensor| -> Result<Tensor, LossError> {
+        Ok(v.f_where_scalarother(keep, 1.0)?.f_log()?)
+    };
+    let high = t.f_ge(0.5)?;
+    let low = high.f_logical_not()?;
+    let underflowed = log_where(t, &high)?
+        .f_add(log_q)?
+        .f_where_self(&high, &log_where(one_minus_t, &low)?.f_add(log_p)?)?;
+    Ok(direct.f_where_self(&normal, &underflowed)?)
 }
 
 /// `x` with `±inf` replaced by `±` the dtype's largest finite value (NaN stays NaN); the
