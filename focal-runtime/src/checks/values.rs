@@ -59,6 +59,14 @@ pub fn class_indices(
         wide = target.f_to_kind(Kind::Int64)?;
         &wide
     };
+    if target.numel() == 0 {
+        return Ok(());
+    }
+    // One pass for the common case, every index a class: the smallest and the largest.
+    let (min, max) = target.f_aminmax(None, false)?;
+    if min.f_int64_value(&[])? >= 0 && max.f_int64_value(&[])? < num_classes {
+        return Ok(());
+    }
     let mut bad = target.f_lt(0)?.f_logical_or(&target.f_ge(num_classes)?)?;
     if let Some(ignore) = ignore_index {
         bad = bad.f_logical_and(&target.f_ne(ignore)?)?;
