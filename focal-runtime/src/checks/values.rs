@@ -43,6 +43,14 @@ fn refuse_where(
 /// let t = tch::Tensor::from_slice(&[0i64, 2, 5]);
 /// let err = focal_runtime::checks::class_indices("MyLoss", "target", &t, 3, None).unwrap_err();
 /// assert_eq!(err.to_string(), "MyLoss: target should hold class indices in [0, 3) but holds 5");
+/// // The ignore index is accepted, and only it.
+/// use focal_runtime::checks::class_indices;
+/// let ignored = tch::Tensor::from_slice(&[0i64, -100, 2]);
+/// assert!(class_indices("MyLoss", "target", &ignored, 3, Some(-100)).is_ok());
+/// assert!(class_indices("MyLoss", "target", &ignored, 3, None).is_err());
+/// let bad = tch::Tensor::from_slice(&[0i64, -100, -1]);
+/// let err = class_indices("MyLoss", "target", &bad, 3, Some(-100)).unwrap_err();
+/// assert!(err.to_string().ends_with("but holds -1"), "{err}");
 /// ```
 pub fn class_indices(
     loss: &'static str,
@@ -62,10 +70,19 @@ pub fn class_indices(
     if target.numel() == 0 {
         return Ok(());
     }
-    // One pass for the common case, every index a class: the smallest and the largest.
-    let (min, max) = target.f_aminmax(None, false)?;
-    if min.f_int64_value(&[])? >= 0 && max.f_int64_value(&[])? < num_classes {
+    // One pass for the common case, every index a class: the smallest and the largest (and,
+    // with an ignore index, the same with it replaced by class 0).
+    let classes_only = |t: &Tensor| -> Result<bool, LossError> {
+        let (min, max) = t.f_aminmax(None, false)?;
+        Ok(min.f_int64_value(&[])? >= 0 && max.f_int64_value(&[])? < num_classes)
+    };
+    if classes_only(target)? {
         return Ok(());
+    }
+    if let Some(ignore) = ignore_index {
+        if num_classes > 0 && classes_only(&target.f_masked_fill(&target.f_eq(ignore)?, 0)?)? {
+            return Ok(());
+        }
     }
     let mut bad = target.f_lt(0)?.f_logical_or(&target.f_ge(num_classes)?)?;
     if let Some(ignore) = ignore_index {
@@ -83,12 +100,26 @@ pub fn class_indices(
 /// let t = tch::Tensor::from_slice(&[0.0f32, 1.0, 0.5]);
 /// let err = focal_runtime::checks::binary_values("Focal", "target", &t).unwrap_err();
 /// assert_eq!(err.to_string(), "Focal: target should hold only 0 and 1 but holds 0.5");
+/// let mask = tch::Tensor::from_slice(&[0i64, 1, 1]);
+/// assert!(focal_runtime::checks::binary_values("Focal", "target", &mask).is_ok());
+/// let labels = tch::Tensor::from_slice(&[0i64, 1, 2]);
+/// assert!(focal_runtime::checks::binary_values("Focal", "target", &labels).is_err());
 /// ```
 pub fn binary_values(
     loss: &'static str,
     arg: &'static str,
     target: &Tensor,
 ) -> Result<(), LossError> {
+    if target.numel() == 0 {
+        return Ok(());
+    }
+    // One pass for integer (and bool) targets: between 0 and 1 is binary.
+    if !target.is_floating_point() {
+        let (min, max) = target.f_aminmax(None, false)?;
+        if min.f_int64_value(&[])? >= 0 && max.f_int64_value(&[])? <= 1 {
+            return Ok(());
+        }
+    }
     let bad = target.f_ne(0)?.f_logical_and(&target.f_ne(1)?)?;
     refuse_where(loss, arg, target, bad, || "only 0 and 1".to_owned())
 }
