@@ -585,8 +585,8 @@ fn dice_none_on_one_and_two_threads_and_every_simd_level() {
 
 /// Dice `None` through autograd: `.sum().backward()` (an upstream gradient broadcast from one
 /// value), `retain_graph` (the backward pass runs twice, with the same result), a graph that never
-/// runs backward, and an in-place change to the input before the backward pass (an error, as for
-/// any saved tensor).
+/// runs backward, and an in-place change to the input or the target before the backward pass (an
+/// error, as for any saved tensor).
 #[test]
 fn dice_none_through_autograd() {
     let shape = [2i64, 3, 5, 6];
@@ -631,5 +631,16 @@ fn dice_none_through_autograd() {
         .sum(Kind::Double)
         .f_backward()
         .expect_err("an in-place change to a saved input");
+    assert!(error.to_string().contains("inplace"), "{error}");
+
+    // The target changed in place after the forward pass: the node saved it too.
+    let leaf = x.detach().set_requires_grad(true);
+    let target = t.copy();
+    let value = loss.forward(&leaf, &target);
+    let _ = target.shallow_clone().fill_(0);
+    let error = value
+        .sum(Kind::Double)
+        .f_backward()
+        .expect_err("an in-place change to a saved target");
     assert!(error.to_string().contains("inplace"), "{error}");
 }

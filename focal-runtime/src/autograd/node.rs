@@ -36,9 +36,16 @@ pub struct Fused {
     deferred: Option<Deferred>,
 }
 
-/// The backward function of [`Fused::with_backward`]: the input's gradient from the upstream
-/// gradient and the input.
-type Deferred = Box<dyn FnMut(&Tensor, &Tensor) -> Result<Tensor, LossError> + Send + 'static>;
+/// What [`Fused::with_backward`] keeps: the tensors to save besides the input, and the backward
+/// function (the input's gradient from the upstream gradient and the saved tensors, the input
+/// first).
+struct Deferred {
+    saved: Vec<Tensor>,
+    backward: Box<InputGradient>,
+}
+
+/// The backward function of [`Fused::with_backward`].
+type InputGradient = dyn FnMut(&Tensor, &[Tensor]) -> Result<Tensor, LossError> + Send + 'static;
 
 impl std::fmt::Debug for Fused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,28 +95,33 @@ impl Fused {
     }
 
     /// A value whose gradient is computed in the backward pass, where the upstream gradient is
-    /// known: `backward(upstream, input)` returns the input's gradient (of the input's shape).
-    /// For a kernel whose unreduced values mix the input in a way a buffer times the upstream
-    /// gradient cannot express (the Dice losses' per-`(n, c)` values under the softmax). The node
-    /// saves the input (an in-place change to it before the backward pass is an error, as for
-    /// any saved tensor); `backward` runs once per backward pass, never when none runs, and an
-    /// error it returns fails that backward pass.
+    /// known: `backward(upstream, saved)` returns the input's gradient (of the input's shape),
+    /// `saved` holding the input and then `also_saved` (a target the backward pass reads). For a
+    /// kernel whose unreduced values mix the input in a way a buffer times the upstream gradient
+    /// cannot express (the Dice losses' per-`(n, c)` values under the softmax). The node saves
+    /// them all (an in-place change to one before the backward pass is an error, as for any
+    /// saved tensor); `backward` runs once per backward pass, never when none runs, and an error
+    /// it returns fails that backward pass.
     ///
     /// ```
     /// use focal_runtime::Fused;
     /// use tch::Tensor;
-    /// // sum(x^2) per row of a (2, 3) input: the gradient 2 x scaled by each row's upstream.
-    /// let fused = Fused::with_backward(Tensor::from_slice(&[5.0f64, 25.0]), |upstream, x| {
-    ///     Ok(x * 2.0 * upstream.unsqueeze(1))
+    /// // sum(w x^2) per row of a (2, 3) input: 2 w x scaled by each row's upstream gradient.
+    /// let w = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+    /// let fused = Fused::with_backward(Tensor::from_slice(&[5.0f64, 25.0]), &[&w], |upstream, saved| {
+    ///     Ok(&saved[0] * &saved[1] * 2.0 * upstream.unsqueeze(1))
     /// });
     /// assert!(fused.grad.is_none());
     /// ```
-    pub fn with_backward<B>(value: Tensor, backward: B) -> Self
+    pub fn with_backward<B>(value: Tensor, also_saved: &[&Tensor], backward: B) -> Self
     where
-        B: FnMut(&Tensor, &Tensor) -> Result<Tensor, LossError> + Send + 'static,
+        B: FnMut(&Tensor, &[Tensor]) -> Result<Tensor, LossError> + Send + 'static,
     {
         Fused {
-            deferred: Some(Box::new(backward)),
+            deferred: Some(Deferred {
+                saved: also_saved.iter().map(|t| t.shallow_clone()).collect(),
+                backward: Box::new(backward),
+            }),
             ..Fused::new(value, None)
         }
     }
@@ -270,17 +282,25 @@ pub(crate) fn kernel_output(
         CAPTURED.with(|c| *c.borrow_mut() = Some(Some(fused)));
         return Ok(Some(value));
     }
-    if let (true, Some(mut backward)) = (needs_grad, fused.deferred) {
-        // A hand-written backward of the input alone.
+    if let (true, Some(deferred)) = (needs_grad, fused.deferred) {
+        // A hand-written backward whose first tensor, the input, alone gets a gradient.
+        let Deferred {
+            saved,
+            backward: mut input_grad,
+        } = deferred;
+        let count = saved.len() + 1;
         let backward = move |upstream: &Tensor, saved: &[Tensor]| {
             let input = saved.first().ok_or_else(|| {
                 LossError::from(tch::TchError::Torch("the input was not saved".into()))
             })?;
-            let grad = backward(upstream, input)?;
+            let grad = input_grad(upstream, saved)?;
             input_shaped(loss, &grad, input)?;
-            Ok(vec![Some(grad)])
+            let mut grads = vec![Some(grad)];
+            grads.resize_with(count, || None);
+            Ok(grads)
         };
-        return hand_written_output(loss, fused.value, &[input], backward).map(Some);
+        let tensors: Vec<&Tensor> = std::iter::once(input).chain(&saved).collect();
+        return hand_written_output(loss, fused.value, &tensors, backward).map(Some);
     }
     match (needs_grad, fused.grad) {
         (false, _) => Ok(Some(fused.value)),

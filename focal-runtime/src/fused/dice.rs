@@ -286,9 +286,20 @@ fn typed<R: Real>(
             return Ok(Some(Fused::new(value, None)));
         }
         let settings = *settings;
-        return Ok(Some(Fused::with_backward(value, move |upstream, input| {
-            unreduced_grad::<R>(&settings, &reduced, input, &target, upstream)
-        })));
+        // The target saved by the node too: an in-place change to it before the backward pass
+        // is autograd's error, as on the composed path.
+        return Ok(Some(Fused::with_backward(
+            value,
+            &[&target],
+            move |upstream, saved| match saved {
+                [input, target] => {
+                    unreduced_grad::<R>(&settings, &reduced, input, target, upstream)
+                }
+                _ => Err(LossError::from(tch::TchError::Torch(
+                    "the input and the target were not saved".into(),
+                ))),
+            },
+        )));
     }
     let value = view::reduced::<R>(reduced.total, reduced.scale)?;
     Ok(Some(Fused::new(
