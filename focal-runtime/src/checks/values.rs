@@ -37,6 +37,17 @@ fn refuse_where(
     })
 }
 
+/// Whether every value of `t` lies in `[low, high]` (an empty `t` does; NaN does not), from one
+/// `aminmax` pass: the checks' common case, accepted before the elementwise comparisons that
+/// find and report a bad value.
+fn all_within(t: &Tensor, low: i64, high: i64) -> Result<bool, LossError> {
+    if t.numel() == 0 {
+        return Ok(true);
+    }
+    let (min, max) = t.f_aminmax(None, false)?;
+    Ok(min.f_double_value(&[])? >= low as f64 && max.f_double_value(&[])? <= high as f64)
+}
+
 /// Checks that `target` holds class indices in `[0, num_classes)`, or `ignore_index`.
 ///
 /// ```
@@ -67,20 +78,14 @@ pub fn class_indices(
         wide = target.f_to_kind(Kind::Int64)?;
         &wide
     };
-    if target.numel() == 0 {
-        return Ok(());
-    }
-    // One pass for the common case, every index a class: the smallest and the largest (and,
-    // with an ignore index, the same with it replaced by class 0).
-    let classes_only = |t: &Tensor| -> Result<bool, LossError> {
-        let (min, max) = t.f_aminmax(None, false)?;
-        Ok(min.f_int64_value(&[])? >= 0 && max.f_int64_value(&[])? < num_classes)
-    };
-    if classes_only(target)? {
+    // Every index a class (with an ignore index: once it is replaced by class 0, which the
+    // bounds refuse where there is no class).
+    let last = num_classes - 1;
+    if all_within(target, 0, last)? {
         return Ok(());
     }
     if let Some(ignore) = ignore_index {
-        if num_classes > 0 && classes_only(&target.f_masked_fill(&target.f_eq(ignore)?, 0)?)? {
+        if all_within(&target.f_masked_fill(&target.f_eq(ignore)?, 0)?, 0, last)? {
             return Ok(());
         }
     }
@@ -102,6 +107,8 @@ pub fn class_indices(
 /// assert_eq!(err.to_string(), "Focal: target should hold only 0 and 1 but holds 0.5");
 /// let mask = tch::Tensor::from_slice(&[0i64, 1, 1]);
 /// assert!(focal_runtime::checks::binary_values("Focal", "target", &mask).is_ok());
+/// let flags = tch::Tensor::from_slice(&[true, false]);
+/// assert!(focal_runtime::checks::binary_values("Focal", "target", &flags).is_ok());
 /// let labels = tch::Tensor::from_slice(&[0i64, 1, 2]);
 /// assert!(focal_runtime::checks::binary_values("Focal", "target", &labels).is_err());
 /// ```
@@ -110,15 +117,9 @@ pub fn binary_values(
     arg: &'static str,
     target: &Tensor,
 ) -> Result<(), LossError> {
-    if target.numel() == 0 {
+    // Integer (and bool) targets between 0 and 1 are binary.
+    if !target.is_floating_point() && all_within(target, 0, 1)? {
         return Ok(());
-    }
-    // One pass for integer (and bool) targets: between 0 and 1 is binary.
-    if !target.is_floating_point() {
-        let (min, max) = target.f_aminmax(None, false)?;
-        if min.f_int64_value(&[])? >= 0 && max.f_int64_value(&[])? <= 1 {
-            return Ok(());
-        }
     }
     let bad = target.f_ne(0)?.f_logical_and(&target.f_ne(1)?)?;
     refuse_where(loss, arg, target, bad, || "only 0 and 1".to_owned())
@@ -136,12 +137,7 @@ pub fn values_in_unit_interval(
     arg: &'static str,
     target: &Tensor,
 ) -> Result<(), LossError> {
-    if target.numel() == 0 {
-        return Ok(());
-    }
-    // One pass for the common case, every value inside (NaN makes both comparisons false).
-    let (min, max) = target.f_aminmax(None, false)?;
-    if min.f_double_value(&[])? >= 0.0 && max.f_double_value(&[])? <= 1.0 {
+    if all_within(target, 0, 1)? {
         return Ok(());
     }
     let inside = target.f_ge(0)?.f_logical_and(&target.f_le(1)?)?;

@@ -22,9 +22,10 @@
 //! to autograd. Under `Reduction::None` (one value per kept `(n, c)`, `(N, C')`) it runs in the
 //! backward pass instead, with each `(n, c)`'s coefficients times that value's upstream gradient
 //! (the gradient of `sum u_{n c} loss_{n c}`), through [`Fused::with_backward`]; the forward
-//! pass keeps only the per-`(n, c)` coefficients. For the softmax Dice alone, pass 1 stores the probabilities in that buffer and
-//! pass 2 reads them back (no second softmax); with the focal part, which needs `ln p` and
-//! `1 - p` to full precision, and with the sigmoid, pass 2 computes the activation again. It
+//! pass keeps only the per-`(n, c)` coefficients. For the softmax Dice alone (and both passes
+//! in the forward pass), pass 1 stores the probabilities in that buffer and pass 2 reads them
+//! back (no second softmax); with the focal part, which needs `ln p` and `1 - p` to full
+//! precision, with the sigmoid, and in the backward pass, pass 2 computes the activation again. It
 //! writes: with the sigmoid, `g p (1 - p)` plus the sigmoid focal term's gradient
 //! (that of `SigmoidFocalLoss`); with the softmax, the softmax backward of the Dice part,
 //! `p_j (g_j - sum_k p_k g_k)`, plus the focal part's `F_j (1 - p_j) - p_j sum_{k != j} F_k`, where
@@ -667,7 +668,7 @@ fn dice_grad<R: Real, L: Level>(
             <R::V<L>>::select(t.ge(splat(level, R::of(0.5))), high, low),
         )
     } else {
-        (t, bb * splat(level, R::ONE) - a * t)
+        (t, bb - a * t)
     }
 }
 

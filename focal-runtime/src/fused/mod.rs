@@ -3,8 +3,8 @@
 //! contiguous float32 and float64 inputs (two passes for `DiceLoss` and `DiceFocalLoss`: the
 //! per-`(n, c)` sums, then the gradient; see `dice.rs`). They plug into the losses through
 //! `#[loss(fused = ...)]`; any input they do not cover (another dtype, a non-contiguous layout, a
-//! CUDA tensor, a custom reduction, a hyperparameter setting outside the kernel, invalid values) takes the composed path, which computes the same loss from
-//! tch operations.
+//! CUDA tensor, a custom reduction, a hyperparameter setting outside the kernel, invalid values)
+//! takes the composed path, which computes the same loss from tch operations.
 //!
 //! `SoftmaxFocalLoss` (label smoothing included) and `SigmoidFocalLoss` run at every standard
 //! reduction: under `Reduction::None` the kernel writes each position's loss (`(N, *)`) or

@@ -86,9 +86,9 @@ pub(crate) fn sigmoid_focal_terms(
         .f_neg()?;
     let log_one_minus_p_t = log_one_minus_p_t(&log_p, &log_q, t, &one_minus_t)?;
     // At logits near the dtype's largest value, `d loss / d log(1 - p_t) = gamma (1 - p_t)^gamma
-    // ce` overflows (ce is about |x|) and meets the log-sum-exp's zero weight of a hard target's
-    // other term: inf * 0. There `d log(1 - p_t) / dx` is a multiple of `p (1 - p)`, which is 0
-    // in the dtype, so the modulator's gradient is exactly 0: it is detached there.
+    // ce` overflows (ce is about |x|) and meets `d log(1 - p_t) / dx`, a multiple of `p (1 - p)`,
+    // which is 0 in the dtype: inf * 0. The modulator's gradient is exactly 0 there: it is
+    // detached.
     let log_one_minus_p_t = if gamma > 0.0 {
         let limit = max_finite(x.kind()) / (4.0 * gamma.max(1.0));
         let moderate = x.f_abs()?.f_le(limit)?;
