@@ -1172,6 +1172,7 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
         let mut softmax = Softmax::<R>::new(if kernel.softmax { c } else { 0 });
         // The softmax focal part's F per class, and per position sum_k p_k g_k and sum_k F_k.
         let mut f_rows = vec![R::ZERO; if kernel.softmax { c * BLOCK } else { 0 }];
+        let mut lanes = ClassLanes::new(c, zero);
         let mut check = zero;
         let mut bad = false;
         for item in self.first..self.end {
@@ -1185,7 +1186,7 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
             };
             check = check
                 + if kernel.stores_probabilities() {
-                    stored_softmax_grad(level, kernel, self.coefs, &b, &mut rows)
+                    stored_softmax_grad(level, kernel, self.coefs, &b, &mut rows, &mut lanes)
                 } else if kernel.softmax {
                     softmax_grad(
                         level,
@@ -1305,7 +1306,9 @@ fn softmax_grad<R: Real, L: Level>(
 /// The softmax Dice gradient of one block into `rows`, which hold the probabilities (stored by
 /// pass 1); the sum of `g * 0` over it. As [`softmax_grad`] without the focal part: `dx_j = p_j
 /// (g_j - sum_k p_k g_k)`, the top class's bracket `g_j (1 - p_j) - sum_{k != j} p_k g_k` with
-/// `1 - p_j` the sum of the others' probabilities.
+/// `1 - p_j` the sum of the others' probabilities. `scratch` holds, per class, its coefficients
+/// (filled here, once per block) and its `p` and `g` at the current positions (each `g` computed
+/// once).
 #[inline(always)]
 fn stored_softmax_grad<R: Real, L: Level>(
     level: L,
@@ -1313,52 +1316,78 @@ fn stored_softmax_grad<R: Real, L: Level>(
     coefs: &Coefficients<R>,
     b: &Block<'_, R>,
     rows: &mut BlockRows<'_, R>,
+    scratch: &mut ClassLanes<R::V<L>>,
 ) -> R::V<L> {
     let lanes = <R::V<L> as Vector<R, L>>::LANES;
-    let zero = splat(level, R::ZERO);
+    let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
+    scratch.fill(b.classes, |k| coefs.dice(level, b, k));
+    let ClassLanes {
+        coefs: ab,
+        p: ps,
+        g: gs,
+    } = scratch;
     let mut check = zero;
     let mut i = 0;
     while i < b.len {
-        // The (first) top class, the others' probabilities, sum_k p_k g_k and the same without
-        // the top class.
-        let mut top_p = load(level, rows.row(0), i);
-        for k in 1..b.classes {
-            top_p = top_p.max(load(level, rows.row(k), i));
+        // The probabilities, the (first) top class and the others' probabilities there.
+        let mut top_p = zero;
+        for (k, p) in ps.iter_mut().enumerate() {
+            *p = load(level, rows.row(k), i);
+            top_p = if k == 0 { *p } else { top_p.max(*p) };
         }
         let (mut rest, mut top) = (zero, zero);
         let mut seen = zero.lt(zero);
-        for k in 0..b.classes {
-            let p = load(level, rows.row(k), i);
+        for (k, &p) in ps.iter().enumerate() {
             let first = p.eq(top_p) & !seen;
             seen = seen | first;
             rest = rest + <R::V<L>>::select(first, zero, p);
             top = <R::V<L>>::select(first, splat(level, R::of(k as f64)), top);
         }
         // `1 - p` without cancellation: the others' share at the top class, a subtraction at
-        // the others (whose `p` is at most 1/2).
+        // the others (whose `p` is at most 1/2); sum_k p_k g_k and the same without the top.
         let (mut pg_sum, mut pg_rest) = (zero, zero);
-        for k in 0..b.classes {
-            let p = load(level, rows.row(k), i);
+        for (k, ((&p, g), &coefs)) in ps.iter().zip(gs.iter_mut()).zip(ab.iter()).enumerate() {
             let is_top = top.eq(splat(level, R::of(k as f64)));
-            let q = <R::V<L>>::select(is_top, rest, splat(level, R::ONE) - p);
-            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p, q);
-            let pg = p * g;
+            let q = <R::V<L>>::select(is_top, rest, one - p);
+            *g = dice_grad(level, kernel, b, coefs, k, i, p, q).1;
+            let pg = p * *g;
             pg_sum = pg_sum + pg;
             pg_rest = pg_rest + <R::V<L>>::select(is_top, zero, pg);
         }
-        for k in 0..b.classes {
-            let row = rows.row(k);
-            let p = load(level, row, i);
+        for (k, (&p, &g)) in ps.iter().zip(gs.iter()).enumerate() {
             let is_top = top.eq(splat(level, R::of(k as f64)));
-            let q = <R::V<L>>::select(is_top, rest, splat(level, R::ONE) - p);
-            let (_, g) = dice_grad(level, kernel, b, coefs.dice(level, b, k), k, i, p, q);
             let dx = p * <R::V<L>>::select(is_top, g * rest - pg_rest, g - pg_sum);
             check = check + dx * zero;
-            dx.store(row, i);
+            dx.store(rows.row(k), i);
         }
         i += lanes;
     }
     check
+}
+
+/// Per-class lanes a block's gradient keeps: the Dice coefficients, and `p` and `g` at the
+/// current positions. Allocated once per part, refilled per block.
+struct ClassLanes<V> {
+    coefs: Vec<DiceCoefs<V>>,
+    p: Vec<V>,
+    g: Vec<V>,
+}
+
+impl<V: Copy> ClassLanes<V> {
+    fn new(classes: usize, zero: V) -> Self {
+        ClassLanes {
+            coefs: Vec::with_capacity(classes),
+            p: vec![zero; classes],
+            g: vec![zero; classes],
+        }
+    }
+
+    /// The coefficients of each class, from `coefs`.
+    #[inline(always)]
+    fn fill(&mut self, classes: usize, coefs: impl Fn(usize) -> DiceCoefs<V>) {
+        self.coefs.clear();
+        self.coefs.extend((0..classes).map(coefs));
+    }
 }
 
 /// The sigmoid gradient of one block into `rows`; the sum of `g * 0` over it.

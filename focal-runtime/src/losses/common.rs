@@ -84,8 +84,10 @@ impl TopSoftmax {
         let is_top = Tensor::f_arange(classes, (Kind::Int64, x.device()))?
             .f_view(view.as_slice())?
             .f_eq_tensor(&top)?;
-        let z = x.f_sub(&x.f_gather(1, &top, false)?)?;
-        let z = z.f_detach()?.f_where_self(&is_top, &z)?;
+        let shifted = x.f_sub(&x.f_gather(1, &top, false)?)?;
+        let z = shifted.f_detach()?.f_where_self(&is_top, &shifted)?;
+        // Not saved by autograd: free it before the next full-size tensors.
+        drop(shifted);
         let e = z.f_exp()?;
         let rest = e
             .f_masked_fill(&is_top, 0.0)?
@@ -109,7 +111,7 @@ impl TopSoftmax {
         let q = self
             .rest
             .f_mul(&inv)?
-            .f_where_self(&self.is_top, &p.f_neg()?.f_add_scalar(1.0)?)?;
+            .f_where_self(&self.is_top, &p.f_rsub_scalar(1.0)?)?;
         Ok((p, q))
     }
 }
@@ -243,13 +245,14 @@ pub(crate) fn log_share(rest: &Tensor, log1p_rest: &Tensor) -> Result<Tensor, Lo
 
 /// A float `(N, C, *)` target for input `(N, C, *)`: a float target of the input's shape (one-hot
 /// or soft, values in `[0, 1]`), an integer or bool target of the input's shape (values 0 and 1),
-/// or class indices `(N, *)` / `(N, 1, *)` in `[0, C)`, one-hot encoded.
+/// or class indices `(N, *)` / `(N, 1, *)` in `[0, C)`, one-hot encoded; with the class indices
+/// `(N, 1, *)` (int64) where the target held them.
 pub(crate) fn dense_target(
     loss: &'static str,
     input: &Tensor,
     target: &Tensor,
     kind: Kind,
-) -> Result<Tensor, LossError> {
+) -> Result<(Tensor, Option<Tensor>), LossError> {
     let shape = input.size();
     if shape.len() < 2 {
         return Err(checks::shape_of(
@@ -265,7 +268,7 @@ pub(crate) fn dense_target(
         } else {
             checks::binary_values(loss, "target", target)?;
         }
-        return Ok(target.f_to_kind(kind)?);
+        return Ok((target.f_to_kind(kind)?, None));
     }
     if target.is_floating_point() {
         return Err(checks::shape_of(
@@ -277,7 +280,8 @@ pub(crate) fn dense_target(
     }
     let indices = class_index_target(loss, input, target)?;
     checks::class_indices(loss, "target", &indices, shape[1], None)?;
-    Ok(one_hot_mask(&indices, shape[1], shape.len())?.f_to_kind(kind)?)
+    let dense = one_hot_mask(&indices, shape[1], shape.len())?.f_to_kind(kind)?;
+    Ok((dense, Some(indices.f_unsqueeze(1)?)))
 }
 
 /// Checks that a per-class weight vector has one entry per class.

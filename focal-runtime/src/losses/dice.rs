@@ -122,13 +122,15 @@ pub fn dice_loss(
     #[hyper(default = 1e-5, check = 0.0..)]
     smooth_dr: f64,
 ) -> Result<LossOutput, LossError> {
-    let parts = DiceParts::new(
+    let mut parts = DiceParts::new(
         DiceLoss::NAME,
         input,
         target,
         activation,
         include_background,
     )?;
+    // The softmax's parts serve the focal part's `log p` only: freed before the Dice terms.
+    drop(parts.softmax.take());
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
     if input.dim() == 2 && dice.numel() == 0 {
         // No (n, c) and no spatial dims (N = 0 or C = 0): MONAI sums such an input over the whole
@@ -148,6 +150,9 @@ pub(crate) struct DiceParts {
     pub x: Tensor,
     /// The dense target, all channels.
     pub t_all: Tensor,
+    /// The class indices `(N, 1, *)` (int64), where the target held them (`t_all` is their
+    /// one-hot encoding).
+    pub index: Option<Tensor>,
     /// The probabilities, without the background where it is excluded.
     pub p: Tensor,
     /// `1 - p`, without cancellation ([`Activation::probabilities`]).
@@ -167,7 +172,7 @@ impl DiceParts {
         include_background: bool,
     ) -> Result<Self, LossError> {
         let x = upcast(input)?;
-        let t_all = dense_target(loss, input, target, x.kind())?;
+        let (t_all, index) = dense_target(loss, input, target, x.kind())?;
         let classes = input.size()[1];
         if activation == Activation::Softmax && classes < 2 {
             return Err(checks::shape_of(
@@ -202,6 +207,7 @@ impl DiceParts {
         Ok(DiceParts {
             x,
             t_all,
+            index,
             p,
             q,
             softmax,
@@ -223,30 +229,35 @@ impl DiceParts {
         smooth_dr: f64,
     ) -> Result<Tensor, LossError> {
         let (p, q, t) = (&self.p, &self.q, &self.t);
-        // p (1 - t) as p - p t (exact for t in {0, 1}; for a soft t the terms are not small):
-        // no `1 - t` tensor for autograd to keep.
-        let pt = p.f_mul(t)?;
-        let apart = p.f_sub(&pt)?;
-        let (p_den, t_den, difference) = if squared_pred {
-            (
-                p.f_square()?,
-                t.f_square()?,
-                apart.f_sub(&t.f_mul(q)?)?.f_square()?,
-            )
-        } else {
-            (
-                p.shallow_clone(),
-                t.shallow_clone(),
-                apart.f_add(&t.f_mul(q)?)?,
-            )
-        };
+        // One full-size term at a time (two with `squared_pred`), each summed and freed, or
+        // changed in place, before the next: autograd saves none of them (the products save
+        // their factors, which live on), so the forward pass's peak is the parts and a term.
+        let mut pt = p.f_mul(t)?;
         let numerator = spatial_sum(&pt)?
             .f_mul_scalar(2.0)?
             .f_add_scalar(smooth_nr)?;
-        let denominator = spatial_sum(&p_den)?
-            .f_add(&spatial_sum(&t_den)?)?
-            .f_add_scalar(smooth_dr)?;
-        let by_difference = spatial_sum(&difference)?
+        let (p_den, t_den) = if squared_pred {
+            (spatial_sum(&p.f_square()?)?, spatial_sum(&t.f_square()?)?)
+        } else {
+            (spatial_sum(p)?, spatial_sum(t)?)
+        };
+        let denominator = p_den.f_add(&t_den)?.f_add_scalar(smooth_dr)?;
+        // `p t - p = -p (1 - t)`, in place of `p t` (exact for t in {0, 1}; for a soft t the
+        // terms are not small): no `1 - t` tensor for autograd to keep.
+        let _ = pt.f_sub_(p)?;
+        let apart_negated = pt;
+        let den_less_num = if squared_pred {
+            // `(p (1 - t) - t (1 - p))^2` from its negation, `t (1 - p) - p (1 - t)`.
+            let mut d = apart_negated;
+            let _ = d.f_addcmul_(t, q)?;
+            spatial_sum(&d.f_square()?)?
+        } else {
+            // The sums of `p (1 - t)` and of `t (1 - p)`, both of non-negative terms.
+            let apart = spatial_sum(&apart_negated)?.f_neg()?;
+            drop(apart_negated);
+            apart.f_add(&spatial_sum(&t.f_mul(q)?)?)?
+        };
+        let by_difference = den_less_num
             .f_add_scalar(smooth_dr - smooth_nr)?
             .f_div(&denominator)?;
         let by_ratio = numerator.f_div(&denominator)?.f_neg()?.f_add_scalar(1.0)?;

@@ -3,7 +3,9 @@
 use focal_macros::loss;
 use tch::Tensor;
 
-use super::common::{downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class};
+use super::common::{
+    downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class, target_log_probs,
+};
 use super::dice::{spatial_mean, Activation, DiceParts};
 use super::sigmoid_focal::sigmoid_focal_terms;
 use crate::{LossError, LossOutput};
@@ -17,7 +19,8 @@ use crate::{LossError, LossOutput};
 /// activation the [`SigmoidFocalLoss`](crate::SigmoidFocalLoss) terms
 /// (`alpha_t = alpha t + (1 - alpha)(1 - t)`); with the softmax, `-alpha_c t_c (1 - p_c)^gamma
 /// log p_c` with `alpha_c = 1 - alpha` for class 0 and `alpha` for the others (MONAI's and
-/// kornia's scalar alpha), computed in log space over all `C` classes. `include_background =
+/// kornia's scalar alpha), computed in log space (over all `C` classes for a dense target; for
+/// class indices the target class's term alone, the others being 0). `include_background =
 /// false` drops channel 0 from both parts after the activation. `Reduction::None` gives the
 /// `(N, C)` values (MONAI's `none` output averaged over the spatial dims), `Mean` their mean and
 /// `Sum` their sum, which equal MONAI's `mean` and `sum`. Targets as for `DiceLoss`.
@@ -73,27 +76,28 @@ pub fn dice_focal_loss(
     #[hyper(default = 1.0, check = 0.0..)]
     lambda_focal: f64,
 ) -> Result<LossOutput, LossError> {
-    let parts = DiceParts::new(
+    let mut parts = DiceParts::new(
         DiceFocalLoss::NAME,
         input,
         target,
         activation,
         include_background,
     )?;
+    if parts.index.is_some() {
+        // A class-index target's focal terms come from the target class alone
+        // (`target_class_terms`), not from the softmax's parts: freed before the Dice terms.
+        drop(parts.softmax.take());
+    }
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
     let (x, t) = (&parts.x, &parts.t_all);
     let classes = x.size()[1];
     let focal_map = match activation {
         Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
         Activation::Softmax => {
-            let (log_p, is_top) = match &parts.softmax {
-                Some(top) => (top.log_p()?, top.is_top.shallow_clone()),
-                None => log_softmax_with_top(x)?,
+            let mut map = match &parts.index {
+                Some(index) => target_class_terms(x, t, index, gamma)?,
+                None => every_class_terms(&parts, gamma)?,
             };
-            let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
-            // t log p with 0 log 0 = 0: a class masked by a -inf logit adds nothing (not NaN).
-            let t_log_p = log_p.f_masked_fill(&t.f_eq(0.0)?, 0.0)?.f_mul(t)?;
-            let mut map = factor.f_mul(&t_log_p)?.f_neg()?;
             if let Some(a) = alpha {
                 let mut weights = vec![a; classes as usize];
                 weights[0] = 1.0 - a;
@@ -112,4 +116,34 @@ pub fn dice_focal_loss(
         .f_mul_scalar(lambda_dice)?
         .f_add(&focal.f_mul_scalar(lambda_focal)?)?;
     Ok(downcast(LossOutput::new(total), input.kind()))
+}
+
+/// The softmax focal terms `-t_c (1 - p_c)^gamma log p_c`, `(N, C, *)`, of a class-index target
+/// (`index`, `(N, 1, *)`; `t` its one-hot): the target class's term alone, which is all that is
+/// not 0, from its log-probability and `log(1 - p_y)` gathered as `SoftmaxFocalLoss` takes them
+/// (a few full-size passes, where the terms of every class take some twenty), 0 elsewhere
+/// (also where the target class's term is infinite: not `0 * inf`).
+fn target_class_terms(
+    x: &Tensor,
+    t: &Tensor,
+    index: &Tensor,
+    gamma: f64,
+) -> Result<Tensor, LossError> {
+    let (log_p_y, log_rest) = target_log_probs(x, index)?;
+    let term = modulator(&log_rest, gamma)?.f_mul(&log_p_y)?.f_neg()?;
+    Ok(term.f_where_scalarother(&t.f_ne(0.0)?, 0.0)?)
+}
+
+/// The softmax focal terms `-t_c (1 - p_c)^gamma log p_c` of every class, `(N, C, *)`, for a
+/// dense (one-hot or soft) target, from the Dice part's softmax.
+fn every_class_terms(parts: &DiceParts, gamma: f64) -> Result<Tensor, LossError> {
+    let t = &parts.t_all;
+    let (log_p, is_top) = match &parts.softmax {
+        Some(top) => (top.log_p()?, top.is_top.shallow_clone()),
+        None => log_softmax_with_top(&parts.x)?,
+    };
+    let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
+    // t log p with 0 log 0 = 0: a class masked by a -inf logit adds nothing (not NaN).
+    let t_log_p = log_p.f_masked_fill(&t.f_eq(0.0)?, 0.0)?.f_mul(t)?;
+    Ok(factor.f_mul(&t_log_p)?.f_neg()?)
 }
