@@ -48,7 +48,8 @@ bench:
 	mkdir -p out
 	$(RUN) env $(BENCH_MALLOC) cargo bench --bench losses -- --json out/bench-focal.json $(ARGS)
 	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." env $(BENCH_MALLOC) python3 scripts/bench/anchors.py --json out/bench-anchors.json $(ARGS)'
-	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --json out/bench.json --markdown out/bench.md
+	$(RUN) cargo bench --bench compute_floor -- --json out/bench-floor.json
+	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --floor out/bench-floor.json --json out/bench.json --markdown out/bench.md
 
 # The GPU check, prepared here: builds (release) and packs every test binary, the bench and the
 # demo into .gpu-check/ (scripts/gpu-check/pack.sh), then runs the package with the script the
