@@ -256,7 +256,7 @@ fn typed<R: Real>(
     // The gradient buffer (with the softmax Dice alone, pass 1 stores the probabilities in it,
     // which pass 2 reads instead of computing the softmax again).
     let mut buffer = if needs_grad && !unreduced {
-        Some(view::FreshFloats::<R>::large(&inputs.shape)?)
+        Some(view::FreshFloats::<R>::new(&inputs.shape)?)
     } else {
         None
     };
@@ -405,7 +405,7 @@ fn unreduced_grad<R: Real>(
         .collect();
     let coefs = kernel.coefficients(settings, reduced, inputs.spatial, Some(&weights));
     let task = inputs.task(&kernel);
-    let mut buffer = view::FreshFloats::<R>::large(&inputs.shape)?;
+    let mut buffer = view::FreshFloats::<R>::new(&inputs.shape)?;
     {
         let Some(Some(out)) = SharedOut::of(Some(&mut buffer), inputs.blocks) else {
             return Err(LossError::from(tch::TchError::Torch(

@@ -365,7 +365,7 @@ fn typed<F: FusedLoss, R: Real>(
     // The output buffer: the gradient, or the prefilled buffer the kernel reads (and, with a
     // gradient, overwrites with it).
     let mut buffer = if needs_grad || F::PREFILL {
-        let t = view::FreshFloats::<R>::large(&shape)?;
+        let t = view::FreshFloats::<R>::new(&shape)?;
         if F::PREFILL {
             loss.prefill(input, t.tensor())?;
         }

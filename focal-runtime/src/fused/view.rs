@@ -49,20 +49,16 @@ pub(crate) struct FreshFloats<R> {
 }
 
 impl<R: Real> FreshFloats<R> {
-    /// An uninitialised buffer of `shape` (the kernel writes every element).
+    /// An uninitialised buffer of `shape` (the kernel writes every element), from libtorch's CPU
+    /// allocator like any tensor (`THP_MEM_ALLOC_ENABLE=1` has it back large buffers with
+    /// transparent huge pages). The kernels no longer ask for huge pages themselves: where a call's
+    /// buffer lands on fresh memory, the huge pages' first touch took 95-280 ms a call at
+    /// `2 x 4 x 128^3` on the development VM, against 46-70 ms with ordinary pages.
     pub(crate) fn new(shape: &[i64]) -> Result<Self, LossError> {
         Ok(FreshFloats {
             tensor: Tensor::f_empty(shape, (R::KIND, Device::Cpu))?,
             _elements: std::marker::PhantomData,
         })
-    }
-
-    /// An uninitialised buffer of `shape` for a full-size output (a gradient), its memory
-    /// advised to be backed by huge pages ([`advise_huge_pages`]).
-    pub(crate) fn large(shape: &[i64]) -> Result<Self, LossError> {
-        let buffer = Self::new(shape)?;
-        advise_huge_pages(buffer.tensor());
-        Ok(buffer)
     }
 
     /// The tensor, for libtorch to write into (callers keep no handle to it).
@@ -90,40 +86,6 @@ impl<R: Real> FreshFloats<R> {
     pub(crate) fn into_tensor(self) -> Tensor {
         self.tensor
     }
-}
-
-/// Asks Linux to back the memory of a large fresh CPU tensor `t` with transparent huge pages where they are enabled
-/// on request (`madvise` mode): the kernel then takes one page fault per 2 MiB instead of one
-/// per 4 KiB when it first writes the buffer, which on a 64 MiB gradient is most of the cost of
-/// writing it. Only a hint: nothing changes where the system declines.
-pub(crate) fn advise_huge_pages(t: &Tensor) {
-    if t.device() != Device::Cpu || !t.is_contiguous() {
-        return;
-    }
-    let (start, len) = (
-        t.data_ptr() as usize,
-        t.numel() * t.kind().elt_size_in_bytes(),
-    );
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE_PAGE: usize = 2 << 20;
-        const MADV_HUGEPAGE: i32 = 14;
-        extern "C" {
-            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
-        }
-        let first = start.next_multiple_of(HUGE_PAGE);
-        let end = (start + len) / HUGE_PAGE * HUGE_PAGE;
-        if end > first {
-            // SAFETY: the range lies inside the contiguous buffer the tensor owns (whole huge
-            // pages within it); MADV_HUGEPAGE changes how its pages are backed, never their
-            // contents, so no reference to the memory is invalidated.
-            unsafe {
-                madvise(first as *mut std::ffi::c_void, end - first, MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (start, len);
 }
 
 /// Class-index targets borrowed as one of the integer types a kernel reads directly.
