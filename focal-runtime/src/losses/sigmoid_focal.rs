@@ -85,6 +85,9 @@ pub(crate) fn sigmoid_focal_terms(
         .f_add(&one_minus_t.f_mul(&log_q)?)?
         .f_neg()?;
     let log_one_minus_p_t = log_one_minus_p_t(&log_p, &log_q, t, &one_minus_t)?;
+    // Autograd keeps what it needs of these (the products save their other factor): the
+    // handles go before the next full-size tensors, which keeps the forward pass's peak down.
+    drop((log_p, log_q));
     // At logits near the dtype's largest value, `d loss / d log(1 - p_t) = gamma (1 - p_t)^gamma
     // ce` overflows (ce is about |x|) and meets `d log(1 - p_t) / dx`, a multiple of `p (1 - p)`,
     // which is 0 in the dtype: inf * 0. The modulator's gradient is exactly 0 there: it is
@@ -96,7 +99,9 @@ pub(crate) fn sigmoid_focal_terms(
     } else {
         log_one_minus_p_t
     };
-    let mut loss = ce.f_mul(&modulator(&log_one_minus_p_t, gamma)?)?;
+    let modulator = modulator(&log_one_minus_p_t, gamma)?;
+    drop(log_one_minus_p_t);
+    let mut loss = ce.f_mul(&modulator)?;
     if let Some(a) = alpha {
         let alpha_t = t
             .f_mul_scalar(a)?
@@ -129,6 +134,7 @@ fn log_one_minus_p_t(
         .f_add(&one_minus_t.f_mul(&log_p.f_exp()?)?)?;
     let normal = sum.f_ge(tiny)?;
     let direct = sum.f_where_scalarother(&normal, 1.0)?.f_log()?;
+    drop(sum);
     // The log of `v` where `keep` (there at least 1/2), 0 elsewhere.
     let log_where = |v: &Tensor, keep: &Tensor| -> Result<Tensor, LossError> {
         Ok(v.f_where_scalarother(keep, 1.0)?.f_log()?)
