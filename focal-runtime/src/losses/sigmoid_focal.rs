@@ -76,15 +76,32 @@ pub(crate) fn sigmoid_focal_terms(
     let x = &finite_logits(x)?;
     let log_p = x.f_log_sigmoid()?;
     let log_q = x.f_neg()?.f_log_sigmoid()?;
-    let one_minus_t = t.f_neg()?.f_add_scalar(1.0)?;
-    // -(t log p + (1 - t) log q): a sum of two non-negative terms, accurate at saturated logits,
-    // where libtorch's `binary_cross_entropy_with_logits` ((1 - t) x - log p) cancels to 0 (at
-    // x = -40, t = 0 it gives 0 for 4.2e-18; at x = -20, 6.5e-7 relative error).
-    let ce = t
-        .f_mul(&log_p)?
-        .f_add(&one_minus_t.f_mul(&log_q)?)?
-        .f_neg()?;
-    let log_one_minus_p_t = log_one_minus_p_t(&log_p, &log_q, t, &one_minus_t)?;
+    // Hard targets that need no gradient (the usual case) take `log(1 - p_t)` and the cross
+    // entropy as one of `log p` and `log(1 - p)`, selected: exactly the general forms' values
+    // there, without their several full-size steps (which autograd would keep).
+    let positives = if t.requires_grad() {
+        None
+    } else {
+        hard_positives(t)?
+    };
+    let (ce, log_one_minus_p_t) = match &positives {
+        Some(positive) => (
+            log_p.f_where_self(positive, &log_q)?.f_neg()?,
+            log_q.f_where_self(positive, &log_p)?,
+        ),
+        None => {
+            let one_minus_t = t.f_rsub_scalar(1.0)?;
+            // -(t log p + (1 - t) log q): a sum of two non-negative terms, accurate at saturated
+            // logits, where libtorch's `binary_cross_entropy_with_logits` ((1 - t) x - log p)
+            // cancels to 0 (at x = -40, t = 0 it gives 0 for 4.2e-18; at x = -20, 6.5e-7
+            // relative error).
+            let ce = t
+                .f_mul(&log_p)?
+                .f_add(&one_minus_t.f_mul(&log_q)?)?
+                .f_neg()?;
+            (ce, log_one_minus_p_t(&log_p, &log_q, t, &one_minus_t)?)
+        }
+    };
     // Autograd keeps what it needs of these (the products save their other factor): the
     // handles go before the next full-size tensors, which keeps the forward pass's peak down.
     drop((log_p, log_q));
@@ -103,12 +120,31 @@ pub(crate) fn sigmoid_focal_terms(
     drop(log_one_minus_p_t);
     let mut loss = ce.f_mul(&modulator)?;
     if let Some(a) = alpha {
-        let alpha_t = t
-            .f_mul_scalar(a)?
-            .f_add(&one_minus_t.f_mul_scalar(1.0 - a)?)?;
-        loss = loss.f_mul(&alpha_t)?;
+        loss = match &positives {
+            Some(positive) => loss
+                .f_mul_scalar(a)?
+                .f_where_self(positive, &loss.f_mul_scalar(1.0 - a)?)?,
+            None => {
+                let alpha_t = t
+                    .f_mul_scalar(a)?
+                    .f_add(&t.f_rsub_scalar(1.0)?.f_mul_scalar(1.0 - a)?)?;
+                loss.f_mul(&alpha_t)?
+            }
+        };
     }
     Ok(loss)
+}
+
+/// Where every target is 0 or 1 (targets in `[0, 1]`), the mask of the 1s; `None` for soft
+/// targets.
+fn hard_positives(t: &Tensor) -> Result<Option<Tensor>, LossError> {
+    let positive = t.f_gt(0.5)?;
+    let hard = t
+        .f_eq_tensor(&positive.f_to_kind(t.kind())?)?
+        .f_all()?
+        .f_int64_value(&[])?
+        != 0;
+    Ok(hard.then_some(positive))
 }
 
 /// `log(1 - p_t) = log(t (1 - p) + (1 - t) p)` from `log p` and `log(1 - p)`: the log of the sum
