@@ -101,6 +101,28 @@ impl TopSoftmax {
         Ok(self.z.f_sub(&self.rest.f_log1p()?)?)
     }
 
+    /// `(log p_y, log(1 - p_y))` of the class `index` (`(N, 1, *)` class ids in `[0, C)`) of each
+    /// position, `(N, 1, *)`, with the values and gradients of [`target_log_probs`] (the same
+    /// branches: where `y` is the top class both from `rest`, elsewhere `log1p(-p_y)`, the
+    /// constant 0 below [`LOG_P_NEGLIGIBLE`]) from these parts, gathered: no full-size pass.
+    pub(crate) fn at(&self, index: &Tensor) -> Result<(Tensor, Tensor), LossError> {
+        let y_is_top = self.is_top.f_gather(1, index, false)?;
+        let log1p_rest = self.rest.f_log1p()?;
+        let log_p_y = self.z.f_gather(1, index, false)?.f_sub(&log1p_rest)?;
+        let log_q_top = log_share(&self.rest, &log1p_rest)?;
+        // log1p(-p_y) elsewhere, evaluated at a safe point where unused (the top class,
+        // negligible p_y) so that the unused branch's gradient is not NaN.
+        let negligible = log_p_y.f_lt(LOG_P_NEGLIGIBLE)?;
+        let log_q_other = log_p_y
+            .f_masked_fill(&y_is_top, -1.0)?
+            .f_masked_fill(&negligible, -1.0)?
+            .f_exp()?
+            .f_neg()?
+            .f_log1p()?
+            .f_masked_fill(&negligible, 0.0)?;
+        Ok((log_p_y, log_q_top.f_where_self(&y_is_top, &log_q_other)?))
+    }
+
     /// `p` and `1 - p`: `exp(z) / (1 + rest)`, and `rest / (1 + rest)` at the top class (`1 - p`
     /// elsewhere, where `p <= 1/2`), neither with a subtraction that cancels, nor their
     /// gradients (the top class's `1 - p` has `d / d rest = 1 / (1 + rest)^2`, taken without

@@ -4,7 +4,7 @@ use focal_macros::loss;
 use tch::Tensor;
 
 use super::common::{
-    downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class, target_log_probs,
+    downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class, TopSoftmax,
 };
 use super::dice::{spatial_mean, Activation, DiceParts};
 use super::sigmoid_focal::sigmoid_focal_terms;
@@ -83,9 +83,13 @@ pub fn dice_focal_loss(
         activation,
         include_background,
     )?;
-    if parts.index.is_some() {
-        // A class-index target's focal terms come from the target class alone
-        // (`target_class_terms`), not from the softmax's parts: freed before the Dice terms.
+    // A class-index target's focal terms come from the target class alone, gathered from the
+    // softmax's parts (`target_class_terms`): taken before the Dice terms, and the parts freed.
+    let target_terms = match (&parts.index, &parts.softmax) {
+        (Some(index), Some(top)) => Some(target_class_terms(top, &parts.t_all, index, gamma)?),
+        _ => None,
+    };
+    if target_terms.is_some() {
         drop(parts.softmax.take());
     }
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
@@ -94,8 +98,8 @@ pub fn dice_focal_loss(
     let focal_map = match activation {
         Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
         Activation::Softmax => {
-            let mut map = match &parts.index {
-                Some(index) => target_class_terms(x, t, index, gamma)?,
+            let mut map = match target_terms {
+                Some(terms) => terms,
                 None => every_class_terms(&parts, gamma)?,
             };
             if let Some(a) = alpha {
@@ -120,16 +124,17 @@ pub fn dice_focal_loss(
 
 /// The softmax focal terms `-t_c (1 - p_c)^gamma log p_c`, `(N, C, *)`, of a class-index target
 /// (`index`, `(N, 1, *)`; `t` its one-hot): the target class's term alone, which is all that is
-/// not 0, from its log-probability and `log(1 - p_y)` gathered as `SoftmaxFocalLoss` takes them
-/// (a few full-size passes, where the terms of every class take some twenty), 0 elsewhere
-/// (also where the target class's term is infinite: not `0 * inf`).
+/// not 0, from its log-probability and `log(1 - p_y)` gathered from the Dice part's softmax
+/// ([`TopSoftmax::at`], the values of `SoftmaxFocalLoss`'s; where the terms of every class take
+/// some twenty full-size passes), 0 elsewhere (also where the target class's term is infinite:
+/// not `0 * inf`).
 fn target_class_terms(
-    x: &Tensor,
+    top: &TopSoftmax,
     t: &Tensor,
     index: &Tensor,
     gamma: f64,
 ) -> Result<Tensor, LossError> {
-    let (log_p_y, log_rest) = target_log_probs(x, index)?;
+    let (log_p_y, log_rest) = top.at(index)?;
     let term = modulator(&log_rest, gamma)?.f_mul(&log_p_y)?.f_neg()?;
     Ok(term.f_where_scalarother(&t.f_ne(0.0)?, 0.0)?)
 }
