@@ -110,16 +110,7 @@ impl TopSoftmax {
         let log1p_rest = self.rest.f_log1p()?;
         let log_p_y = self.z.f_gather(1, index, false)?.f_sub(&log1p_rest)?;
         let log_q_top = log_share(&self.rest, &log1p_rest)?;
-        // log1p(-p_y) elsewhere, evaluated at a safe point where unused (the top class,
-        // negligible p_y) so that the unused branch's gradient is not NaN.
-        let negligible = log_p_y.f_lt(LOG_P_NEGLIGIBLE)?;
-        let log_q_other = log_p_y
-            .f_masked_fill(&y_is_top, -1.0)?
-            .f_masked_fill(&negligible, -1.0)?
-            .f_exp()?
-            .f_neg()?
-            .f_log1p()?
-            .f_masked_fill(&negligible, 0.0)?;
+        let log_q_other = log1p_neg_exp(&log_p_y, &y_is_top)?;
         Ok((log_p_y, log_q_top.f_where_self(&y_is_top, &log_q_other)?))
     }
 
@@ -195,17 +186,8 @@ pub(crate) fn log_one_minus_softmax(log_p: &Tensor, is_top: &Tensor) -> Result<T
         .f_masked_fill(&no_other, 0.0)?
         .f_logsumexp(&[1i64][..], true)?
         .f_masked_fill(&no_other, f64::NEG_INFINITY)?;
-    // log1p(-p) at every class but the top one, evaluated at a safe point there (and where p is
-    // negligible) so that the unused branch's gradient is not NaN; 0 where p is negligible.
-    let negligible = log_p.f_lt(LOG_P_NEGLIGIBLE)?;
-    let safe = log_p
-        .f_masked_fill(is_top, -1.0)?
-        .f_masked_fill(&negligible, -1.0)?;
-    let rest = safe
-        .f_exp()?
-        .f_neg()?
-        .f_log1p()?
-        .f_masked_fill(&negligible, 0.0)?;
+    // log1p(-p) at every class but the top one.
+    let rest = log1p_neg_exp(log_p, is_top)?;
     Ok(others.f_expand_as(&rest)?.f_where_self(is_top, &rest)?)
 }
 
@@ -237,19 +219,26 @@ pub(crate) fn target_log_probs(x: &Tensor, index: &Tensor) -> Result<(Tensor, Te
         .f_add(&x_y.f_sub(&x_y)?.f_where_scalarother(&top, 0.0)?)?;
     let log1p_rest = rest.f_log1p()?;
     let log_rest_top = log_share(&rest, &log1p_rest)?;
-    // log1p(-p_y) elsewhere, evaluated at a safe point where unused (the top class, negligible
-    // p_y) so that the unused branch's gradient is not NaN.
-    let negligible = log_softmax_y.f_lt(LOG_P_NEGLIGIBLE)?;
-    let log_rest_other = log_softmax_y
-        .f_masked_fill(&top, -1.0)?
+    // log1p(-p_y) where y is not the top class.
+    let log_rest_other = log1p_neg_exp(&log_softmax_y, &top)?;
+    let log_p_y = log1p_rest.f_neg()?.f_where_self(&top, &log_softmax_y)?;
+    let log_rest = log_rest_top.f_where_self(&top, &log_rest_other)?;
+    Ok((log_p_y, log_rest))
+}
+
+/// `log(1 - p)` as `log1p(-exp(log_p))`, for probabilities at most 1/2 (those of every class
+/// but the top one), the constant 0 where `log p` is below [`LOG_P_NEGLIGIBLE`]; evaluated at a
+/// safe point where `other` marks a branch another form serves (the top class) and where `p` is
+/// negligible, so that the unused branch's gradient is not NaN.
+fn log1p_neg_exp(log_p: &Tensor, other: &Tensor) -> Result<Tensor, LossError> {
+    let negligible = log_p.f_lt(LOG_P_NEGLIGIBLE)?;
+    Ok(log_p
+        .f_masked_fill(other, -1.0)?
         .f_masked_fill(&negligible, -1.0)?
         .f_exp()?
         .f_neg()?
         .f_log1p()?
-        .f_masked_fill(&negligible, 0.0)?;
-    let log_p_y = log1p_rest.f_neg()?.f_where_self(&top, &log_softmax_y)?;
-    let log_rest = log_rest_top.f_where_self(&top, &log_rest_other)?;
-    Ok((log_p_y, log_rest))
+        .f_masked_fill(&negligible, 0.0)?)
 }
 
 /// `ln(1 - p)` of a position's top class from `rest`, the others' `exp(x_k - x_top)` summed
