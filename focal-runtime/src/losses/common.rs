@@ -208,9 +208,10 @@ pub(crate) fn target_log_probs(x: &Tensor, index: &Tensor) -> Result<(Tensor, Te
     let top = x_y.f_ge_tensor(&x.f_amax([1i64].as_slice(), true)?)?;
     // exp(x_k - x_y) for the other classes, clamped at 0 (used where y is the top class, where
     // nothing is clamped; elsewhere the clamp keeps the unused branch finite).
-    let rest = x
-        .f_sub(&x_y)?
-        .f_scatter_value(1, index, f64::NEG_INFINITY)?
+    // The -inf scattered in place (autograd saves no `x - x_y`): one full-size buffer fewer.
+    let mut shifted = x.f_sub(&x_y)?;
+    let _ = shifted.f_scatter_value_(1, index, f64::NEG_INFINITY)?;
+    let rest = shifted
         .f_clamp_max(0.0)?
         .f_exp()?
         .f_sum_dim_intlist(1, true, kind)?
@@ -232,13 +233,14 @@ pub(crate) fn target_log_probs(x: &Tensor, index: &Tensor) -> Result<(Tensor, Te
 /// negligible, so that the unused branch's gradient is not NaN.
 fn log1p_neg_exp(log_p: &Tensor, other: &Tensor) -> Result<Tensor, LossError> {
     let negligible = log_p.f_lt(LOG_P_NEGLIGIBLE)?;
-    Ok(log_p
+    // In steps: a chain keeps every full-size intermediate until its statement ends, and none of
+    // these masked inputs is saved by autograd.
+    let safe = log_p
         .f_masked_fill(other, -1.0)?
-        .f_masked_fill(&negligible, -1.0)?
-        .f_exp()?
-        .f_neg()?
-        .f_log1p()?
-        .f_masked_fill(&negligible, 0.0)?)
+        .f_masked_fill(&negligible, -1.0)?;
+    let neg_p = safe.f_exp()?.f_neg()?;
+    drop(safe);
+    Ok(neg_p.f_log1p()?.f_masked_fill(&negligible, 0.0)?)
 }
 
 /// `ln(1 - p)` of a position's top class from `rest`, the others' `exp(x_k - x_top)` summed
