@@ -3,9 +3,7 @@
 use focal_macros::loss;
 use tch::Tensor;
 
-use super::common::{
-    downcast, log_one_minus_softmax, log_softmax_with_top, modulator, per_class, TopSoftmax,
-};
+use super::common::{downcast, log_one_minus_softmax, modulator, per_class, TopSoftmax};
 use super::dice::{spatial_mean, Activation, DiceParts};
 use super::sigmoid_focal::sigmoid_focal_terms;
 use crate::{LossError, LossOutput};
@@ -83,25 +81,23 @@ pub fn dice_focal_loss(
         activation,
         include_background,
     )?;
-    // A class-index target's focal terms come from the target class alone, gathered from the
-    // softmax's parts (`target_class_terms`): taken before the Dice terms, and the parts freed.
-    let target_terms = match (&parts.index, &parts.softmax) {
-        (Some(index), Some(top)) => Some(target_class_terms(top, &parts.t_all, index, gamma)?),
-        _ => None,
+    // The softmax focal terms first, then the softmax's parts are freed before the Dice terms;
+    // a class-index target's come from the target class alone (`target_class_terms`).
+    let softmax_terms = match &parts.softmax {
+        Some(top) => Some(match &parts.index {
+            Some(index) => target_class_terms(top, &parts.t_all, index, gamma)?,
+            None => every_class_terms(top, &parts.t_all, gamma)?,
+        }),
+        None => None,
     };
-    if target_terms.is_some() {
-        drop(parts.softmax.take());
-    }
+    drop(parts.softmax.take());
     let dice = parts.dice(squared_pred, smooth_nr, smooth_dr)?;
     let (x, t) = (&parts.x, &parts.t_all);
     let classes = x.size()[1];
-    let focal_map = match activation {
-        Activation::Sigmoid => sigmoid_focal_terms(x, t, gamma, alpha)?,
-        Activation::Softmax => {
-            let mut map = match target_terms {
-                Some(terms) => terms,
-                None => every_class_terms(&parts, gamma)?,
-            };
+    let focal_map = match softmax_terms {
+        // The sigmoid activation (the softmax always has its parts).
+        None => sigmoid_focal_terms(x, t, gamma, alpha)?,
+        Some(mut map) => {
             if let Some(a) = alpha {
                 let mut weights = vec![a; classes as usize];
                 weights[0] = 1.0 - a;
@@ -140,14 +136,10 @@ fn target_class_terms(
 }
 
 /// The softmax focal terms `-t_c (1 - p_c)^gamma log p_c` of every class, `(N, C, *)`, for a
-/// dense (one-hot or soft) target, from the Dice part's softmax.
-fn every_class_terms(parts: &DiceParts, gamma: f64) -> Result<Tensor, LossError> {
-    let t = &parts.t_all;
-    let (log_p, is_top) = match &parts.softmax {
-        Some(top) => (top.log_p()?, top.is_top.shallow_clone()),
-        None => log_softmax_with_top(&parts.x)?,
-    };
-    let factor = modulator(&log_one_minus_softmax(&log_p, &is_top)?, gamma)?;
+/// dense (one-hot or soft) target `t`, from the Dice part's softmax.
+fn every_class_terms(top: &TopSoftmax, t: &Tensor, gamma: f64) -> Result<Tensor, LossError> {
+    let log_p = top.log_p()?;
+    let factor = modulator(&log_one_minus_softmax(&log_p, &top.is_top)?, gamma)?;
     // t log p with 0 log 0 = 0: a class masked by a -inf logit adds nothing (not NaN).
     let t_log_p = log_p.f_masked_fill(&t.f_eq(0.0)?, 0.0)?.f_mul(t)?;
     Ok(factor.f_mul(&t_log_p)?.f_neg()?)
