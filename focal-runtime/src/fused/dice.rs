@@ -818,7 +818,8 @@ impl<R: Real> Softmax<R> {
             for k in 0..b.classes {
                 let x = <R::V<L>>::load(level, b.x(k), i);
                 check = check + x * zero;
-                let v = (x - m).exp();
+                // At most 0 (a lane with a non-finite logit falls back to the composed path).
+                let v = (x - m).exp_nonpositive();
                 v.store(lane_row_mut(&mut self.e, k), i);
                 sum = sum + v;
                 let first = x.eq(m) & !seen;
@@ -835,7 +836,7 @@ impl<R: Real> Softmax<R> {
             if focal {
                 // ln(sum) corrected for the rounding of sum = 1 + rest: ln(1 + rest) keeps its
                 // digits where rest is below the rounding of 1.
-                let lse = sum.ln() - ((sum - one) - rest) * inv;
+                let lse = sum.ln_normal() - ((sum - one) - rest) * inv;
                 lse.store(&mut self.lse, i);
             }
             i += lanes;
@@ -922,7 +923,7 @@ fn sigmoid_terms<R: Real, L: Level>(level: L, x: R::V<L>) -> SigmoidTerms<R::V<L
         <R::V<L>>::splat(level, R::ONE),
     );
     let neg = x.lt(zero);
-    let u = <R::V<L>>::select(neg, x, -x).exp();
+    let u = <R::V<L>>::select(neg, x, -x).exp_nonpositive();
     let w = one + u;
     let inv = one / w;
     SigmoidTerms {
@@ -952,7 +953,8 @@ fn sigmoid_focal<R: Real, L: Level>(
     );
     let (p, q) = (s.p, s.q);
     // ln(1 + u) from w = 1 + u and 1 / w, as `math::ln_1p_from`.
-    let ln_1p = s.w.ln() - ((s.w - one) - s.u) * s.inv;
+    // w in [1, 2] (or NaN).
+    let ln_1p = s.w.ln_normal() - ((s.w - one) - s.u) * s.inv;
     let ce = x.max(zero) - x * t + ln_1p;
     let one_minus_t = one - t;
     let omt = t * q + one_minus_t * p;

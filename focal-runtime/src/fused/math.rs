@@ -30,7 +30,11 @@ pub(crate) trait Real:
     fn of(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
+    /// `e^x` for `x <= 0` (see [`Vector::exp_nonpositive`]).
+    fn exp_nonpositive(self) -> Self;
     fn ln(self) -> Self;
+    /// `ln x` for a positive, normal, finite `x` (see [`Vector::ln_normal`]).
+    fn ln_normal(self) -> Self;
     /// `self * a + b` with one rounding (an FMA instruction where the kernel is built for one).
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// This type's lanes at SIMD level `L`.
@@ -90,6 +94,14 @@ impl Real for f64 {
     fn exp(self) -> Self {
         super::simd::exp_lanes::<f64, Scalar, f64>(self)
     }
+    #[inline(always)]
+    fn exp_nonpositive(self) -> Self {
+        super::simd::exp_nonpositive_lanes::<f64, Scalar, f64>(self)
+    }
+    #[inline(always)]
+    fn ln_normal(self) -> Self {
+        super::simd::ln_normal_lanes::<f64, Scalar, f64>(self)
+    }
     /// [`super::simd::ln_lanes`] on one lane.
     #[inline(always)]
     fn ln(self) -> Self {
@@ -119,6 +131,14 @@ impl Real for f32 {
     #[inline(always)]
     fn exp(self) -> Self {
         exp_f32(self)
+    }
+    #[inline(always)]
+    fn exp_nonpositive(self) -> Self {
+        super::simd::exp_nonpositive_lanes::<f32, Scalar, f32>(self)
+    }
+    #[inline(always)]
+    fn ln_normal(self) -> Self {
+        super::simd::ln_normal_lanes::<f32, Scalar, f32>(self)
     }
     #[inline(always)]
     fn ln(self) -> Self {

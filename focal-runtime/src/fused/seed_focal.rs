@@ -107,7 +107,8 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
             // exp(x_k - max), their sum, and the others' sum `rest` (1 - p_top = rest / sum).
             let (mut sum, mut rest) = (zero, zero);
             for k in 0..c {
-                let v = (<R::V<L>>::load(level, b.row(k), i) - m).exp();
+                // At most 0 (a lane with a NaN logit, where `m` may not be the largest, ends NaN).
+                let v = (<R::V<L>>::load(level, b.row(k), i) - m).exp_nonpositive();
                 v.store(&mut e[k * BLOCK..], i);
                 sum = sum + v;
                 rest = rest + <R::V<L>>::select(top.eq(k_(level, R::of(k as f64))), zero, v);
@@ -115,7 +116,8 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
             let inv = one / sum;
             // ln(sum) = ln(1 + rest), corrected for the rounding of the sum (exact also where
             // the sum rounds to 1).
-            let lse = sum.ln() - ((sum - one) - rest) * inv;
+            // The sum is in [1, C] (or NaN).
+            let lse = sum.ln_normal() - ((sum - one) - rest) * inv;
             let q_top = rest * inv;
             let log_q_top = rest.ln() - lse;
             // 1 / (1 - p_top) = sum / rest (infinite where rest is 0 or subnormal), and

@@ -80,13 +80,14 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
             // Infinite logits count as the largest finite ones, as on the composed path.
             let xi = <R::V<L>>::select(x.eq(inf), big, <R::V<L>>::select(x.eq(-inf), -big, x));
             let neg = xi.lt(zero);
-            let u = <R::V<L>>::select(neg, xi, -xi).exp();
+            let u = <R::V<L>>::select(neg, xi, -xi).exp_nonpositive();
             let w = one + u;
             let inv = one / w;
             let p = <R::V<L>>::select(neg, u * inv, inv);
             let q = <R::V<L>>::select(neg, inv, u * inv);
             // ln(1 + u) from w = 1 + u and 1 / w, as `math::ln_1p_from`.
-            let ln_1p = w.ln() - ((w - one) - u) * inv;
+            // w in [1, 2] (or NaN).
+            let ln_1p = w.ln_normal() - ((w - one) - u) * inv;
             let ce = xi.max(zero) - xi * t + ln_1p;
             let one_minus_t = one - t;
             let omt = t * q + one_minus_t * p;

@@ -69,8 +69,17 @@ pub(crate) trait Vector<R, L>:
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
     /// `e^x` per lane.
     fn exp(self) -> Self;
+    /// `e^x` per lane for `x <= 0` (or NaN), as [`Vector::exp`] there, without its overflow
+    /// handling: where the caller knows that no lane is above 0 (`x - max`, `-|x|`). A lane
+    /// above [`LaneFloat::EXP_HI`] gives an unspecified value (no undefined behaviour).
+    fn exp_nonpositive(self) -> Self;
     /// `ln x` per lane.
     fn ln(self) -> Self;
+    /// `ln x` per lane for a positive, normal, finite `x` (or NaN), as [`Vector::ln`] there,
+    /// without its handling of 0, subnormals, infinity and negative numbers: where the caller
+    /// knows the lanes' range (a sum of exponentials in `[1, C]`, `1 + e^-|x|`). Another lane
+    /// gives an unspecified value (no undefined behaviour).
+    fn ln_normal(self) -> Self;
     /// Whether `ids[i + lane] == k`, per lane (false past the end of `ids`).
     fn class_is(level: L, ids: &[i32], i: usize, k: i32) -> Self::Mask;
     /// Whether `ids[i + lane] >= 0` (not ignored), per lane (false past the end).
@@ -228,8 +237,16 @@ impl<R: Real, L: Level> Vector<R, L> for R {
         Real::exp(self)
     }
     #[inline(always)]
+    fn exp_nonpositive(self) -> Self {
+        Real::exp_nonpositive(self)
+    }
+    #[inline(always)]
     fn ln(self) -> Self {
         Real::ln(self)
+    }
+    #[inline(always)]
+    fn ln_normal(self) -> Self {
+        Real::ln_normal(self)
     }
     #[inline(always)]
     fn class_is(_: L, ids: &[i32], i: usize, k: i32) -> bool {
@@ -426,7 +443,26 @@ pub(crate) trait Bits<F, L>: Vector<F, L> {
 #[inline(always)]
 pub(crate) fn exp_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
     let k = |v: F| x.splat_like(v);
-    let xc = x.max(k(F::EXP_LO)).min(k(F::EXP_HI));
+    // The clamps take `x` as their second operand, which `max`/`min` return where either is NaN:
+    // a NaN passes through to a NaN result.
+    let xc = k(F::EXP_HI).min(k(F::EXP_LO).max(x));
+    let y = exp_clamped(xc, k);
+    let y = V::select(x.lt(k(F::EXP_LO)), k(F::ZERO), y);
+    V::select(x.gt(k(F::EXP_HI)), k(F::INFINITY), y)
+}
+
+/// `e^x` on every lane for `x <= 0` (or NaN): [`exp_lanes`]'s value there, bit for bit, without
+/// its overflow handling (a lane above [`LaneFloat::EXP_HI`] gives an unspecified value).
+#[inline(always)]
+pub(crate) fn exp_nonpositive_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
+    let k = |v: F| x.splat_like(v);
+    let y = exp_clamped(k(F::EXP_LO).max(x), k);
+    V::select(x.lt(k(F::EXP_LO)), k(F::ZERO), y)
+}
+
+/// `e^x` for `x` in `[EXP_LO, EXP_HI]` (or NaN, giving NaN); `k` makes a constant.
+#[inline(always)]
+fn exp_clamped<F: LaneFloat, L, V: Bits<F, L>>(xc: V, k: impl Fn(F) -> V) -> V {
     // x = n ln 2 + r, |r| <= ln 2 / 2.
     let t = xc.mul_add(k(F::LOG2E), k(F::MAGIC));
     let fx = t - k(F::MAGIC);
@@ -441,10 +477,7 @@ pub(crate) fn exp_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
     // 2^n in two normal factors (n one past the largest exponent near EXP_HI, and below the
     // smallest for a subnormal result, rounded once by the last product).
     let (a, b) = V::pow2_factors(t);
-    let y = p * a * b;
-    let y = V::select(x.lt(k(F::EXP_LO)), k(F::ZERO), y);
-    let y = V::select(x.gt(k(F::EXP_HI)), k(F::INFINITY), y);
-    V::select(x.is_nan(), x, y)
+    p * a * b
 }
 
 /// `ln x` on every lane: -infinity at 0, NaN below 0 and for NaN, subnormals handled. For float32
@@ -454,19 +487,35 @@ pub(crate) fn ln_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
     let k = |v: F| x.splat_like(v);
     let subnormal = x.lt(k(F::MIN_POSITIVE));
     let xs = V::select(subnormal, x * k(F::SUBNORMAL_SCALE), x);
-    let (exponent, m) = xs.exponent_mantissa();
-    // x = m 2^e with m in [sqrt(1/2), sqrt(2)).
-    let low = m.lt(k(F::SQRT_HALF));
-    // Small integers: exact in the float type, as the one-lane integer arithmetic.
-    let e = exponent
-        - k(F::HALF_BIAS)
-        - V::select(subnormal, k(F::SUBNORMAL_BITS), k(F::ZERO))
-        - V::select(low, k(F::ONE), k(F::ZERO));
-    let f = V::select(low, m + m, m) - k(F::ONE);
-    let r = F::ln_core(f, e, k);
+    let r = ln_scaled(
+        xs,
+        V::select(subnormal, k(F::SUBNORMAL_BITS), k(F::ZERO)),
+        k,
+    );
     let r = V::select(x.eq(k(F::ZERO)), k(F::NEG_INFINITY), r);
     let r = V::select(x.eq(k(F::INFINITY)), k(F::INFINITY), r);
     V::select(x.lt(k(F::ZERO)) | x.is_nan(), k(F::NAN), r)
+}
+
+/// `ln x` on every lane for a positive, normal, finite `x` (or NaN, giving NaN): [`ln_lanes`]'s
+/// value there, bit for bit (another lane gives an unspecified value).
+#[inline(always)]
+pub(crate) fn ln_normal_lanes<F: LaneFloat, L, V: Bits<F, L>>(x: V) -> V {
+    let k = |v: F| x.splat_like(v);
+    let r = ln_scaled(x, k(F::ZERO), k);
+    V::select(x.is_nan(), x, r)
+}
+
+/// `ln(x 2^-shift)` for a positive normal `x` (`shift` a small integer: the subnormal scaling).
+#[inline(always)]
+fn ln_scaled<F: LaneFloat, L, V: Bits<F, L>>(x: V, shift: V, k: impl Fn(F) -> V) -> V {
+    let (exponent, m) = x.exponent_mantissa();
+    // x = m 2^e with m in [sqrt(1/2), sqrt(2)).
+    let low = m.lt(k(F::SQRT_HALF));
+    // Small integers: exact in the float type, as the one-lane integer arithmetic.
+    let e = exponent - k(F::HALF_BIAS) - shift - V::select(low, k(F::ONE), k(F::ZERO));
+    let f = V::select(low, m + m, m) - k(F::ONE);
+    F::ln_core(f, e, k)
 }
 
 /// One float32 lane: the bit manipulations on the integer of the bits (the one-lane `exp`/`ln`,
@@ -684,8 +733,16 @@ impl<R, L: Copy, V: Vector<R, L>> Vector<R, L> for Pair<V> {
         Pair(self.0.exp(), self.1.exp())
     }
     #[inline(always)]
+    fn exp_nonpositive(self) -> Self {
+        Pair(self.0.exp_nonpositive(), self.1.exp_nonpositive())
+    }
+    #[inline(always)]
     fn ln(self) -> Self {
         Pair(self.0.ln(), self.1.ln())
+    }
+    #[inline(always)]
+    fn ln_normal(self) -> Self {
+        Pair(self.0.ln_normal(), self.1.ln_normal())
     }
     #[inline(always)]
     fn class_is(level: L, ids: &[i32], i: usize, k: i32) -> Self::Mask {
@@ -721,7 +778,10 @@ mod x86 {
     use std::arch::x86_64::*;
     use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 
-    use super::{exp_lanes, ln_lanes, Avx2, Avx512, Bits, LaneFloat, Level, Mask, Pair, Vector};
+    use super::{
+        exp_lanes, exp_nonpositive_lanes, ln_lanes, ln_normal_lanes, Avx2, Avx512, Bits, LaneFloat,
+        Level, Mask, Pair, Vector,
+    };
 
     impl Bits<f32, Avx2> for F32x8 {
         #[inline(always)]
@@ -1091,8 +1151,16 @@ mod x86 {
             exp_lanes(self)
         }
         #[inline(always)]
+        fn exp_nonpositive(self) -> Self {
+            exp_nonpositive_lanes(self)
+        }
+        #[inline(always)]
         fn ln(self) -> Self {
             ln_lanes(self)
+        }
+        #[inline(always)]
+        fn ln_normal(self) -> Self {
+            ln_normal_lanes(self)
         }
         #[inline(always)]
         fn class_is(_: Avx2, ids: &[i32], i: usize, k: i32) -> M8 {
@@ -1272,8 +1340,16 @@ mod x86 {
             exp_lanes(self)
         }
         #[inline(always)]
+        fn exp_nonpositive(self) -> Self {
+            exp_nonpositive_lanes(self)
+        }
+        #[inline(always)]
         fn ln(self) -> Self {
             ln_lanes(self)
+        }
+        #[inline(always)]
+        fn ln_normal(self) -> Self {
+            ln_normal_lanes(self)
         }
         #[inline(always)]
         fn class_is(_: Avx512, ids: &[i32], i: usize, k: i32) -> M16 {
@@ -1450,8 +1526,16 @@ mod x86 {
             exp_lanes(self)
         }
         #[inline(always)]
+        fn exp_nonpositive(self) -> Self {
+            exp_nonpositive_lanes(self)
+        }
+        #[inline(always)]
         fn ln(self) -> Self {
             ln_lanes(self)
+        }
+        #[inline(always)]
+        fn ln_normal(self) -> Self {
+            ln_normal_lanes(self)
         }
         #[inline(always)]
         fn class_is(_: Avx2, ids: &[i32], i: usize, k: i32) -> M64x4 {
@@ -1651,8 +1735,16 @@ mod x86 {
             exp_lanes(self)
         }
         #[inline(always)]
+        fn exp_nonpositive(self) -> Self {
+            exp_nonpositive_lanes(self)
+        }
+        #[inline(always)]
         fn ln(self) -> Self {
             ln_lanes(self)
+        }
+        #[inline(always)]
+        fn ln_normal(self) -> Self {
+            ln_normal_lanes(self)
         }
         #[inline(always)]
         fn class_is(_: Avx512, ids: &[i32], i: usize, k: i32) -> M64x8 {
@@ -1789,18 +1881,79 @@ mod tests {
         type Output = (Vec<F>, Vec<F>);
         #[inline(always)]
         fn run<L: Level>(self, level: L) -> Self::Output {
+            let (e, l, _, _) = Lean(self.0).run(level);
+            (e, l)
+        }
+    }
+
+    /// `exp`, `ln`, `exp_nonpositive` and `ln_normal` of every sample at the level the job runs
+    /// at.
+    struct Lean<F>(Vec<F>);
+    impl<F: LaneFloat> WithLevel for Lean<F> {
+        type Output = (Vec<F>, Vec<F>, Vec<F>, Vec<F>);
+        #[inline(always)]
+        fn run<L: Level>(self, level: L) -> Self::Output {
             let xs = self.0;
-            let (mut e, mut l) = (vec![F::ZERO; xs.len()], vec![F::ZERO; xs.len()]);
+            let mut out = [(); 4].map(|_| vec![F::ZERO; xs.len()]);
             let lanes = <F::V<L> as Vector<F, L>>::LANES;
             let mut i = 0;
             while i < xs.len() {
                 let v = <F::V<L> as Vector<F, L>>::load(level, &xs, i);
-                v.exp().store(&mut e, i);
-                v.ln().store(&mut l, i);
+                let [e, l, en, ln] = &mut out;
+                v.exp().store(e, i);
+                v.ln().store(l, i);
+                v.exp_nonpositive().store(en, i);
+                v.ln_normal().store(ln, i);
                 i += lanes;
             }
-            (e, l)
+            let [e, l, en, ln] = out;
+            (e, l, en, ln)
         }
+    }
+
+    /// `exp_nonpositive` and `ln_normal` on their domains (`x <= 0`; positive normal finite
+    /// numbers; NaN for both) at every level: the full functions' results bit for bit (NaN for
+    /// NaN), so the kernels that take them give the same values.
+    fn lean_functions_match_the_full_ones<F: LaneFloat + std::fmt::Debug>(
+        xs: Vec<F>,
+        bits: impl Fn(F) -> u64,
+        is_nan: impl Fn(F) -> bool,
+    ) {
+        for level in LEVELS {
+            let (e, l, en, ln) = dispatch(level, Lean(xs.clone()));
+            let same = |a: F, b: F| bits(a) == bits(b) || (is_nan(a) && is_nan(b));
+            let (mut exp_n, mut ln_n) = (0, 0);
+            for (i, &x) in xs.iter().enumerate() {
+                if x <= F::ZERO || is_nan(x) {
+                    exp_n += 1;
+                    assert!(
+                        same(en[i], e[i]),
+                        "{level:?} exp_nonpositive({x:?}) = {:?} vs {:?}",
+                        en[i],
+                        e[i]
+                    );
+                }
+                if (x >= F::MIN_POSITIVE && x < F::INFINITY) || is_nan(x) {
+                    ln_n += 1;
+                    assert!(
+                        same(ln[i], l[i]),
+                        "{level:?} ln_normal({x:?}) = {:?} vs {:?}",
+                        ln[i],
+                        l[i]
+                    );
+                }
+            }
+            assert!(
+                exp_n > 1000 && ln_n > 1000,
+                "{exp_n} / {ln_n} samples in the domains"
+            );
+        }
+    }
+
+    #[test]
+    fn lean_exp_and_ln_match_the_full_ones_on_their_domains() {
+        lean_functions_match_the_full_ones(samples_f32(), |v| v.to_bits() as u64, f32::is_nan);
+        lean_functions_match_the_full_ones(samples_f64(), f64::to_bits, f64::is_nan);
     }
 
     const LEVELS: [SimdLevel; 3] = [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];

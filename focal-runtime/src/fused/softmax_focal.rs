@@ -212,7 +212,8 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
             let (mut sum, mut others, mut x_y, mut e_y) = (zero, zero, zero, zero);
             for k in 0..c {
                 let row = <R::V<L>>::load(level, b.row(k), i);
-                let v = (row - m).exp();
+                // At most 0 (a lane with a NaN logit, where `m` may not be the largest, ends NaN).
+                let v = (row - m).exp_nonpositive();
                 v.store(&mut e[k * BLOCK..], i);
                 sum = sum + v;
                 let is_y = <R::V<L>>::class_is(level, b.ids, i, k as i32);
@@ -228,7 +229,8 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
             // for the rounding of the sum (so that log p_y = -ln(1 + others) keeps its digits
             // where p_y rounds to 1: ln(sum) alone gives 0 for 1e-8 in float32).
             let correction = <R::V<L>>::select(x_y.eq(m), ((sum - one) - others) * inv, zero);
-            let lse = sum.ln() - correction;
+            // The sum is in [1, C] (or NaN).
+            let lse = sum.ln_normal() - correction;
             let log_p = x_y - m - lse;
             let q = others * inv;
             let log_q = match self.power {
@@ -331,7 +333,8 @@ impl<R: Real> SoftmaxKernel<R> {
             let mut found = zero.gt(zero);
             for k in 0..c {
                 let row = <R::V<L>>::load(level, b.row(k), i);
-                let v = (row - m).exp();
+                // At most 0 (a lane with a NaN logit, where `m` may not be the largest, ends NaN).
+                let v = (row - m).exp_nonpositive();
                 v.store(class_lanes_mut(e, k), i);
                 sum = sum + v;
                 let is_top = row.eq(m) & !found;
@@ -341,7 +344,7 @@ impl<R: Real> SoftmaxKernel<R> {
             }
             let inv = one / sum;
             // ln(1 + rest), from the rounded sum 1 + rest, corrected for its rounding.
-            let lse = sum.ln() - ((sum - one) - rest) * inv;
+            let lse = sum.ln_normal() - ((sum - one) - rest) * inv;
             // 1 - p of the top class, and the logarithm of its numerator.
             let q_top = rest * inv;
             let ln_rest = match self.power {
