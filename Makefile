@@ -38,18 +38,18 @@ doc:
 anchors-fixtures:
 	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." python3 scripts/make_fixtures.py'
 
-# The loss benchmark: our losses (fused and composed) and the PyTorch anchors on the same shapes,
-# back to back, in one table (out/bench.md, out/bench.json). ARGS="--reps 5 --shapes seg128" narrows it.
+# The loss benchmark: our losses (fused and composed), the arithmetic floors (benches/compute_floor's
+# loops) and the PyTorch anchors on the same shapes, in one table (out/bench.md, out/bench.json):
+# the Rust side runs the Python side as its --peer, a round of each side's cases in turn, so that
+# a slow spell of the machine falls on both alike. ARGS="--reps 5 --shapes seg128" narrows it.
 # Both sides run with glibc keeping freed memory (BENCH_MALLOC): with glibc's defaults every
 # full-size tensor lands on fresh pages, whose faults then dominate and vary with what ran before.
 # BENCH_MALLOC= (empty) measures with the defaults.
 BENCH_MALLOC ?= MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 bench:
 	mkdir -p out
-	$(RUN) env $(BENCH_MALLOC) cargo bench --bench losses -- --json out/bench-focal.json $(ARGS)
-	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." env $(BENCH_MALLOC) python3 scripts/bench/anchors.py --json out/bench-anchors.json $(ARGS)'
-	$(RUN) cargo bench --bench compute_floor -- --json out/bench-floor.json
-	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --floor out/bench-floor.json --json out/bench.json --markdown out/bench.md
+	$(RUN) sh -c 'PYTHONPATH="$$(./scripts/setup-anchors.sh):$$LIBTORCH/.." env $(BENCH_MALLOC) cargo bench --bench losses -- --json out/bench-focal.json --peer "python3 scripts/bench/anchors.py --serve --json out/bench-anchors.json $(ARGS)" $(ARGS)'
+	python3 scripts/bench/report.py out/bench-focal.json out/bench-anchors.json --json out/bench.json --markdown out/bench.md
 
 # The GPU check, prepared here: builds (release) and packs every test binary, the bench and the
 # demo into .gpu-check/ (scripts/gpu-check/pack.sh), then runs the package with the script the

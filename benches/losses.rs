@@ -9,14 +9,19 @@
 //! to the system, so that resident memory follows allocation).
 //!
 //! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--cases A,B]
-//! [--device cpu|cuda|cuda:N] [--json PATH]`; `-- --scaling [--reps N]` prints instead the time
-//! per element at `2 x 4 x side^3` for sides 32, 64, 128 and 160 and the speed-up from 1 thread to
-//! all of them (the fused losses and a copy, in the same rounds). On a CUDA device every run ends with a device
-//! synchronize, the copy is a CUDA copy (the floor), peak memory is not measured, and the fused
-//! cases are not run (the kernels are CPU kernels: the losses take their composed path). `make
-//! bench` runs it together with the PyTorch anchors (`scripts/bench/`) and prints one table.
+//! [--device cpu|cuda|cuda:N] [--json PATH] [--peer CMD]`. The cases named `floor ...` are
+//! `benches/compute_floor`'s loops (x86-64 with AVX2 and FMA), in the same rounds as ours.
+//! `--peer CMD` starts the PyTorch anchors (`scripts/bench/anchors.py --serve ...`, through `sh
+//! -c`) and gives them a turn after each of our rounds, so that a slow spell of the machine falls
+//! on both sides alike (`make bench` does). `-- --scaling [--reps N]` prints instead the time per
+//! element at `2 x 4 x side^3` for sides 32, 64, 128 and 160 and the speed-up from 1 thread to
+//! all of them (the fused losses and a copy, in the same rounds). On a CUDA device every run ends
+//! with a device synchronize, the copy is a CUDA copy (the floor), peak memory is not measured,
+//! and the fused and floor cases are not run (the kernels are CPU kernels: the losses take their
+//! composed path). `make bench` prints one table of both sides (`scripts/bench/report.py`).
 //! Under `cargo test` (no `--bench` argument) it runs every case once on small shapes.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use focal::checks::{self, DTypes};
@@ -24,6 +29,89 @@ use focal::{
     fused, DiceFocalLoss, DiceLoss, FocalLoss, Loss, Reduction, SigmoidFocalLoss, SoftmaxFocalLoss,
 };
 use tch::{Device, Kind, Tensor};
+
+/// The arithmetic floors (`benches/compute_floor`'s loops), timed here in the same rounds as the
+/// losses and the copy, so that "x the floor" is a ratio within one run.
+#[cfg(target_arch = "x86_64")]
+#[allow(dead_code)]
+#[path = "compute_floor/loops.rs"]
+mod floor;
+
+/// The floor loops' inputs (the same numbers as the tensors, in plain vectors) and their output
+/// buffer, paged in once and reused (as `compute_floor` measures them).
+#[cfg(target_arch = "x86_64")]
+struct FloorInputs {
+    /// Segmentation shapes: the logits and class targets; detection: the logits alone (`y`
+    /// empty, one "class").
+    classes: floor::inputs::Classes,
+    /// The dense targets (one-hot classes, or the binary labels).
+    dense: Vec<f32>,
+    out: RefCell<Vec<f32>>,
+}
+
+/// Whether the floor loops can run here (x86-64 with AVX2 and FMA).
+fn floor_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The floor loops' inputs for CPU inputs, where they can run.
+#[cfg(target_arch = "x86_64")]
+fn floor_inputs(logits: &Tensor, classes: Option<&Tensor>, dense: &Tensor) -> Option<FloorInputs> {
+    if !floor_available() || logits.device() != Device::Cpu {
+        return None;
+    }
+    let size = logits.size();
+    let x = Vec::<f32>::try_from(logits.flatten(0, -1)).ok()?;
+    let dense = Vec::<f32>::try_from(dense.flatten(0, -1)).ok()?;
+    let (n, c) = match classes {
+        Some(_) => (size[0] as usize, size[1] as usize),
+        None => (1, 1),
+    };
+    let spatial = x.len() / (n * c);
+    let y = match classes {
+        Some(t) => Vec::<i64>::try_from(t.flatten(0, -1)).ok()?,
+        None => Vec::new(),
+    };
+    let out = RefCell::new(vec![0.0f32; x.len()]);
+    Some(FloorInputs {
+        classes: floor::inputs::Classes {
+            x,
+            y,
+            n,
+            classes: c,
+            spatial,
+        },
+        dense,
+        out,
+    })
+}
+
+/// Runs floor loop `case` (a case named `floor ...`) on every intra-op thread.
+#[cfg(target_arch = "x86_64")]
+fn run_floor(case: &str, f: &FloorInputs) {
+    let threads = tch::get_num_threads().max(1) as usize;
+    let mut out = f.out.borrow_mut();
+    let inp = &f.classes;
+    let loss = match case {
+        "floor copy" => {
+            floor::threads::copy(&inp.x, &mut out, threads);
+            0.0
+        }
+        "floor SoftmaxFocalLoss" => floor::softmax_focal::run::<true>(inp, &mut out, threads),
+        "floor FocalLoss" => floor::seed_focal::run(inp, &mut out, threads),
+        "floor SigmoidFocalLoss" => floor::sigmoid_focal::run(&inp.x, &f.dense, &mut out, threads),
+        "floor DiceLoss" => floor::dice::run(inp, &mut out, threads),
+        other => panic!("unknown case {other}"),
+    };
+    std::hint::black_box(loss);
+}
 
 /// The inputs of one shape.
 struct Inputs {
@@ -35,14 +123,19 @@ struct Inputs {
     /// `logits` and `dense` in float64 (the `... f64` cases).
     logits64: Tensor,
     dense64: Tensor,
+    /// The floor loops' inputs (CPU, x86-64 with AVX2 and FMA).
+    #[cfg(target_arch = "x86_64")]
+    floor: Option<FloorInputs>,
 }
 
 impl Inputs {
-    /// The inputs, with their float64 copies.
+    /// The inputs, with their float64 copies (and the floor loops' inputs).
     fn new(logits: Tensor, classes: Option<Tensor>, dense: Tensor) -> Self {
         Inputs {
             logits64: logits.to_kind(Kind::Double),
             dense64: dense.to_kind(Kind::Double),
+            #[cfg(target_arch = "x86_64")]
+            floor: floor_inputs(&logits, classes.as_ref(), &dense),
             logits,
             classes,
             dense,
@@ -73,12 +166,17 @@ fn synchronize(device: Device) {
 /// and moved to `device`.
 fn inputs(shape: &str, small: bool, device: Device) -> Inputs {
     let inp = cpu_inputs(shape, small);
+    if device == Device::Cpu {
+        return inp;
+    }
     Inputs {
         logits: inp.logits.to_device(device),
         classes: inp.classes.map(|c| c.to_device(device)),
         dense: inp.dense.to_device(device),
         logits64: inp.logits64.to_device(device),
         dense64: inp.dense64.to_device(device),
+        #[cfg(target_arch = "x86_64")]
+        floor: None,
     }
 }
 
@@ -167,7 +265,10 @@ fn cases_on(shape: &str, parts: bool, device: Device) -> Vec<&'static str> {
     }
     all.into_iter()
         .filter(|c| {
-            !c.ends_with(" composed") && !c.ends_with(" surrogate") && !c.contains(" forward")
+            !c.ends_with(" composed")
+                && !c.ends_with(" surrogate")
+                && !c.contains(" forward")
+                && !c.starts_with("floor ")
         })
         .collect()
 }
@@ -185,6 +286,9 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
             "copy f64",
             "SigmoidFocalLoss f64",
         ]);
+        if floor_available() {
+            all.extend(["floor copy", "floor SigmoidFocalLoss"]);
+        }
         return all;
     }
     all.extend([
@@ -214,6 +318,15 @@ fn cases(shape: &str, parts: bool) -> Vec<&'static str> {
         "SoftmaxFocalLoss f64",
         "SigmoidFocalLoss f64",
     ]);
+    if floor_available() {
+        all.extend([
+            "floor copy",
+            "floor FocalLoss",
+            "floor SoftmaxFocalLoss",
+            "floor SigmoidFocalLoss",
+            "floor DiceLoss",
+        ]);
+    }
     if parts {
         all.extend([
             "SoftmaxFocalLoss forward",
@@ -237,8 +350,11 @@ fn run_once(case: &str, inp: &Inputs) {
     let classes = || inp.classes.as_ref().expect("a segmentation shape");
     let loss = |l: &dyn Loss, target: &Tensor| l.forward(&x, target).backward();
     match case {
+        // `Tensor::copy` would zero its destination first: an empty tensor and `copy_`, as
+        // PyTorch's `clone`.
         "copy" => {
-            let _ = logits.copy();
+            let mut copy = logits.empty_like();
+            copy.copy_(logits);
         }
         "cross_entropy (tch)" => x
             .cross_entropy_loss::<Tensor>(classes(), None, tch::Reduction::Mean, -100, 0.0)
@@ -298,6 +414,14 @@ fn run_once(case: &str, inp: &Inputs) {
         "zeros (tch)" => {
             let _ = logits.zeros_like();
         }
+        #[cfg(target_arch = "x86_64")]
+        floor if floor.starts_with("floor ") => {
+            let inputs = inp
+                .floor
+                .as_ref()
+                .expect("the floor loops' inputs (CPU, AVX2 + FMA)");
+            run_floor(floor, inputs);
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -338,15 +462,83 @@ fn surrogate(loss: &dyn Loss, x: &Tensor, target: &Tensor) {
     (value.detach() + zero).backward();
 }
 
+/// The PyTorch side run in turns with this one (`--peer CMD`: `scripts/bench/anchors.py
+/// --serve`, started through `sh -c`): after each round of our cases, one round of its cases, so
+/// that a slow spell of the machine falls on both sides alike. The protocol is in `anchors.py`'s
+/// documentation.
+struct Peer {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Peer {
+    fn start(command: &str) -> Peer {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .args(["-c", command])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("--peer {command}: {e}"));
+        let input = child.stdin.take().expect("the peer's stdin");
+        let output = std::io::BufReader::new(child.stdout.take().expect("the peer's stdout"));
+        Peer {
+            child,
+            input,
+            output,
+        }
+    }
+
+    /// Sends one command and waits for its answer.
+    fn ask(&mut self, command: &str, expected: &str) {
+        use std::io::{BufRead, Write};
+        writeln!(self.input, "{command}")
+            .and_then(|()| self.input.flush())
+            .unwrap_or_else(|e| panic!("the peer stopped reading ({command}): {e}"));
+        let mut answer = String::new();
+        self.output
+            .read_line(&mut answer)
+            .unwrap_or_else(|e| panic!("the peer's answer to {command}: {e}"));
+        assert_eq!(answer.trim(), expected, "the peer's answer to {command}");
+        // The peer's idle intra-op threads spin for a while after its last parallel region
+        // (libgomp's wait policy) and would take a core from our next run.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    /// Ends the peer (which then writes its JSON) and waits for it.
+    fn quit(mut self) {
+        use std::io::Write;
+        let _ = writeln!(self.input, "quit").and_then(|()| self.input.flush());
+        drop(self.input);
+        let status = self.child.wait().expect("waiting for the peer");
+        assert!(status.success(), "the peer failed: {status}");
+    }
+}
+
 /// The median and the fastest of `reps` timed runs of each case, in milliseconds, after one
 /// warm-up run each. The cases take turns (one run of each per round), so that a slow spell of
-/// the machine falls on all of them alike rather than on whichever case it met.
+/// the machine falls on all of them alike rather than on whichever case it met; with a `peer`,
+/// its round of `shape` follows each of ours.
 fn timings(cases: &[&str], inp: &Inputs, reps: usize) -> Vec<(f64, f64)> {
+    timings_with(cases, inp, reps, None)
+}
+
+/// [`timings`], the peer taking its turn after each round (its cases of `shape`).
+fn timings_with(
+    cases: &[&str],
+    inp: &Inputs,
+    reps: usize,
+    mut peer: Option<(&mut Peer, &str)>,
+) -> Vec<(f64, f64)> {
     let device = inp.logits.device();
     for case in cases {
         run_once(case, inp);
     }
     synchronize(device);
+    if let Some((peer, shape)) = peer.as_mut() {
+        peer.ask(&format!("shape {shape}"), "ready");
+    }
     let mut times = vec![Vec::with_capacity(reps); cases.len()];
     for _ in 0..reps {
         for (case, t) in cases.iter().zip(&mut times) {
@@ -354,6 +546,9 @@ fn timings(cases: &[&str], inp: &Inputs, reps: usize) -> Vec<(f64, f64)> {
             run_once(case, inp);
             synchronize(device);
             t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        if let Some((peer, _)) = peer.as_mut() {
+            peer.ask("round", "ok");
         }
     }
     times
@@ -443,6 +638,7 @@ fn main() {
     let device_name = arg(&args, "--device").unwrap_or_else(|| "cpu".into());
     let device = device_of(&device_name);
     let exe = std::env::current_exe().expect("the bench's own path");
+    let mut peer = arg(&args, "--peer").map(|command| Peer::start(&command));
     let mut rows = Vec::new();
     for shape in shapes.split(',') {
         let inp = inputs(shape, false, device);
@@ -455,10 +651,12 @@ fn main() {
             })
             .collect();
         let mut medians = Vec::new();
-        for (case, (median, min)) in chosen.iter().zip(timings(&chosen, &inp, reps)) {
+        let measured = timings_with(&chosen, &inp, reps, peer.as_mut().map(|p| (p, shape)));
+        for (case, (median, min)) in chosen.iter().zip(measured) {
             let logits_bytes = numel * if case.ends_with(" f64") { 8 } else { 4 };
             medians.push((*case, median / logits_bytes as f64));
-            let peak = (device == Device::Cpu)
+            // The floor loops allocate nothing (their buffer is made with the inputs).
+            let peak = (device == Device::Cpu && !case.starts_with("floor "))
                 .then(|| {
                     std::process::Command::new(&exe)
                         .args(["--memory-of", &format!("{shape}:{case}")])
@@ -475,9 +673,11 @@ fn main() {
                         })
                 })
                 .flatten();
+            let peak_text = peak.map_or("     n/a".into(), |p| {
+                format!("{:>8.1}", p as f64 / (1 << 20) as f64)
+            });
             eprintln!(
-                "{shape:7} {case:36} {median:9.1} ms (fastest {min:7.1})  peak {:>8.1} MiB above inputs",
-                peak.unwrap_or(0) as f64 / (1 << 20) as f64
+                "{shape:7} {case:36} {median:9.1} ms (fastest {min:7.1})  peak {peak_text} MiB above inputs"
             );
             rows.push(serde_json::json!({
                 "side": "focal",
@@ -490,6 +690,13 @@ fn main() {
             }));
         }
         print_f64_ratios(shape, &medians);
+        if let Some(peer) = peer.as_mut() {
+            // Its medians and peak memory (while ours wait).
+            peer.ask("end", "ok");
+        }
+    }
+    if let Some(peer) = peer {
+        peer.quit();
     }
     let malloc: Vec<String> = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
         .iter()
@@ -500,6 +707,7 @@ fn main() {
         "malloc": malloc.join(" "),
         "threads": tch::get_num_threads(),
         "reps": reps,
+        "interleaved": arg(&args, "--peer").is_some(),
         "rows": rows,
     });
     let text = serde_json::to_string_pretty(&doc).expect("json");

@@ -1,5 +1,7 @@
 //! The fused kernels' threads and SIMD levels: the split over 2 and 3 threads (set here, so that
-//! it runs even on a one-core machine) gives the one-thread loss and gradient to rounding; several threads calling a loss at once get the lone call's result bit for bit, and
+//! it runs even on a one-core machine) gives the one-thread loss and gradient bit for bit (the
+//! parts depend on the size alone); several threads calling a loss at once get the lone call's
+//! result bit for bit, and
 //! the kernels' pool never runs more workers than `tch::get_num_threads()`; every SIMD level this
 //! CPU has (AVX-512, AVX2 + FMA, forced down in turn) gives the one-lane path's result.
 //!
@@ -139,6 +141,13 @@ fn the_thread_split_gives_the_one_thread_result() {
                 "{} on {threads} threads: gradient differs by {:e}",
                 case.name,
                 rel(&g, &g1)
+            );
+            // The split into parts depends on the size alone and the parts' sums are merged in
+            // order, so the thread count changes nothing at all.
+            assert!(
+                bit_equal(&v, &v1) && bit_equal(&g, &g1),
+                "{} on {threads} threads: not the one-thread result bit for bit",
+                case.name
             );
         }
     }

@@ -11,9 +11,9 @@
 
 use std::arch::x86_64::*;
 
-use crate::inputs::Classes;
-use crate::simd::{c, exp, ids8, is_class, lane_sum_pd, widen_add, MAX_CLASSES};
-use crate::threads::{split, Shared};
+use super::inputs::Classes;
+use super::simd::{c, exp, ids8, is_class, lane_sum_pd, widen_add, MAX_CLASSES};
+use super::threads::{split, Shared};
 
 /// The smoothing of the numerator and of the denominator (MONAI's `smooth_nr`, `smooth_dr`).
 pub const SMOOTH: f64 = 1e-5;

@@ -45,21 +45,12 @@
 //! entries against float64 closed forms ([`reference`]).
 
 #[cfg(target_arch = "x86_64")]
-mod dice;
-#[cfg(target_arch = "x86_64")]
-mod inputs;
+mod loops;
 #[cfg(target_arch = "x86_64")]
 mod reference;
+
 #[cfg(target_arch = "x86_64")]
-mod seed_focal;
-#[cfg(target_arch = "x86_64")]
-mod sigmoid_focal;
-#[cfg(target_arch = "x86_64")]
-mod simd;
-#[cfg(target_arch = "x86_64")]
-mod softmax_focal;
-#[cfg(target_arch = "x86_64")]
-mod threads;
+use loops::{dice, inputs, seed_focal, sigmoid_focal, softmax_focal, threads};
 
 #[cfg(target_arch = "x86_64")]
 use std::time::Instant;

@@ -3,8 +3,8 @@
 //! of every sample and class, for the sigmoid, seed and Dice loops) within 1e-5 of the size of
 //! the terms they are computed from or of the largest checked entry.
 
-use crate::inputs::Classes;
-use crate::{dice, seed_focal, sigmoid_focal};
+use crate::loops::inputs::Classes;
+use crate::loops::{dice, seed_focal, sigmoid_focal};
 
 /// The relative tolerance of every check.
 const TOLERANCE: f64 = 1e-5;

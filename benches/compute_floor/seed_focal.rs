@@ -11,9 +11,9 @@
 
 use std::arch::x86_64::*;
 
-use crate::inputs::Classes;
-use crate::simd::{c, exp, ids8, is_class, lane_sum, ln, MAX_CLASSES};
-use crate::threads::{split, Shared};
+use super::inputs::Classes;
+use super::simd::{c, exp, ids8, is_class, lane_sum, ln, MAX_CLASSES};
+use super::threads::{split, Shared};
 
 /// The positives' weight; negatives get `1 - ALPHA`.
 pub const ALPHA: f32 = 0.25;

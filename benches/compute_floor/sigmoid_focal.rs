@@ -8,8 +8,8 @@
 
 use std::arch::x86_64::*;
 
-use crate::simd::{c, exp, lane_sum, ln};
-use crate::threads::{split, Shared};
+use super::simd::{c, exp, lane_sum, ln};
+use super::threads::{split, Shared};
 
 /// The positives' weight.
 pub const ALPHA: f32 = 0.25;

@@ -5,9 +5,9 @@
 
 use std::arch::x86_64::*;
 
-use crate::inputs::Classes;
-use crate::simd::{c, exp, ids8, is_class, lane_sum, ln, madd, MAX_CLASSES};
-use crate::threads::{split, Shared};
+use super::inputs::Classes;
+use super::simd::{c, exp, ids8, is_class, lane_sum, ln, madd, MAX_CLASSES};
+use super::threads::{split, Shared};
 
 /// Positions `s0..s1` (multiples of 8) of every sample of `(n, classes, spatial)` logits `x`
 /// and `(n, spatial)` targets `y`: the loss summed, the gradient written to `grad`. `FMA`: the

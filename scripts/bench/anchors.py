@@ -9,6 +9,12 @@ to_onehot_y=True: the settings of focal's defaults on class indices), F.cross_en
 binary_cross_entropy_with_logits, and a copy of the logits (the memory-traffic floor).
 `--cases A,B` runs only the named cases.
 
+`--serve` runs them in turns with the Rust side (`benches/losses.rs --peer`, what `make bench`
+does): commands on stdin, one per line, each answered on stdout: `shape NAME` (make the inputs and
+warm every case up; answers `ready`), `round` (one timed run of each case; `ok`), `end` (the
+shape's medians and peak memory; `ok`), `quit` (write the JSON, exit). So a slow spell of the
+machine falls on both sides' runs of a round alike.
+
 `--device cuda` (or `cuda:N`) runs them on a GPU: each timed run ends with a device synchronize,
 and the peak memory is CUDA's (`torch.cuda.max_memory_allocated` above the inputs). Anchors whose
 package is missing are skipped (the GPU machine may lack kornia or MONAI).
@@ -161,6 +167,75 @@ def peak_above_inputs(shape, case):
     return (status_kib("VmHWM:") - before) * 1024
 
 
+def measure(shape, case, x, t, dense, ms, fastest):
+    """The row of a measured case: its median and fastest time and its peak memory above the
+    inputs (CPU: in a fresh process)."""
+    if DEVICE.type == "cuda":
+        peak = cuda_peak_above_inputs(runner(case, x, t, dense))
+    else:
+        # As on the Rust side: glibc maps and returns every allocation above 64 KiB, so that
+        # resident memory follows allocation.
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-of", f"{shape}:{case}"],
+            capture_output=True, text=True, env=env,
+        )
+        try:
+            peak = int(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            peak = None
+    print(f"{shape:7} {case:32} {ms:9.1f} ms (fastest {fastest:7.1f})  "
+          f"peak {(peak or 0) / 2**20:8.1f} MiB above inputs", file=sys.stderr)
+    return {"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
+            "min_ms": fastest, "peak_bytes": peak, "logits_bytes": x.numel() * 4}
+
+
+def serve(only):
+    """The `--serve` loop (see the module's documentation); the rows measured and the most rounds
+    of a shape."""
+    rows, rounds = [], 0
+    shape, x, t, dense, names, runs, times = None, None, None, None, [], [], []
+
+    def answer(text):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    for line in sys.stdin:
+        command, _, arg = line.strip().partition(" ")
+        if command == "shape":
+            shape = arg
+            x, t, dense = inputs(shape)
+            names = [c for c in cases(shape) if (only is None or c in only) and available(c)]
+            runs = [runner(case, x, t, dense) for case in names]
+            for run in runs:
+                run()
+            synchronize()
+            times = [[] for _ in runs]
+            answer("ready")
+        elif command == "round":
+            # The Rust side's idle intra-op threads spin for a while after its last parallel
+            # region (libgomp's wait policy) and would take a core from our first run.
+            time.sleep(0.05)
+            for run, ts in zip(runs, times):
+                start = time.perf_counter()
+                run()
+                synchronize()
+                ts.append((time.perf_counter() - start) * 1e3)
+            rounds = max(rounds, len(times[0]) if times else 0)
+            answer("ok")
+        elif command == "end":
+            runs = []
+            for case, ts in zip(names, times):
+                if ts:
+                    rows.append(measure(shape, case, x, t, dense, sorted(ts)[len(ts) // 2], min(ts)))
+            answer("ok")
+        elif command == "quit":
+            break
+        else:
+            answer(f"unknown command {command!r}")
+    return rows, rounds
+
+
 def timings(runs, reps):
     """Median and fastest of `reps` timed runs of each function, in ms, after one warm-up each;
     the cases take turns, as on the Rust side."""
@@ -185,6 +260,8 @@ def main():
     ap.add_argument("--memory-of")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--cases", help="comma-separated case names (all by default)")
+    ap.add_argument("--serve", action="store_true",
+                    help="take turns with benches/losses.rs --peer (commands on stdin)")
     args = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
@@ -192,35 +269,20 @@ def main():
         shape, case = args.memory_of.split(":", 1)
         print(peak_above_inputs(shape, case))
         return
-    rows = []
-    for shape in args.shapes.split(","):
+    only = args.cases.split(",") if args.cases else None
+    rows, reps = [], args.reps
+    if args.serve:
+        rows, reps = serve(only)
+    for shape in [] if args.serve else args.shapes.split(","):
         x, t, dense = inputs(shape)
-        only = args.cases.split(",") if args.cases else None
         names = [c for c in cases(shape) if (only is None or c in only) and available(c)]
         measured = timings([runner(case, x, t, dense) for case in names], args.reps)
         for case, (ms, fastest) in zip(names, measured):
-            # As on the Rust side: glibc maps and returns every allocation above 64 KiB, so that
-            # resident memory follows allocation.
-            if DEVICE.type == "cuda":
-                peak = cuda_peak_above_inputs(runner(case, x, t, dense))
-            else:
-                env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-                out = subprocess.run(
-                    [sys.executable, __file__, "--memory-of", f"{shape}:{case}"],
-                    capture_output=True, text=True, env=env,
-                )
-                try:
-                    peak = int(out.stdout.strip().splitlines()[-1])
-                except (ValueError, IndexError):
-                    peak = None
-            print(f"{shape:7} {case:32} {ms:9.1f} ms (fastest {fastest:7.1f})  "
-                  f"peak {(peak or 0) / 2**20:8.1f} MiB above inputs", file=sys.stderr)
-            rows.append({"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
-                         "min_ms": fastest, "peak_bytes": peak, "logits_bytes": x.numel() * 4})
+            rows.append(measure(shape, case, x, t, dense, ms, fastest))
     malloc = " ".join(f"{k}={os.environ[k]}" for k in ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
                       if k in os.environ)
-    doc = {"device": args.device, "malloc": malloc, "threads": torch.get_num_threads(), "reps": args.reps, "torch": torch.__version__,
-           "rows": rows}
+    doc = {"device": args.device, "malloc": malloc, "threads": torch.get_num_threads(), "reps": reps, "torch": torch.__version__,
+           "interleaved": args.serve, "rows": rows}
     text = json.dumps(doc, indent=2)
     if args.json:
         with open(args.json, "w") as f:

@@ -1,7 +1,8 @@
-"""Merges the two halves of `make bench` (benches/losses.rs and anchors.py, run back to back on
-the same machine) into one table of medians, ratios and peak memory, checks the speed targets of
-issues 7 and 14 (each next to what the arithmetic floor of `benches/compute_floor` allows, where
-its JSON is given), and writes the whole as JSON and Markdown."""
+"""Merges the two halves of `make bench` (benches/losses.rs and anchors.py, run in turns, one
+round each, when the Rust side ran the Python side as its `--peer`) into one table of medians,
+ratios and peak memory, checks the speed targets of issues 7 and 14 (each next to what the
+arithmetic floor allows: `benches/compute_floor`'s loops, timed in the same rounds as the cases
+named `floor ...`), and writes the whole as JSON and Markdown."""
 import argparse
 import datetime
 import json
@@ -26,19 +27,7 @@ def main():
     ap.add_argument("anchors")
     ap.add_argument("--json", required=True)
     ap.add_argument("--markdown", required=True)
-    ap.add_argument("--floor", help="benches/compute_floor's --json output (optional)")
     args = ap.parse_args()
-    floor_rows = []
-    if args.floor and os.path.exists(args.floor):
-        floor_rows = json.load(open(args.floor))["rows"]
-    threads_all = max((r["threads"] for r in floor_rows), default=None)
-
-    def floor(key, shape="seg"):
-        """The arithmetic floor's (ms, x its copy) on every core, or None."""
-        for r in floor_rows:
-            if r["loss"] == key and r["shape"] == shape and r["threads"] == threads_all:
-                return r["ms"], r["x_copy"]
-        return None
     focal = json.load(open(args.focal))
     anchors = json.load(open(args.anchors))
     rows = focal["rows"] + anchors["rows"]
@@ -58,8 +47,11 @@ def main():
         except Exception:
             machine = f"{device}, host {machine}"
     date = datetime.date.today().isoformat()
+    turns = ("the cases of both sides taking turns, a round of each side's in turn"
+             if focal.get("interleaved") and anchors.get("interleaved")
+             else "the cases of each side taking turns, the sides run one after the other")
     out.append(f"Measured {date} on {machine}; torch {anchors.get('torch', '?')}, float32, "
-               f"(float64 in the cases named '... f64'), forward + backward, median of {focal['reps']} runs (cases taking turns); "
+               f"(float64 in the cases named '... f64'), forward + backward, median of {focal['reps']} runs ({turns}); "
                f"'x copy' and the targets use medians, and the copy measured by the Rust side; "
                f"glibc settings: {focal.get('malloc') or 'defaults'} (Rust), "
                f"{anchors.get('malloc') or 'defaults'} (Python).\n")
@@ -76,7 +68,8 @@ def main():
             if r["shape"] != shape:
                 continue
             peak = r.get("peak_bytes")
-            peak_text = f"{peak / r['logits_bytes']:.2f}" if peak is not None else "?"
+            peak_text = (f"{peak / r['logits_bytes']:.2f}" if peak is not None
+                         else "" if r["case"].startswith("floor ") else "?")
             ratio = f"{r['median_ms'] / copy:.1f}" if copy else "?"
             fastest = f"{r['min_ms']:.1f}" if r.get("min_ms") is not None else "?"
             out.append(f"| {r['side']} | {r['case']} | {r['median_ms']:.1f} | {fastest} | {ratio} | {peak_text} |")
@@ -99,20 +92,13 @@ def main():
             row["floor_met"] = at_floor >= goal if better == "higher" else at_floor <= goal
         targets.append(row)
 
-    # Each loss's floor (benches/compute_floor): FocalLoss the seed's per-class loss, DiceLoss the
-    # softmax Dice's two passes. DiceFocalLoss has none (the Dice floor alone would flatter it).
-    floor_of = {"FocalLoss": ("seed_focal", "seg"), "SoftmaxFocalLoss": ("softmax_focal_fma", "seg"),
-                "SigmoidFocalLoss": ("sigmoid_focal", "seg"), "DiceLoss": ("dice", "seg")}
-
+    # Each loss's floor (benches/compute_floor's loops, the cases `floor ...` of the same run):
+    # FocalLoss the seed's per-class loss, DiceLoss the softmax Dice's two passes. DiceFocalLoss
+    # has none (the Dice floor alone would flatter it).
     def floor_ms(loss, shape="seg128"):
-        key, fshape = floor_of.get(loss, (None, None))
-        f = floor(key, "det" if shape == "det" else fshape) if key else None
-        return f[0] if f else None
+        return ms(shape, "focal", f"floor {loss}")
 
-    def floor_x_copy(loss):
-        key, fshape = floor_of.get(loss, (None, None))
-        f = floor(key, fshape) if key else None
-        return f[1] if f else None
+    has_floor = any(r["case"].startswith("floor ") for r in focal["rows"])
 
     def floor_speedup(shape, loss, anchor):
         a, f = ms(shape, "pytorch", anchor), floor_ms(loss, shape)
@@ -130,8 +116,9 @@ def main():
     for loss, goal in [("FocalLoss", 2), ("SoftmaxFocalLoss", 2), ("SigmoidFocalLoss", 3)]:
         o = ms("seg128", "focal", loss)
         if o and copy:
+            f = floor_ms(loss)
             target(f"{loss} time, seg128 (x one copy of the logits, the faster side's)", o / copy, goal, "lower",
-                   floor_x_copy(loss))
+                   f / copy if f else None)
     for loss in ["FocalLoss", "SoftmaxFocalLoss"]:
         target(f"{loss} vs F.cross_entropy, seg128 (x faster)",
                speedup("seg128", loss, "cross_entropy"), 2.5, "higher",
@@ -185,10 +172,10 @@ def main():
         targets.clear()  # the speed targets are set for the CPU
     if targets:
         out.append("\n**Targets**" + (" (the last two columns: the same figure with the arithmetic "
-                   "floor's time, `benches/compute_floor` on every core in the same `make bench`, in "
+                   "floor's time, `benches/compute_floor`'s loop on every core in the same rounds, in "
                    "place of ours; where the floor misses a goal, no kernel on this CPU meets it)"
-                   if floor_rows else "") + "\n")
-        if floor_rows:
+                   if has_floor else "") + "\n")
+        if has_floor:
             out.append("| target | measured | goal | met | at the floor | floor meets it |")
             out.append("|---|---:|---:|---|---:|---|")
         else:
@@ -197,26 +184,30 @@ def main():
     for t in targets:
         op = ">=" if t["better"] == "higher" else "<="
         line = f"| {t['target']} | {t['value']:.2f} | {op} {t['goal']} | {'yes' if t['met'] else 'no'} |"
-        if floor_rows:
+        if has_floor:
             if "at_floor" in t:
                 line += f" {t['at_floor']:.2f} | {'yes' if t['floor_met'] else 'no'} |"
             else:
                 line += " | |"
         out.append(line)
-    floors = [r for r in floor_rows if r["threads"] == threads_all]
-    if floors:
-        out.append(f"\n**The arithmetic floor** (`cargo bench --bench compute_floor`, minimal AVX2 + FMA "
-                   f"loops, no checks or edge cases, {threads_all} threads, same run)\n")
-        out.append("| loop | shape | floor ms | x its copy |")
-        out.append("|---|---|---:|---:|")
-        for r in floors:
-            out.append(f"| {r['loss']} | {r['shape']} | {r['ms']:.1f} | {r['x_copy']:.1f} |")
+    versus = []
+    for shape in shapes:
+        for loss in ["FocalLoss", "SoftmaxFocalLoss", "SigmoidFocalLoss", "DiceLoss"]:
+            o, f = ms(shape, "focal", loss), floor_ms(loss, shape)
+            if o and f:
+                versus.append(f"| {shape} | {loss} | {o:.1f} | {f:.1f} | {o / f:.2f} |")
+    if versus:
+        out.append(f"\n**Ours against the arithmetic floor** (`benches/compute_floor`'s minimal AVX2 + FMA "
+                   f"loops, no checks or edge cases, {focal['threads']} threads, in the same rounds)\n")
+        out.append("| shape | loss | ours ms | floor ms | ours / floor |")
+        out.append("|---|---|---:|---:|---:|")
+        out.extend(versus)
     text = "\n".join(out) + "\n"
     with open(args.markdown, "w") as f:
         f.write(text)
     with open(args.json, "w") as f:
         json.dump({"date": date, "machine": machine, "focal": focal, "anchors": anchors,
-                   "floor": floor_rows, "targets": targets}, f, indent=2)
+                   "targets": targets}, f, indent=2)
     print(text)
 
 

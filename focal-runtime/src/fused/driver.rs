@@ -23,8 +23,11 @@ use super::view::{self, ClassIndex, Classes};
 use super::{pool, Blocks, BLOCK};
 use crate::{Fused, LossError, Reduction, Upstream};
 
-/// Below this many elements per thread a kernel runs on fewer threads.
-const MIN_ELEMENTS_PER_THREAD: usize = 1 << 15;
+/// A kernel's blocks are split into about this many parts ([`Split`]), each of
+/// [`MIN_PART_ELEMENTS`] to [`MAX_PART_ELEMENTS`] elements.
+const TARGET_PARTS: usize = 64;
+const MIN_PART_ELEMENTS: usize = 1 << 15;
+const MAX_PART_ELEMENTS: usize = 1 << 17;
 
 /// What a loss's targets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -487,7 +490,8 @@ fn weight_scale<F: FusedLoss, R>(
 /// The sum of `weights[y]` over the targets `y` not equal to `ignore`, in parts over the pool
 /// (merged in order); `None` where a target is outside `weights` (or a part panicked).
 fn weight_sum<T: ClassIndex>(y: &[T], weights: &[f64], ignore: Option<i64>) -> Option<f64> {
-    let parts = (y.len() / MIN_ELEMENTS_PER_THREAD).clamp(1, pool::threads());
+    // Parts from the size alone (as `Split`), so that the sum is the same on any thread count.
+    let parts = (y.len() / MIN_PART_ELEMENTS).clamp(1, TARGET_PARTS);
     let per = y.len().div_ceil(parts);
     let sums = on_pool(parts, |part| {
         let chunk = y.chunks(per.max(1)).nth(part).unwrap_or(&[]);
@@ -562,8 +566,13 @@ where
     })
 }
 
-/// The split of a task's blocks into parts for the pool, the same for every pass over them: one
-/// part per thread at most, fewer where a thread would get under [`MIN_ELEMENTS_PER_THREAD`].
+/// The split of a task's blocks into parts for the pool, the same for every pass over them: about
+/// [`TARGET_PARTS`] parts of [`MIN_PART_ELEMENTS`] to [`MAX_PART_ELEMENTS`] elements, from the
+/// size alone, so that every thread count gives the same parts (and the same result, bit for
+/// bit: the parts' results are merged in order). The threads take parts one at a time, so a
+/// thread that gets less of a core takes fewer: libtorch's OpenMP workers spin for milliseconds
+/// after each parallel op (libgomp's wait policy), on a core one of ours needs; with one part per
+/// thread the call waited for the slowed thread's whole share.
 #[derive(Clone, Copy)]
 struct Split {
     items: usize,
@@ -578,9 +587,8 @@ impl Split {
     fn of(blocks: &Blocks, elements: usize) -> Self {
         let items = blocks.count();
         let elements = items.saturating_mul(blocks.classes * BLOCK).max(elements);
-        let parts = (elements / MIN_ELEMENTS_PER_THREAD)
-            .clamp(1, pool::threads())
-            .min(items.max(1));
+        let per_part = (elements / TARGET_PARTS).clamp(MIN_PART_ELEMENTS, MAX_PART_ELEMENTS);
+        let parts = (elements / per_part).clamp(1, items.max(1));
         Split {
             items,
             parts,
