@@ -518,13 +518,14 @@ impl Peer {
 
 /// The median and the fastest of `reps` timed runs of each case, in milliseconds, after one
 /// warm-up run each. The cases take turns (one run of each per round), so that a slow spell of
-/// the machine falls on all of them alike rather than on whichever case it met; with a `peer`,
-/// its round of `shape` follows each of ours.
+/// the machine falls on all of them alike rather than on whichever case it met.
 fn timings(cases: &[&str], inp: &Inputs, reps: usize) -> Vec<(f64, f64)> {
     timings_with(cases, inp, reps, None)
 }
 
-/// [`timings`], the peer taking its turn after each round (its cases of `shape`).
+/// [`timings`], with a peer (and the name of the shape for it) taking its turn after each of our
+/// rounds: it makes its inputs of the shape and warms its cases up after ours, then runs one
+/// round of them after each of ours.
 fn timings_with(
     cases: &[&str],
     inp: &Inputs,

@@ -23,8 +23,8 @@ use super::view::{self, ClassIndex, Classes};
 use super::{pool, Blocks, BLOCK};
 use crate::{Fused, LossError, Reduction, Upstream};
 
-/// A kernel's blocks are split into about this many parts ([`Split`]), each of
-/// [`MIN_PART_ELEMENTS`] to [`MAX_PART_ELEMENTS`] elements.
+/// A kernel's blocks are split into this many parts where each gets [`MIN_PART_ELEMENTS`] to
+/// [`MAX_PART_ELEMENTS`] elements ([`Split`]).
 const TARGET_PARTS: usize = 64;
 const MIN_PART_ELEMENTS: usize = 1 << 15;
 const MAX_PART_ELEMENTS: usize = 1 << 17;
@@ -566,8 +566,9 @@ where
     })
 }
 
-/// The split of a task's blocks into parts for the pool, the same for every pass over them: about
-/// [`TARGET_PARTS`] parts of [`MIN_PART_ELEMENTS`] to [`MAX_PART_ELEMENTS`] elements, from the
+/// The split of a task's blocks into parts for the pool, the same for every pass over them:
+/// [`TARGET_PARTS`] parts where that gives each [`MIN_PART_ELEMENTS`] to [`MAX_PART_ELEMENTS`]
+/// elements, fewer for small inputs and more for large ones (128 at `2 x 4 x 128^3`), from the
 /// size alone, so that every thread count gives the same parts (and the same result, bit for
 /// bit: the parts' results are merged in order). The threads take parts one at a time, so a
 /// thread that gets less of a core takes fewer: libtorch's OpenMP workers spin for milliseconds
