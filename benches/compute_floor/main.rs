@@ -7,13 +7,15 @@
 //! deterministic inputs ([`inputs`]): the segmentation shape `2 x 4 x 128^3` float32 logits with
 //! int64 class targets, and for the sigmoid focal loss also the detection shape `8 x 20000 x 80`
 //! with ~1% binary positives. The exponentials and logarithms are the fused kernels' Cephes
-//! polynomials ([`simd`]).
+//! polynomials ([`loops::simd`]). The loops are one module (`loops.rs`), which `benches/losses.rs`
+//! also includes to time them in the same rounds as the losses.
 //!
 //! - [`softmax_focal`] (`SoftmaxFocalLoss`, `gamma = 2`, no alpha): per position the largest
 //!   logit, one `exp` per class, one `ln`, the loss `-(1 - p_y)^2 ln p_y` and the gradient
 //!   `(1 - p_y)^2 (onehot - p)` per class (not the exact derivative: the same memory traffic and
-//!   about the same arithmetic). Timed with the polynomials as multiply-then-add (as the kernels
-//!   do, for one-lane bit-exactness) and as FMA; the other loops use FMA only.
+//!   about the same arithmetic). Timed with the polynomials as FMA (as the kernels, whose one-lane
+//!   path takes `mul_add` for the same bits) and as multiply-then-add (what a CPU without FMA
+//!   would pay); the other loops use FMA only.
 //! - [`sigmoid_focal`] (`SigmoidFocalLoss`, torchvision's `sigmoid_focal_loss`, `alpha = 0.25`,
 //!   `gamma = 2`), per element: one `exp`, one `ln`, one division, float32 targets of the
 //!   logits' shape read, the exact gradient written; two vectors per step (one vector per step

@@ -11,8 +11,7 @@ use super::threads::{split, Shared};
 
 /// Positions `s0..s1` (multiples of 8) of every sample of `(n, classes, spatial)` logits `x`
 /// and `(n, spatial)` targets `y`: the loss summed, the gradient written to `grad`. `FMA`: the
-/// polynomials as FMA, else as multiply-then-add (as the kernels do, for one-lane
-/// bit-exactness).
+/// polynomials as FMA (as the kernels), else as multiply-then-add.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `x` and `grad` hold `n * classes * spatial` floats and `y`
