@@ -70,15 +70,15 @@ fn floor_inputs(logits: &Tensor, classes: Option<&Tensor>, dense: &Tensor) -> Op
     let size = logits.size();
     let x = Vec::<f32>::try_from(logits.flatten(0, -1)).ok()?;
     let dense = Vec::<f32>::try_from(dense.flatten(0, -1)).ok()?;
-    let (n, c) = match classes {
-        Some(_) => (size[0] as usize, size[1] as usize),
-        None => (1, 1),
+    let (n, c, y) = match classes {
+        Some(t) => (
+            size[0] as usize,
+            size[1] as usize,
+            Vec::<i64>::try_from(t.flatten(0, -1)).ok()?,
+        ),
+        None => (1, 1, Vec::new()),
     };
     let spatial = x.len() / (n * c);
-    let y = match classes {
-        Some(t) => Vec::<i64>::try_from(t.flatten(0, -1)).ok()?,
-        None => Vec::new(),
-    };
     let out = RefCell::new(vec![0.0f32; x.len()]);
     Some(FloorInputs {
         classes: floor::inputs::Classes {

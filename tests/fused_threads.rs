@@ -1,9 +1,9 @@
 //! The fused kernels' threads and SIMD levels: the split over 2 and 3 threads (set here, so that
 //! it runs even on a one-core machine) gives the one-thread loss and gradient bit for bit (the
 //! parts depend on the size alone); several threads calling a loss at once get the lone call's
-//! result bit for bit, and
-//! the kernels' pool never runs more workers than `tch::get_num_threads()`; every SIMD level this
-//! CPU has (AVX-512, AVX2 + FMA, forced down in turn) gives the one-lane path's result.
+//! result bit for bit, and the kernels' pool never runs more workers than
+//! `tch::get_num_threads()`; every SIMD level this CPU has (AVX-512, AVX2 + FMA, forced down in
+//! turn) gives the one-lane path's result.
 //!
 //! The thread count is process-wide: the tests here take a lock so that they do not change it
 //! under each other.
@@ -134,8 +134,7 @@ fn the_thread_split_gives_the_one_thread_result() {
                 "{} on {threads} threads: loss {v:?} vs {v1:?}",
                 case.name
             );
-            // Per element the same arithmetic; libtorch's softmax (FocalLoss) and the sum of the
-            // weights a weighted mean divides by may round differently with the split.
+            // To rounding, then (below) exactly.
             assert!(
                 rel(&g, &g1) <= value_tolerance(case.input.kind()),
                 "{} on {threads} threads: gradient differs by {:e}",

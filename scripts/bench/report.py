@@ -85,7 +85,7 @@ def main():
         # gradient's 64 MiB is not a miss of "1x the logits".
         value = round(value, 3)
         met = value >= goal if better == "higher" else value <= goal
-        row = {"target": name, "value": round(value, 3), "goal": goal, "met": met,
+        row = {"target": name, "value": value, "goal": goal, "met": met,
                "better": better}
         if at_floor is not None:
             row["at_floor"] = round(at_floor, 3)

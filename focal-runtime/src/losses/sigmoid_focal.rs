@@ -125,6 +125,8 @@ pub(crate) fn sigmoid_focal_terms(
                 .f_mul_scalar(a)?
                 .f_where_self(positive, &loss.f_mul_scalar(1.0 - a)?)?,
             None => {
+                // `1 - t` again rather than kept from above: one full-size tensor fewer alive
+                // through the modulator's steps.
                 let alpha_t = t
                     .f_mul_scalar(a)?
                     .f_add(&t.f_rsub_scalar(1.0)?.f_mul_scalar(1.0 - a)?)?;
