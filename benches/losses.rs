@@ -6,7 +6,8 @@
 //! against the float32 one printed after each shape; target at most 2x). Medians (and fastest) of `--reps` runs
 //! after one warm-up, the cases of a shape taking turns; peak memory of one forward + backward above the inputs, measured in a fresh process
 //! per case (`VmHWM` after resetting it, with glibc returning every freed allocation above 64 KiB
-//! to the system, so that resident memory follows allocation).
+//! to the system, so that resident memory follows allocation, and the kernels' kept output
+//! buffers freed after the warm-up run, so that the measured run allocates its own).
 //!
 //! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--cases A,B]
 //! [--device cpu|cuda|cuda:N] [--json PATH] [--peer CMD]`. The cases named `floor ...` are
@@ -575,6 +576,9 @@ fn status_kib(field: &str) -> u64 {
 fn peak_above_inputs(case: &str, inp: &Inputs) -> Option<u64> {
     // The first run loads and warms what is loaded once per process (thread pools, kernels).
     run_once(case, inp);
+    // Its freed output buffers are kept for the next call (`fused::kept_buffers`), which would
+    // then need no new memory: freed, so that the peak counts the buffers of one call.
+    fused::release_kept_buffers();
     std::fs::write("/proc/self/clear_refs", "5").ok()?;
     let before = status_kib("VmRSS:");
     run_once(case, inp);

@@ -1,6 +1,7 @@
 //! Builds focal's C++ shim (`csrc/autograd_function.cpp`: a libtorch custom autograd `Function`
-//! that calls back into Rust, and libtorch's grad mode) against the headers of the libtorch that
-//! tch links, and sets the link options:
+//! that calls back into Rust, and libtorch's grad mode; `csrc/recycled_buffers.cpp`: the fused
+//! kernels' recycled output buffers) against the headers of the libtorch that tch links, and sets
+//! the link options:
 //!
 //! * `libtorch_cuda` kept in every binary that uses focal: tch links it, but nothing references
 //!   it by symbol, so the default `--as-needed` drops it and `Device::Cuda` is silently
@@ -14,6 +15,7 @@ mod libtorch;
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-changed=csrc/autograd_function.cpp");
+    println!("cargo:rerun-if-changed=csrc/recycled_buffers.cpp");
     let lib = libtorch::libtorch_lib().expect(
         "DEP_TCH_LIBTORCH_LIB is unset: torch-sys did not report libtorch's folder \
          (build through `make`, or set LIBTORCH)",
@@ -27,6 +29,7 @@ fn main() {
     build
         .cpp(true)
         .file("csrc/autograd_function.cpp")
+        .file("csrc/recycled_buffers.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag_if_supported("-std=c++17")

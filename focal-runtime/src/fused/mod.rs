@@ -18,6 +18,11 @@
 //! [`composed_only`] runs a closure with the kernels off on the current thread, to compare the
 //! two paths or to rule the kernels out.
 //!
+//! The kernels' large output buffers are recycled: once a gradient of at least 1 MiB is freed
+//! (a training step drops the previous step's), its memory is kept for the next call's buffer of
+//! the same size instead of a fresh mapping whose every page faults on first write
+//! ([`kept_buffers`], [`set_kept_buffer_limits`], [`release_kept_buffers`]).
+//!
 //! ```
 //! use focal_runtime::{fused, FocalLoss, Loss};
 //! use tch::{Device, Kind, Tensor};
@@ -30,6 +35,7 @@
 //! assert!(diff < 1e-12);
 //! ```
 
+mod buffers;
 pub(crate) mod dice;
 mod driver;
 mod math;
@@ -40,6 +46,10 @@ mod simd;
 pub(crate) mod softmax_focal;
 mod view;
 
+pub use buffers::{
+    kept_buffers, release_kept_buffers, set_kept_buffer_limits, KeptBuffers, DEFAULT_MAX_BUFFERS,
+    DEFAULT_MAX_BYTES,
+};
 pub(crate) use driver::drive;
 pub use simd::{detected as detected_simd_level, with_level as with_simd_level, SimdLevel};
 

@@ -49,14 +49,15 @@ pub(crate) struct FreshFloats<R> {
 }
 
 impl<R: Real> FreshFloats<R> {
-    /// An uninitialised buffer of `shape` (the kernel writes every element), from libtorch's CPU
-    /// allocator like any tensor (`THP_MEM_ALLOC_ENABLE=1` has it back large buffers with
-    /// transparent huge pages). The kernels no longer ask for huge pages themselves: where a call's
-    /// buffer lands on fresh memory, the huge pages' first touch took 95-280 ms a call at
-    /// `2 x 4 x 128^3` on the development VM, against 46-70 ms with ordinary pages.
+    /// An uninitialised buffer of `shape` (the kernel writes every element): a recycled one where
+    /// it is large ([`super::buffers`]), from libtorch's CPU allocator functions like any tensor
+    /// (`THP_MEM_ALLOC_ENABLE=1` has them back large buffers with transparent huge pages). The
+    /// kernels do not ask for huge pages themselves: where a call's buffer landed on fresh memory,
+    /// the huge pages' first touch took 95-280 ms a call at `2 x 4 x 128^3` on the development VM,
+    /// against 46-70 ms with ordinary pages.
     pub(crate) fn new(shape: &[i64]) -> Result<Self, LossError> {
         Ok(FreshFloats {
-            tensor: Tensor::f_empty(shape, (R::KIND, Device::Cpu))?,
+            tensor: super::buffers::empty::<R>(shape)?,
             _elements: std::marker::PhantomData,
         })
     }
