@@ -114,7 +114,9 @@ fn classes_target(shape: &[i64], seed: i64) -> Tensor {
     common::seeded_randint(shape[1], t_shape.as_slice(), seed as u64 + 1000)
 }
 
-/// (N, C, *) shapes: odd sizes, more elements than one thread takes, one class, one element.
+/// (N, C, *) shapes: odd sizes, more elements than one thread takes, one class, one element,
+/// every class count the kernels are compiled for as a constant (2 to 8) and counts beyond it
+/// (9, 10: the kernels' general path).
 const SHAPES: &[&[i64]] = &[
     &[2, 4, 5, 7, 3],
     &[3, 5, 37, 41, 7],
@@ -123,6 +125,9 @@ const SHAPES: &[&[i64]] = &[
     &[1, 1, 4, 4],
     &[2, 2, 33],
     &[1, 6, 65537],
+    &[2, 7, 70],
+    &[2, 8, 9, 13],
+    &[2, 9, 5, 31],
 ];
 
 #[test]

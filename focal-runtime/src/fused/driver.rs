@@ -246,6 +246,23 @@ impl<R> BlockRows<'_, R> {
         // `SharedOut::block`), and the returned borrow of `self` keeps one row alive at a time.
         unsafe { std::slice::from_raw_parts_mut(self.base.add(k * self.stride), self.len) }
     }
+
+    /// Every class's row at once, for a kernel compiled for `C` classes (`None` where the block
+    /// has another number of classes), borrowed from these rows.
+    #[inline(always)]
+    pub(crate) fn all<const C: usize>(&mut self) -> Option<[&mut [R]; C]> {
+        if C != self.classes {
+            return None;
+        }
+        let (base, stride, len) = (self.base, self.stride, self.len);
+        // SAFETY: as in `row`, each row `k < classes` lies inside the buffer and is claimed by
+        // this `BlockRows` alone; the rows are disjoint (`len <= stride`: a block's positions lie
+        // within one row of `spatial` positions), so the `C` slices never overlap, and the
+        // returned borrow of `self` keeps them the only accessors while they live.
+        Some(std::array::from_fn(|k| unsafe {
+            std::slice::from_raw_parts_mut(base.add(k * stride), len)
+        }))
+    }
 }
 
 /// The targets, borrowed.

@@ -23,6 +23,9 @@ pub(crate) trait Real:
 {
     /// The tensor dtype of this type.
     const KIND: Kind;
+    /// Whether the kernels instantiate their constant-class-count paths for this type (float32;
+    /// float64, rarer in training, keeps the general path: each instantiation costs compile time).
+    const FIXED_CLASSES: bool;
     const ZERO: Self;
     const ONE: Self;
     const MAX: Self;
@@ -73,6 +76,7 @@ pub(crate) fn min<R: Real>(a: R, b: R) -> R {
 impl Real for f64 {
     type V<L: Level> = L::F64;
     const KIND: Kind = Kind::Double;
+    const FIXED_CLASSES: bool = false;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const MAX: Self = Self::MAX;
@@ -112,6 +116,7 @@ impl Real for f64 {
 impl Real for f32 {
     type V<L: Level> = L::F32;
     const KIND: Kind = Kind::Float;
+    const FIXED_CLASSES: bool = true;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const MAX: Self = Self::MAX;

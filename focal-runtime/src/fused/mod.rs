@@ -36,6 +36,7 @@
 //! ```
 
 mod buffers;
+mod classes;
 pub(crate) mod dice;
 mod driver;
 mod math;

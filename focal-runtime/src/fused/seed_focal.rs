@@ -10,6 +10,7 @@
 //! p_t sum_{c != t} w_c`, with the exact `1 - p_t`: no digit lost where `p_t` is near 1. A
 //! clamped class (`p_t < 1e-4`) has `w_c = 0`, as the clamp's gradient.
 
+use super::classes::{on_class_rows, ClassRowsJob, LaneRows, LogitRows, OutRows};
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector};
@@ -74,12 +75,61 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         &self,
         level: L,
         b: &BlockIn<'_, R>,
-        mut out: Option<BlockRows<'_, R>>,
-        mut each: Option<&mut [R]>,
+        out: Option<BlockRows<'_, R>>,
+        each: Option<&mut [R]>,
         e: &mut Vec<R>,
         partial: &mut Partial,
     ) {
-        let c = self.classes;
+        let job = Plain {
+            kernel: self,
+            level,
+            b,
+            each,
+            partial,
+        };
+        on_class_rows(level, b, out, e, job);
+    }
+}
+
+/// [`SeedKernel::plain`] as a job over a block's class rows.
+struct Plain<'k, 'b, 'x, 'w, R, L> {
+    kernel: &'k SeedKernel<R>,
+    level: L,
+    b: &'b BlockIn<'x, R>,
+    each: Option<&'w mut [R]>,
+    partial: &'w mut Partial,
+}
+
+impl<R: Real, L: Level> ClassRowsJob<R, L> for Plain<'_, '_, '_, '_, R, L> {
+    #[inline(always)]
+    fn run<X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+        self,
+        c: usize,
+        x: &X,
+        e: E,
+        out: Option<O>,
+    ) {
+        self.kernel
+            .plain(self.level, c, self.b, x, e, out, self.each, self.partial);
+    }
+}
+
+impl<R: Real> SeedKernel<R> {
+    /// One block over `c` classes (a constant where the caller has one): the logits' rows from
+    /// `x`, the exponentials kept in `e` between the class loops, the gradient into `out`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn plain<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+        &self,
+        level: L,
+        c: usize,
+        b: &BlockIn<'_, R>,
+        x: &X,
+        mut e: E,
+        mut out: Option<O>,
+        mut each: Option<&mut [R]>,
+        partial: &mut Partial,
+    ) {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         // Constants by direct calls: a closure would be compiled without the level's target
         // features, its intrinsics out of line.
@@ -96,10 +146,10 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         while i < b.len {
             let in_block = <R::V<L>>::first(level, b.len - i);
             // The largest logit and its class (the first where several are largest).
-            let mut m = <R::V<L>>::load(level, b.row(0), i);
+            let mut m = <R::V<L>>::load(level, x.logits(0), i);
             let mut top = zero;
             for k in 1..c {
-                let row = <R::V<L>>::load(level, b.row(k), i);
+                let row = <R::V<L>>::load(level, x.logits(k), i);
                 let above = row.gt(m);
                 m = <R::V<L>>::select(above, row, m);
                 top = <R::V<L>>::select(above, k_(level, R::of(k as f64)), top);
@@ -108,8 +158,8 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
             let (mut sum, mut rest) = (zero, zero);
             for k in 0..c {
                 // At most 0 (a lane with a NaN logit, where `m` may not be the largest, ends NaN).
-                let v = (<R::V<L>>::load(level, b.row(k), i) - m).exp_nonpositive();
-                v.store(&mut e[k * BLOCK..], i);
+                let v = (<R::V<L>>::load(level, x.logits(k), i) - m).exp_nonpositive();
+                e.put(k, i, v);
                 sum = sum + v;
                 rest = rest + <R::V<L>>::select(top.eq(k_(level, R::of(k as f64))), zero, v);
             }
@@ -133,9 +183,9 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
             for k in 0..c {
                 let is_top = top.eq(k_(level, R::of(k as f64)));
                 let pos = <R::V<L>>::class_is(level, b.ids, i, k as i32);
-                let ek = <R::V<L>>::load(level, &e[k * BLOCK..], i);
+                let ek = e.lanes(level, k, i);
                 let p = ek * inv;
-                let log_p = (<R::V<L>>::load(level, b.row(k), i) - m) - lse;
+                let log_p = (<R::V<L>>::load(level, x.logits(k), i) - m) - lse;
                 // 1 - p: the others' share for the top class; elsewhere p <= 1/2, the
                 // subtraction is exact to rounding, and ln(1 - p) is ln q corrected for the
                 // rounding of q (as log1p: -p where q rounds to 1).
@@ -167,7 +217,7 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                     let w_neg = coef * (gamma * log_p_t - r);
                     let w = <R::V<L>>::select(clamped, zero, <R::V<L>>::select(pos, w_pos, w_neg));
                     if let Some(out) = out.as_mut() {
-                        w.store(out.row(k), i);
+                        w.store(out.out(k), i);
                     }
                     w_top = <R::V<L>>::select(is_top, w, w_top);
                     w_others = w_others + <R::V<L>>::select(is_top, zero, w);
@@ -183,9 +233,9 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
                 let w_all = w_top + w_others;
                 for k in 0..c {
                     let is_top = top.eq(k_(level, R::of(k as f64)));
-                    let row = out.row(k);
+                    let row = out.out(k);
                     let w = <R::V<L>>::load(level, row, i);
-                    let p = <R::V<L>>::load(level, &e[k * BLOCK..], i) * inv;
+                    let p = e.lanes(level, k, i) * inv;
                     let g = <R::V<L>>::select(
                         is_top,
                         w.mul_add(q_top, -(p * w_others)),

@@ -26,6 +26,9 @@ pub(crate) trait Level: Copy + Send + Sync + 'static {
     type F32: Vector<f32, Self>;
     /// float64 lanes.
     type F64: Vector<f64, Self>;
+    /// Whether the level has vectors of several lanes (not [`Scalar`]): the kernels instantiate
+    /// their constant-class-count paths only for these.
+    const VECTOR: bool = true;
 }
 
 /// A mask: one boolean per lane.
@@ -176,6 +179,7 @@ pub(crate) struct Scalar;
 impl Level for Scalar {
     type F32 = f32;
     type F64 = f64;
+    const VECTOR: bool = false;
 }
 
 /// One lane of a float: the vector of [`Scalar`].

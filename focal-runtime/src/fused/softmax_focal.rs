@@ -23,6 +23,7 @@
 //! `ln p_c < -80` (where `p_c` is 0 to rounding: the term's gradient stays finite at a `-inf`
 //! logit).
 
+use super::classes::{on_class_rows, ClassRowsJob, LaneRows, LogitRows, OutRows};
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector, MAX_LANES};
@@ -182,8 +183,8 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
         &self,
         level: L,
         b: &BlockIn<'_, R>,
-        mut out: Option<BlockRows<'_, R>>,
-        mut each: Option<&mut [R]>,
+        out: Option<BlockRows<'_, R>>,
+        each: Option<&mut [R]>,
         e: &mut Vec<R>,
         partial: &mut Partial,
     ) {
@@ -191,7 +192,56 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
             self.smoothed::<L>(level, smoothing, b, out, each, e, partial);
             return;
         }
-        let c = self.classes;
+        let job = Plain {
+            kernel: self,
+            level,
+            b,
+            each,
+            partial,
+        };
+        on_class_rows(level, b, out, e, job);
+    }
+}
+
+/// [`SoftmaxKernel::plain`] as a job over a block's class rows.
+struct Plain<'k, 'b, 'x, 'w, R, L> {
+    kernel: &'k SoftmaxKernel<R>,
+    level: L,
+    b: &'b BlockIn<'x, R>,
+    each: Option<&'w mut [R]>,
+    partial: &'w mut Partial,
+}
+
+impl<R: Real, L: Level> ClassRowsJob<R, L> for Plain<'_, '_, '_, '_, R, L> {
+    #[inline(always)]
+    fn run<X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+        self,
+        c: usize,
+        x: &X,
+        e: E,
+        out: Option<O>,
+    ) {
+        self.kernel
+            .plain(self.level, c, self.b, x, e, out, self.each, self.partial);
+    }
+}
+
+impl<R: Real> SoftmaxKernel<R> {
+    /// One block without label smoothing, over `c` classes (a constant where the caller has one):
+    /// the logits' rows from `x`, the exponentials kept in `e` between the two class loops.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn plain<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+        &self,
+        level: L,
+        c: usize,
+        b: &BlockIn<'_, R>,
+        x: &X,
+        mut e: E,
+        mut out: Option<O>,
+        mut each: Option<&mut [R]>,
+        partial: &mut Partial,
+    ) {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         // Constants by direct calls: a closure would be compiled without the level's target
         // features, its intrinsics out of line.
@@ -208,13 +258,16 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
                 Some(_) => <R::V<L>>::load(level, &a_of, i),
                 None => <R::V<L>>::select(valid, one, zero),
             };
-            let m = class_max(level, b, i);
+            let mut m = <R::V<L>>::load(level, x.logits(0), i);
+            for k in 1..c {
+                m = m.max(<R::V<L>>::load(level, x.logits(k), i));
+            }
             let (mut sum, mut others, mut x_y, mut e_y) = (zero, zero, zero, zero);
             for k in 0..c {
-                let row = <R::V<L>>::load(level, b.row(k), i);
+                let row = <R::V<L>>::load(level, x.logits(k), i);
                 // At most 0 (a lane with a NaN logit, where `m` may not be the largest, ends NaN).
                 let v = (row - m).exp_nonpositive();
-                v.store(&mut e[k * BLOCK..], i);
+                e.put(k, i, v);
                 sum = sum + v;
                 let is_y = <R::V<L>>::class_is(level, b.ids, i, k as i32);
                 others = others + <R::V<L>>::select(is_y, zero, v);
@@ -266,14 +319,14 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
                 let bb = <R::V<L>>::select(valid, whole, zero);
                 let d = <R::V<L>>::select(valid & top, base_coef * gamma * log_p, zero);
                 for k in 0..c {
-                    let er = <R::V<L>>::load(level, &e[k * BLOCK..], i);
+                    let er = e.lanes(level, k, i);
                     let is_y = <R::V<L>>::class_is(level, b.ids, i, k as i32);
                     let p = er * inv;
                     // onehot - p: 1 - p_y is q, the others' share (not a subtraction that
                     // cancels where p_y is near 1).
                     let onehot_minus_p = <R::V<L>>::select(is_y, q, zero - p);
                     let w = <R::V<L>>::select(is_y, zero, er * inv_others);
-                    (bb * onehot_minus_p + d * (w - p)).store(out.row(k), i);
+                    (bb * onehot_minus_p + d * (w - p)).store(out.out(k), i);
                 }
             }
             i += lanes;
