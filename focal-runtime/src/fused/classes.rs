@@ -2,7 +2,7 @@
 //! small constant (a kernel instantiated for `C` classes), arrays the compiler keeps in registers
 //! and loops it unrolls; otherwise the block's own rows and the thread's scratch memory.
 
-use super::driver::{BlockIn, BlockRows};
+use super::driver::{BlockIn, BlockRows, Partial};
 use super::math::Real;
 use super::simd::{Level, Vector};
 use super::BLOCK;
@@ -10,32 +10,40 @@ use super::BLOCK;
 /// The most classes the kernels are instantiated for with a constant class count (from 2).
 pub(crate) const MAX_FIXED_CLASSES: usize = 8;
 
-/// A block's per-class work, written once over the class count ([`on_class_rows`] runs it).
-pub(crate) trait ClassRowsJob<R: Real, L: Level> {
-    /// Runs over `c` classes (a constant where [`on_class_rows`] has one): each class's logits
-    /// from `x`, per-class lanes kept in `e` between class loops, the output rows `out`.
-    fn run<X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
-        self,
+/// A kernel whose block is written once over the class count ([`on_class_rows`] runs it).
+pub(crate) trait ClassRowsKernel<R: Real> {
+    /// One block over `c` classes (a constant where [`on_class_rows`] has one): each class's
+    /// logits from `x`, per-class lanes kept in `e` between class loops, the output rows `out`,
+    /// each position's loss into `each` (`Reduction::None`), the sums into `partial`.
+    #[allow(clippy::too_many_arguments)]
+    fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+        &self,
+        level: L,
         c: usize,
+        b: &BlockIn<'_, R>,
         x: &X,
         e: E,
         out: Option<O>,
+        each: Option<&mut [R]>,
+        partial: &mut Partial,
     );
 }
 
-/// Runs `job` on block `b` (`out`: its output rows, `scratch`: [`BLOCK`] lanes per class). With
+/// Runs `kernel` on block `b` (`out`: its output rows, `scratch`: [`BLOCK`] lanes per class). With
 /// 2 to [`MAX_FIXED_CLASSES`] classes, at a vector level and for float32
 /// ([`Real::FIXED_CLASSES`]), with the class count as a constant: the class loops unroll and the
 /// rows are taken once per block (`SoftmaxFocalLoss` at `2 x 4 x 128^3`, one thread: 1.46-1.56x the
 /// arithmetic floor's time, where the general path took 1.76-1.99x, three rounds of a probe
 /// timing both in turns). Otherwise with the block's own rows and the scratch.
 #[inline(always)]
-pub(crate) fn on_class_rows<R: Real, L: Level, J: ClassRowsJob<R, L>>(
+pub(crate) fn on_class_rows<R: Real, L: Level, K: ClassRowsKernel<R>>(
+    kernel: &K,
     level: L,
     b: &BlockIn<'_, R>,
     mut out: Option<BlockRows<'_, R>>,
     scratch: &mut [R],
-    job: J,
+    each: Option<&mut [R]>,
+    partial: &mut Partial,
 ) {
     macro_rules! fixed {
         ($($c:literal)*) => {
@@ -43,7 +51,8 @@ pub(crate) fn on_class_rows<R: Real, L: Level, J: ClassRowsJob<R, L>>(
                 $($c => {
                     let zero = <R::V<L>>::splat(level, R::ZERO);
                     let rows = out.as_mut().and_then(|o| o.all::<$c>());
-                    return job.run($c, &logit_rows::<R, $c>(b), [zero; $c], rows);
+                    let x = logit_rows::<R, $c>(b);
+                    return kernel.block_rows(level, $c, b, &x, [zero; $c], rows, each, partial);
                 })*
                 _ => {}
             }
@@ -55,7 +64,16 @@ pub(crate) fn on_class_rows<R: Real, L: Level, J: ClassRowsJob<R, L>>(
         fixed!(2 3 4 5 6 7 8);
     }
     const _: () = assert!(MAX_FIXED_CLASSES == 8);
-    job.run(b.classes, b, InScratch(scratch), out);
+    kernel.block_rows(
+        level,
+        b.classes,
+        b,
+        b,
+        InScratch(scratch),
+        out,
+        each,
+        partial,
+    );
 }
 
 /// Each class's logits of a block.

@@ -10,7 +10,7 @@
 //! p_t sum_{c != t} w_c`, with the exact `1 - p_t`: no digit lost where `p_t` is near 1. A
 //! clamped class (`p_t < 1e-4`) has `w_c = 0`, as the clamp's gradient.
 
-use super::classes::{on_class_rows, ClassRowsJob, LaneRows, LogitRows, OutRows};
+use super::classes::{on_class_rows, ClassRowsKernel, LaneRows, LogitRows, OutRows};
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector};
@@ -80,46 +80,16 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
         e: &mut Vec<R>,
         partial: &mut Partial,
     ) {
-        let job = Plain {
-            kernel: self,
-            level,
-            b,
-            each,
-            partial,
-        };
-        on_class_rows(level, b, out, e, job);
+        on_class_rows(self, level, b, out, e, each, partial);
     }
 }
 
-/// [`SeedKernel::plain`] as a job over a block's class rows.
-struct Plain<'k, 'b, 'x, 'w, R, L> {
-    kernel: &'k SeedKernel<R>,
-    level: L,
-    b: &'b BlockIn<'x, R>,
-    each: Option<&'w mut [R]>,
-    partial: &'w mut Partial,
-}
-
-impl<R: Real, L: Level> ClassRowsJob<R, L> for Plain<'_, '_, '_, '_, R, L> {
-    #[inline(always)]
-    fn run<X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
-        self,
-        c: usize,
-        x: &X,
-        e: E,
-        out: Option<O>,
-    ) {
-        self.kernel
-            .plain(self.level, c, self.b, x, e, out, self.each, self.partial);
-    }
-}
-
-impl<R: Real> SeedKernel<R> {
+impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
     /// One block over `c` classes (a constant where the caller has one): the logits' rows from
     /// `x`, the exponentials kept in `e` between the class loops, the gradient into `out`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn plain<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+    fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
         level: L,
         c: usize,

@@ -23,7 +23,7 @@
 //! `ln p_c < -80` (where `p_c` is 0 to rounding: the term's gradient stays finite at a `-inf`
 //! logit).
 
-use super::classes::{on_class_rows, ClassRowsJob, LaneRows, LogitRows, OutRows};
+use super::classes::{on_class_rows, ClassRowsKernel, LaneRows, LogitRows, OutRows};
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector, MAX_LANES};
@@ -192,46 +192,16 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
             self.smoothed::<L>(level, smoothing, b, out, each, e, partial);
             return;
         }
-        let job = Plain {
-            kernel: self,
-            level,
-            b,
-            each,
-            partial,
-        };
-        on_class_rows(level, b, out, e, job);
+        on_class_rows(self, level, b, out, e, each, partial);
     }
 }
 
-/// [`SoftmaxKernel::plain`] as a job over a block's class rows.
-struct Plain<'k, 'b, 'x, 'w, R, L> {
-    kernel: &'k SoftmaxKernel<R>,
-    level: L,
-    b: &'b BlockIn<'x, R>,
-    each: Option<&'w mut [R]>,
-    partial: &'w mut Partial,
-}
-
-impl<R: Real, L: Level> ClassRowsJob<R, L> for Plain<'_, '_, '_, '_, R, L> {
-    #[inline(always)]
-    fn run<X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
-        self,
-        c: usize,
-        x: &X,
-        e: E,
-        out: Option<O>,
-    ) {
-        self.kernel
-            .plain(self.level, c, self.b, x, e, out, self.each, self.partial);
-    }
-}
-
-impl<R: Real> SoftmaxKernel<R> {
+impl<R: Real> ClassRowsKernel<R> for SoftmaxKernel<R> {
     /// One block without label smoothing, over `c` classes (a constant where the caller has one):
     /// the logits' rows from `x`, the exponentials kept in `e` between the two class loops.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn plain<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
+    fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
         level: L,
         c: usize,
