@@ -43,6 +43,7 @@
 
 use tch::{Device, Kind, Tensor};
 
+use super::classes::{LogitRows, MAX_FIXED_CLASSES};
 use super::driver::{
     class_ids, class_target_shape, eligible, on_parts, panicked, BlockRows, SharedOut,
 };
@@ -722,6 +723,13 @@ impl<'b, R: Real> Block<'b, R> {
     }
 }
 
+impl<R: Real> LogitRows<R> for Block<'_, R> {
+    #[inline(always)]
+    fn logits(&self, k: usize) -> &[R] {
+        self.x(k)
+    }
+}
+
 /// Reads block `item`'s class ids into `ids` (for class targets) and gives the block; `bad`
 /// where a class index is out of range.
 #[inline(always)]
@@ -804,19 +812,53 @@ impl<R: Real> Softmax<R> {
     /// log-sum-exp); the sum of `x * 0` over its logits (NaN where one is not finite).
     #[inline(always)]
     fn compute<L: Level>(&mut self, level: L, b: &Block<'_, R>, focal: bool) -> R::V<L> {
+        // A class count up to MAX_FIXED_CLASSES as a constant, the rows taken once (as
+        // `classes::on_class_rows`; float32 at a vector level only, for compile time).
+        macro_rules! fixed {
+            ($($c:literal)*) => {
+                match b.classes {
+                    $($c => {
+                        let mut rows: [&[R]; $c] = [&[]; $c];
+                        for (k, r) in rows.iter_mut().enumerate() {
+                            *r = b.x(k);
+                        }
+                        return self.compute_over(level, b, $c, &rows, focal);
+                    })*
+                    _ => {}
+                }
+            };
+        }
+        if L::VECTOR && R::FIXED_CLASSES {
+            fixed!(2 3 4 5 6 7 8);
+        }
+        const _: () = assert!(MAX_FIXED_CLASSES == 8);
+        self.compute_over(level, b, b.classes, b, focal)
+    }
+
+    /// [`Softmax::compute`] over `c` classes (a constant where the caller has one), the logits'
+    /// rows from `rows`.
+    #[inline(always)]
+    fn compute_over<L: Level, X: LogitRows<R>>(
+        &mut self,
+        level: L,
+        b: &Block<'_, R>,
+        c: usize,
+        rows: &X,
+        focal: bool,
+    ) -> R::V<L> {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
         let mut check = zero;
         let mut i = 0;
         while i < b.len {
-            let mut m = <R::V<L>>::load(level, b.x(0), i);
-            for k in 1..b.classes {
-                m = m.max(<R::V<L>>::load(level, b.x(k), i));
+            let mut m = <R::V<L>>::load(level, rows.logits(0), i);
+            for k in 1..c {
+                m = m.max(<R::V<L>>::load(level, rows.logits(k), i));
             }
             let (mut sum, mut rest, mut top) = (zero, zero, zero);
             let mut seen = zero.lt(zero);
-            for k in 0..b.classes {
-                let x = <R::V<L>>::load(level, b.x(k), i);
+            for k in 0..c {
+                let x = <R::V<L>>::load(level, rows.logits(k), i);
                 check = check + x * zero;
                 // At most 0 (a lane with a non-finite logit falls back to the composed path).
                 let v = (x - m).exp_nonpositive();
