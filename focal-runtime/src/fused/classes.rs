@@ -1,6 +1,7 @@
 //! A block's per-class rows for a kernel written once over the class count: where the count is a
-//! small constant (a kernel instantiated for `C` classes), arrays the compiler keeps in registers
-//! and loops it unrolls; otherwise the block's own rows and the thread's scratch memory.
+//! small constant (a kernel instantiated for `C` classes), arrays and loops of a constant count
+//! (the rows' slices taken once per block, what the compiler can unroll unrolled); otherwise the
+//! block's own rows and the thread's scratch memory.
 
 use super::driver::{BlockIn, BlockRows, Partial};
 use super::math::Real;
@@ -31,8 +32,8 @@ pub(crate) trait ClassRowsKernel<R: Real> {
 
 /// Runs `kernel` on block `b` (`out`: its output rows, `scratch`: [`BLOCK`] lanes per class). With
 /// 2 to [`MAX_FIXED_CLASSES`] classes, at a vector level and for float32
-/// ([`Real::FIXED_CLASSES`]), with the class count as a constant: the class loops unroll and the
-/// rows are taken once per block (`SoftmaxFocalLoss` at `2 x 4 x 128^3`, one thread: 1.46-1.56x the
+/// ([`Real::FIXED_CLASSES`]), with the class count as a constant: the class loops have a constant
+/// count and the rows are taken once per block (`SoftmaxFocalLoss` at `2 x 4 x 128^3`, one thread: 1.46-1.56x the
 /// arithmetic floor's time, where the general path took 1.76-1.99x, three rounds of a probe
 /// timing both in turns). Otherwise with the block's own rows and the scratch.
 #[inline(always)]
@@ -49,10 +50,14 @@ pub(crate) fn on_class_rows<R: Real, L: Level, K: ClassRowsKernel<R>>(
         ($($c:literal)*) => {
             match b.classes {
                 $($c => {
-                    let zero = <R::V<L>>::splat(level, R::ZERO);
-                    let rows = out.as_mut().and_then(|o| o.all::<$c>());
-                    let x = logit_rows::<R, $c>(b);
-                    return kernel.block_rows(level, $c, b, &x, [zero; $c], rows, each, partial);
+                    let rows = out.as_mut().map(|o| o.all::<$c>());
+                    // (Rows of another class count cannot occur: the general path would take them.)
+                    if !matches!(rows, Some(None)) {
+                        let zero = <R::V<L>>::splat(level, R::ZERO);
+                        let x = logit_rows::<R, $c>(b);
+                        let rows = rows.flatten();
+                        return kernel.block_rows(level, $c, b, &x, [zero; $c], rows, each, partial);
+                    }
                 })*
                 _ => {}
             }
@@ -109,7 +114,9 @@ fn logit_rows<'a, R, const C: usize>(b: &BlockIn<'a, R>) -> [&'a [R]; C] {
 /// Each class's vector of some per-position value (the exponentials) at lanes `i..`, kept
 /// between the loops over the classes.
 pub(crate) trait LaneRows<R: Real, L: Level> {
+    /// Keeps class `k`'s vector `v` of lanes `i..`.
     fn put(&mut self, k: usize, i: usize, v: R::V<L>);
+    /// Class `k`'s vector of lanes `i..`, as kept.
     fn lanes(&self, level: L, k: usize, i: usize) -> R::V<L>;
 }
 
