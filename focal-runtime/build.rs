@@ -16,6 +16,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-changed=csrc/autograd_function.cpp");
     println!("cargo:rerun-if-changed=csrc/recycled_buffers.cpp");
+    println!("cargo:rerun-if-changed=csrc/error_message.h");
     let lib = libtorch::libtorch_lib().expect(
         "DEP_TCH_LIBTORCH_LIB is unset: torch-sys did not report libtorch's folder \
          (build through `make`, or set LIBTORCH)",

@@ -13,6 +13,8 @@
 #include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/csrc/autograd/graph_task.h>
 
+#include "error_message.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -270,11 +272,7 @@ int32_t focal_function_apply(void* state, ForwardFn forward, BackwardFn backward
     }
     return 0;
   } catch (const std::exception& e) {
-    const char* what = e.what();
-    if (auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
-      what = c10_error->what_without_backtrace();
-    }
-    *error_out = strdup(what);
+    *error_out = focal::error_message(e);
     return 1;
   } catch (...) {
     *error_out = strdup("unknown C++ exception in focal_function_apply");

@@ -15,6 +15,8 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include "error_message.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -164,11 +166,7 @@ int32_t focal_recycled_empty(const int64_t* sizes, size_t ndim, int32_t dtype, a
     *out = new at::Tensor(std::move(t));
     return 0;
   } catch (const std::exception& e) {
-    const char* what = e.what();
-    if (auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
-      what = c10_error->what_without_backtrace();
-    }
-    *error_out = strdup(what);
+    *error_out = focal::error_message(e);
     return 1;
   } catch (...) {
     *error_out = strdup("unknown C++ exception in focal_recycled_empty");
