@@ -11,6 +11,32 @@ use super::BLOCK;
 /// The most classes the kernels are instantiated for with a constant class count (from 2).
 pub(crate) const MAX_FIXED_CLASSES: usize = 8;
 
+/// Runs `$body` with `$c` a constant equal to `$classes` (its own instantiation of `$body` for
+/// each count) where `$fixed` holds and the count is 2 to [`MAX_FIXED_CLASSES`]; otherwise does
+/// nothing, and the caller's general path (the run-time count) follows. `$fixed` is the rule of
+/// what is instantiated, `L::VECTOR && R::FIXED_CLASSES` (float32 at a vector level): each
+/// instantiation costs compile time.
+macro_rules! with_class_count {
+    ($fixed:expr, $classes:expr, |$c:ident| $body:block) => {
+        if $fixed {
+            $crate::fused::classes::with_class_count!(@arms $classes, $c, $body, 2 3 4 5 6 7 8);
+        }
+    };
+    (@arms $classes:expr, $c:ident, $body:block, $($n:literal)*) => {
+        match $classes {
+            $($n => {
+                const $c: usize = $n;
+                $body
+            })*
+            _ => {}
+        }
+    };
+}
+pub(crate) use with_class_count;
+
+// The arms of `with_class_count!` list 2 to 8.
+const _: () = assert!(MAX_FIXED_CLASSES == 8);
+
 /// A kernel whose block is written once over the class count ([`on_class_rows`] runs it).
 pub(crate) trait ClassRowsKernel<R: Real> {
     /// One block over `c` classes (a constant where [`on_class_rows`] has one): each class's
@@ -46,29 +72,18 @@ pub(crate) fn on_class_rows<R: Real, L: Level, K: ClassRowsKernel<R>>(
     each: Option<&mut [R]>,
     partial: &mut Partial,
 ) {
-    macro_rules! fixed {
-        ($($c:literal)*) => {
-            match b.classes {
-                $($c => {
-                    let rows = out.as_mut().map(|o| o.all::<$c>());
-                    // (Rows of another class count cannot occur: the general path would take them.)
-                    if !matches!(rows, Some(None)) {
-                        let zero = <R::V<L>>::splat(level, R::ZERO);
-                        let x = logit_rows::<R, $c>(b);
-                        let rows = rows.flatten();
-                        return kernel.block_rows(level, $c, b, &x, [zero; $c], rows, each, partial);
-                    }
-                })*
-                _ => {}
-            }
-        };
-    }
     // Only these instantiations: each costs compile time (the scalar level and float64 keep the
     // general path).
-    if L::VECTOR && R::FIXED_CLASSES {
-        fixed!(2 3 4 5 6 7 8);
-    }
-    const _: () = assert!(MAX_FIXED_CLASSES == 8);
+    with_class_count!(L::VECTOR && R::FIXED_CLASSES, b.classes, |C| {
+        let rows = out.as_mut().map(|o| o.all::<C>());
+        // (Rows of another class count cannot occur: the general path would take them.)
+        if !matches!(rows, Some(None)) {
+            let zero = <R::V<L>>::splat(level, R::ZERO);
+            let x = logit_rows::<R, C>(b);
+            let rows = rows.flatten();
+            return kernel.block_rows(level, C, b, &x, [zero; C], rows, each, partial);
+        }
+    });
     kernel.block_rows(
         level,
         b.classes,

@@ -43,7 +43,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::classes::{LogitRows, MAX_FIXED_CLASSES};
+use super::classes::{with_class_count, LogitRows, OutRows};
 use super::driver::{
     class_ids, class_target_shape, eligible, on_parts, panicked, BlockRows, SharedOut,
 };
@@ -709,6 +709,12 @@ impl<'b, R: Real> Block<'b, R> {
         self.row_of(self.x, k)
     }
 
+    /// Every channel's logits, taken once, for a kernel compiled for `C` channels.
+    #[inline(always)]
+    fn rows<const C: usize>(&self) -> [&'b [R]; C] {
+        std::array::from_fn(|k| self.x(k))
+    }
+
     /// Channel `k`'s targets at positions `i..i + LANES` (0 past the block).
     #[inline(always)]
     fn target<L: Level>(&self, level: L, k: usize, i: usize) -> R::V<L> {
@@ -808,41 +814,14 @@ impl<R: Real> Softmax<R> {
         }
     }
 
-    /// The softmax of block `b`'s positions and its top class (with `focal`, also the
+    /// The softmax of a block's `len` positions over `c` classes (both constants where the
+    /// caller has them), the logits' rows from `rows`, and its top class (with `focal`, also the
     /// log-sum-exp); the sum of `x * 0` over its logits (NaN where one is not finite).
     #[inline(always)]
-    fn compute<L: Level>(&mut self, level: L, b: &Block<'_, R>, focal: bool) -> R::V<L> {
-        // A class count up to MAX_FIXED_CLASSES as a constant, the rows taken once (as
-        // `classes::on_class_rows`; float32 at a vector level only, for compile time).
-        macro_rules! fixed {
-            ($($c:literal)*) => {
-                match b.classes {
-                    $($c => {
-                        let mut rows: [&[R]; $c] = [&[]; $c];
-                        for (k, r) in rows.iter_mut().enumerate() {
-                            *r = b.x(k);
-                        }
-                        return self.compute_over(level, b, $c, &rows, focal);
-                    })*
-                    _ => {}
-                }
-            };
-        }
-        if L::VECTOR && R::FIXED_CLASSES {
-            fixed!(2 3 4 5 6 7 8);
-        }
-        const _: () = assert!(MAX_FIXED_CLASSES == 8);
-        self.compute_over(level, b, b.classes, b, focal)
-    }
-
-    /// [`Softmax::compute`] over `c` classes (a constant where the caller has one), the logits'
-    /// rows from `rows`.
-    #[inline(always)]
-    fn compute_over<L: Level, X: LogitRows<R>>(
+    fn compute<L: Level, X: LogitRows<R>>(
         &mut self,
         level: L,
-        b: &Block<'_, R>,
-        c: usize,
+        (c, len): (usize, usize),
         rows: &X,
         focal: bool,
     ) -> R::V<L> {
@@ -850,7 +829,7 @@ impl<R: Real> Softmax<R> {
         let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
         let mut check = zero;
         let mut i = 0;
-        while i < b.len {
+        while i < len {
             let mut m = <R::V<L>>::load(level, rows.logits(0), i);
             for k in 1..c {
                 m = m.max(<R::V<L>>::load(level, rows.logits(k), i));
@@ -908,22 +887,20 @@ impl<R: Real> Softmax<R> {
         )
     }
 
-    /// For class `k` at positions `i..`, from its share of the others `q = 1 - p_k` and their
-    /// sum: `ln p_k` and `(1 - p_k)^gamma`.
-    #[allow(clippy::too_many_arguments)]
+    /// For a class at positions `i..` (`x` its logits), from its share of the others
+    /// `q = 1 - p` and their sum: `ln p` and `(1 - p)^gamma`.
     #[inline(always)]
     fn focal_terms<L: Level>(
         &self,
         level: L,
-        b: &Block<'_, R>,
+        x: &[R],
         power: Power,
-        k: usize,
         i: usize,
         q: R::V<L>,
         others: R::V<L>,
     ) -> FocalTerms<R::V<L>> {
         let lse = load(level, &self.lse, i);
-        let log_p = (load(level, b.x(k), i) - load(level, &self.max, i)) - lse;
+        let log_p = (load(level, x, i) - load(level, &self.max, i)) - lse;
         let log_q = match power {
             Power::Other(_) => others.ln() - lse,
             _ => <R::V<L>>::splat(level, R::ZERO),
@@ -1116,73 +1093,11 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, '_, R> {
                     }
                 }
             }
-            if kernel.softmax {
-                check = check + softmax.compute(level, &b, kernel.focal.is_some());
-            }
             // SAFETY: the parts are disjoint ranges of blocks, each part runs once (the pool
             // hands every part index out once), and this part claims each of its blocks once,
             // the rows living only for this iteration: no two live `BlockRows` share a block.
-            let mut rows = self.out.and_then(|o| unsafe { o.block(item) });
-            for k in 0..c {
-                let mut row = rows.as_mut().map(|r| r.row(k));
-                let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
-                let mut s = [zero; SUMS];
-                let mut i = 0;
-                while i < b.len {
-                    let valid = <R::V<L>>::first(level, b.len - i);
-                    let t = b.target(level, k, i);
-                    let (p, q, f) = if kernel.softmax {
-                        let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
-                        let inv = <R::V<L>>::load(level, &softmax.inv, i);
-                        let p = e * inv;
-                        if let Some(row) = row.as_mut() {
-                            p.store(row, i);
-                        }
-                        let (_, others) = softmax.others(level, k, i, e);
-                        let q = others * inv;
-                        let f = match focal {
-                            Some(fk) => {
-                                let ft = softmax.focal_terms(level, &b, fk.power, k, i, q, others);
-                                let a = splat(level, fk.alpha.get(k).copied().unwrap_or(R::ZERO));
-                                // t ln p with 0 ln 0 = 0.
-                                let f = -(a * t) * ft.modulator * ft.log_p;
-                                <R::V<L>>::select(t.gt(zero), f, zero)
-                            }
-                            None => zero,
-                        };
-                        (p, q, f)
-                    } else {
-                        let x = <R::V<L>>::load(level, b.x(k), i);
-                        check = check + x * zero;
-                        let st = sigmoid_terms::<R, L>(level, x);
-                        let f = match focal {
-                            Some(fk) => {
-                                let (f, _) = sigmoid_focal(level, fk, x, t, &st, false);
-                                <R::V<L>>::select(valid, f, zero)
-                            }
-                            None => zero,
-                        };
-                        (st.p, st.q, f)
-                    };
-                    // Past the block t is 0: p alone needs the mask.
-                    let p = <R::V<L>>::select(valid, p, zero);
-                    let one_minus_t = splat(level, R::ONE) - t;
-                    s[0] = s[0] + p * t;
-                    s[1] = s[1] + if kernel.squared { p * p } else { p };
-                    s[2] = s[2] + if kernel.squared { t * t } else { t };
-                    s[3] = s[3] + f;
-                    s[4] = s[4]
-                        + if kernel.squared {
-                            // p - t as (1 - t) p - t (1 - p): exact for hard targets.
-                            let d = one_minus_t * p - t * q;
-                            d * d
-                        } else {
-                            one_minus_t * p + t * q
-                        };
-                    i += lanes;
-                }
-                acc.add(level, k, s);
-            }
+            let rows = self.out.and_then(|o| unsafe { o.block(item) });
+            check = check + sums_block(level, kernel, &b, &mut softmax, rows, &mut acc);
             acc.blocks += 1;
         }
         acc.flush(level, c);
@@ -1192,6 +1107,132 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, '_, R> {
             ok: !bad && check == 0.0,
         }
     }
+}
+
+/// Pass 1 of one block: its softmax (where the kernel has it), the probabilities into `rows`
+/// (where given) and its per-class sums into `acc`; the sum of `x * 0` over its logits. With a
+/// class count the kernels are compiled for and a whole block, over constants (the rows taken
+/// once, loops of a constant count).
+#[inline(always)]
+fn sums_block<R: Real, L: Level>(
+    level: L,
+    kernel: &DiceKernel<R>,
+    b: &Block<'_, R>,
+    softmax: &mut Softmax<R>,
+    mut rows: Option<BlockRows<'_, R>>,
+    acc: &mut Accumulator<R>,
+) -> R::V<L> {
+    let full = b.len == BLOCK && rows.as_ref().is_none_or(|r| r.len() == BLOCK);
+    with_class_count!(L::VECTOR && R::FIXED_CLASSES && full, b.classes, |C| {
+        let out = rows.as_mut().map(|r| r.all::<C>());
+        if !matches!(out, Some(None)) {
+            let x = b.rows::<C>();
+            return sums_block_over(
+                level,
+                kernel,
+                b,
+                (C, BLOCK),
+                &x,
+                softmax,
+                out.flatten(),
+                acc,
+            );
+        }
+    });
+    sums_block_over(level, kernel, b, (b.classes, b.len), b, softmax, rows, acc)
+}
+
+/// [`sums_block`] over `c` classes and `len` positions, the logits' rows from `x`.
+#[allow(clippy::too_many_arguments)]
+// Inlined into the caller's instruction-set level in an optimized build; its own frame in an
+// unoptimized one (seven class counts' copies of it in one frame overflow a thread's stack).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn sums_block_over<R: Real, L: Level, X: LogitRows<R>, O: OutRows<R>>(
+    level: L,
+    kernel: &DiceKernel<R>,
+    b: &Block<'_, R>,
+    (c, len): (usize, usize),
+    x: &X,
+    softmax: &mut Softmax<R>,
+    mut rows: Option<O>,
+    acc: &mut Accumulator<R>,
+) -> R::V<L> {
+    let lanes = <R::V<L> as Vector<R, L>>::LANES;
+    let zero = splat(level, R::ZERO);
+    let mut check = zero;
+    if kernel.softmax {
+        check = check + softmax.compute(level, (c, len), x, kernel.focal.is_some());
+    }
+    for k in 0..c {
+        let mut row = rows.as_mut().map(|r| r.out(k));
+        let focal = kernel.focal.as_ref().filter(|_| k >= kernel.skip);
+        let mut s = [zero; SUMS];
+        let mut i = 0;
+        while i < len {
+            // Past the block (its last vector only) the values need a mask.
+            let past = len - i < lanes;
+            let mask = |v: R::V<L>| {
+                if past {
+                    <R::V<L>>::select(<R::V<L>>::first(level, len - i), v, zero)
+                } else {
+                    v
+                }
+            };
+            let t = b.target(level, k, i);
+            let (p, q, f) = if kernel.softmax {
+                let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
+                let inv = <R::V<L>>::load(level, &softmax.inv, i);
+                let p = e * inv;
+                if let Some(row) = row.as_mut() {
+                    p.store(row, i);
+                }
+                let (_, others) = softmax.others(level, k, i, e);
+                let q = others * inv;
+                let f = match focal {
+                    Some(fk) => {
+                        let ft = softmax.focal_terms(level, x.logits(k), fk.power, i, q, others);
+                        let a = splat(level, fk.alpha.get(k).copied().unwrap_or(R::ZERO));
+                        // t ln p with 0 ln 0 = 0.
+                        let f = -(a * t) * ft.modulator * ft.log_p;
+                        <R::V<L>>::select(t.gt(zero), f, zero)
+                    }
+                    None => zero,
+                };
+                (p, q, f)
+            } else {
+                let x = <R::V<L>>::load(level, x.logits(k), i);
+                check = check + x * zero;
+                let st = sigmoid_terms::<R, L>(level, x);
+                let f = match focal {
+                    Some(fk) => {
+                        let (f, _) = sigmoid_focal(level, fk, x, t, &st, false);
+                        mask(f)
+                    }
+                    None => zero,
+                };
+                (st.p, st.q, f)
+            };
+            // Past the block t is 0: p alone needs the mask.
+            let p = mask(p);
+            let one_minus_t = splat(level, R::ONE) - t;
+            s[0] = s[0] + p * t;
+            s[1] = s[1] + if kernel.squared { p * p } else { p };
+            s[2] = s[2] + if kernel.squared { t * t } else { t };
+            s[3] = s[3] + f;
+            s[4] = s[4]
+                + if kernel.squared {
+                    // p - t as (1 - t) p - t (1 - p): exact for hard targets.
+                    let d = one_minus_t * p - t * q;
+                    d * d
+                } else {
+                    one_minus_t * p + t * q
+                };
+            i += lanes;
+        }
+        acc.add(level, k, s);
+    }
+    check
 }
 
 /// Pass 2 over blocks `first..end`: the gradient into `out`.
@@ -1266,21 +1307,53 @@ fn softmax_grad<R: Real, L: Level>(
     f_rows: &mut [R],
     rows: &mut BlockRows<'_, R>,
 ) -> R::V<L> {
+    // A constant class count over a whole block: the rows taken once, loops of constant counts.
+    let full = b.len == BLOCK && rows.len() == BLOCK;
+    with_class_count!(L::VECTOR && R::FIXED_CLASSES && full, b.classes, |C| {
+        if let Some(mut out) = rows.all::<C>() {
+            let x = b.rows::<C>();
+            let shape = (C, BLOCK);
+            return softmax_grad_over(
+                level, kernel, coefs, b, shape, &x, softmax, f_rows, &mut out,
+            );
+        }
+    });
+    let shape = (b.classes, b.len);
+    softmax_grad_over(level, kernel, coefs, b, shape, b, softmax, f_rows, rows)
+}
+
+/// [`softmax_grad`] over `c` classes and `len` positions, the logits' rows from `x`.
+#[allow(clippy::too_many_arguments)]
+// Inlined into the caller's instruction-set level in an optimized build; its own frame in an
+// unoptimized one (seven class counts' copies of it in one frame overflow a thread's stack).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn softmax_grad_over<R: Real, L: Level, X: LogitRows<R>, O: OutRows<R>>(
+    level: L,
+    kernel: &DiceKernel<R>,
+    coefs: &Coefficients<R>,
+    b: &Block<'_, R>,
+    (c, len): (usize, usize),
+    x: &X,
+    softmax: &mut Softmax<R>,
+    f_rows: &mut [R],
+    rows: &mut O,
+) -> R::V<L> {
     let lanes = <R::V<L> as Vector<R, L>>::LANES;
     let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
     let focal = kernel.focal.as_ref();
-    let _ = softmax.compute(level, b, focal.is_some());
+    let _ = softmax.compute(level, (c, len), x, focal.is_some());
     // Per position: sum_k p_k g_k, the same without the top class, and sum_k F_k.
     let mut pg_sum = [R::ZERO; BLOCK];
     let mut pg_rest = [R::ZERO; BLOCK];
     let mut f_sum = [R::ZERO; BLOCK];
     // `d loss / d p_k` at positions `i..`: the Dice part's.
-    for k in 0..b.classes {
+    for k in 0..c {
         let ab = coefs.dice(level, b, k);
         let phi = coefs.focal(level, b, k);
-        let row = rows.row(k);
+        let row = rows.out(k);
         let mut i = 0;
-        while i < b.len {
+        while i < len {
             let e = load(level, lane_row(&softmax.e, k), i);
             let inv = load(level, &softmax.inv, i);
             let p = e * inv;
@@ -1292,7 +1365,7 @@ fn softmax_grad<R: Real, L: Level>(
             (load(level, &pg_rest, i) + <R::V<L>>::select(is_top, zero, pg)).store(&mut pg_rest, i);
             match focal {
                 Some(fk) if k >= kernel.skip => {
-                    let ft = softmax.focal_terms(level, b, fk.power, k, i, q, others);
+                    let ft = softmax.focal_terms(level, x.logits(k), fk.power, i, q, others);
                     let inv_o = one / others;
                     // ln p p / (1 - p): -1 in the limit p -> 1 (where the others' sum is 0 or
                     // its inverse overflows, ln p is 0 to rounding).
@@ -1317,11 +1390,11 @@ fn softmax_grad<R: Real, L: Level>(
         }
     }
     let mut check = zero;
-    for k in 0..b.classes {
+    for k in 0..c {
         let ab = coefs.dice(level, b, k);
-        let row = rows.row(k);
+        let row = rows.out(k);
         let mut i = 0;
-        while i < b.len {
+        while i < len {
             let e = load(level, lane_row(&softmax.e, k), i);
             let inv = load(level, &softmax.inv, i);
             let p = e * inv;
@@ -1362,21 +1435,48 @@ fn stored_softmax_grad<R: Real, L: Level>(
     rows: &mut BlockRows<'_, R>,
     scratch: &mut ClassLanes<R::V<L>>,
 ) -> R::V<L> {
+    let zero = splat(level, R::ZERO);
+    // A constant class count: the per-class lanes in arrays, the rows taken once.
+    let full = b.len == BLOCK && rows.len() == BLOCK;
+    with_class_count!(L::VECTOR && R::FIXED_CLASSES && full, b.classes, |C| {
+        if let Some(mut out) = rows.all::<C>() {
+            let ab: [DiceCoefs<R::V<L>>; C] = std::array::from_fn(|k| coefs.dice(level, b, k));
+            let (p, g) = (&mut [zero; C], &mut [zero; C]);
+            return stored_softmax_grad_over(level, kernel, b, BLOCK, &ab, p, g, &mut out);
+        }
+    });
+    scratch.fill(b.classes, |k| coefs.dice(level, b, k));
+    let ClassLanes { coefs: ab, p, g } = scratch;
+    stored_softmax_grad_over(level, kernel, b, b.len, ab, p, g, rows)
+}
+
+/// [`stored_softmax_grad`] over `len` positions, with each class's coefficients in `ab` and its
+/// `p` and `g` in `ps` and `gs` (arrays of a constant length where the caller has one), the output
+/// rows in `rows`.
+#[allow(clippy::too_many_arguments)]
+// Inlined into the caller's instruction-set level in an optimized build; its own frame in an
+// unoptimized one (seven class counts' copies of it in one frame overflow a thread's stack).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline)]
+fn stored_softmax_grad_over<R: Real, L: Level, O: OutRows<R>>(
+    level: L,
+    kernel: &DiceKernel<R>,
+    b: &Block<'_, R>,
+    len: usize,
+    ab: &[DiceCoefs<R::V<L>>],
+    ps: &mut [R::V<L>],
+    gs: &mut [R::V<L>],
+    rows: &mut O,
+) -> R::V<L> {
     let lanes = <R::V<L> as Vector<R, L>>::LANES;
     let (zero, one) = (splat(level, R::ZERO), splat(level, R::ONE));
-    scratch.fill(b.classes, |k| coefs.dice(level, b, k));
-    let ClassLanes {
-        coefs: ab,
-        p: ps,
-        g: gs,
-    } = scratch;
     let mut check = zero;
     let mut i = 0;
-    while i < b.len {
+    while i < len {
         // The probabilities, the (first) top class and the others' probabilities there.
         let mut top_p = zero;
         for (k, p) in ps.iter_mut().enumerate() {
-            *p = load(level, rows.row(k), i);
+            *p = load(level, rows.out(k), i);
             top_p = if k == 0 { *p } else { top_p.max(*p) };
         }
         let (mut rest, mut top) = (zero, zero);
@@ -1402,7 +1502,7 @@ fn stored_softmax_grad<R: Real, L: Level>(
             let is_top = top.eq(splat(level, R::of(k as f64)));
             let dx = p * <R::V<L>>::select(is_top, g * rest - pg_rest, g - pg_sum);
             check = check + dx * zero;
-            dx.store(rows.row(k), i);
+            dx.store(rows.out(k), i);
         }
         i += lanes;
     }

@@ -247,6 +247,12 @@ impl<R> BlockRows<'_, R> {
         unsafe { std::slice::from_raw_parts_mut(self.base.add(k * self.stride), self.len) }
     }
 
+    /// The positions in each row.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Every class's row at once, for a kernel compiled for `C` classes (`None` where the block
     /// has another number of classes), borrowed from these rows.
     #[inline(always)]
@@ -718,15 +724,32 @@ pub(crate) fn class_ids<T: ClassIndex>(
     let Some(targets) = y.get(at..at + len) else {
         return true;
     };
-    // No sentinel: without an ignore_index every value is a class index (i64::MIN included).
-    let (has_ignore, ignore) = (ignore.is_some(), ignore.unwrap_or(0));
-    let mut bad = false;
-    for (i, t) in targets.iter().enumerate() {
-        let k = t.index();
-        let valid = !(has_ignore & (k == ignore));
-        bad |= valid & ((k < 0) | (k >= classes as i64));
-        ids[i] = if valid { k as i32 } else { -1 };
+    let Some((kept, past)) = (len <= BLOCK).then(|| ids.split_at_mut(len)) else {
+        return true;
+    };
+    // `k < 0 || k >= classes` as one unsigned comparison, in a loop without bounds checks or
+    // branches, which the compiler vectorizes.
+    let classes = classes as u64;
+    let mut bad = 0u64;
+    match ignore {
+        None => {
+            // No sentinel: without an ignore_index every value is a class index (i64::MIN
+            // included).
+            for (id, t) in kept.iter_mut().zip(targets) {
+                let k = t.index();
+                bad |= u64::from(k as u64 >= classes);
+                *id = k as i32;
+            }
+        }
+        Some(ignore) => {
+            for (id, t) in kept.iter_mut().zip(targets) {
+                let k = t.index();
+                let valid = k != ignore;
+                bad |= u64::from(valid & (k as u64 >= classes));
+                *id = if valid { k as i32 } else { -1 };
+            }
+        }
     }
-    ids[len..].fill(-1);
-    bad
+    past.fill(-1);
+    bad != 0
 }
