@@ -39,14 +39,14 @@ const _: () = assert!(MAX_FIXED_CLASSES == 8);
 
 /// A kernel whose block is written once over the class count ([`on_class_rows`] runs it).
 pub(crate) trait ClassRowsKernel<R: Real> {
-    /// One block over `c` classes (a constant where [`on_class_rows`] has one): each class's
-    /// logits from `x`, per-class lanes kept in `e` between class loops, the output rows `out`,
+    /// One block over `c` classes and `len` positions (constants where [`on_class_rows`] has
+    /// them: a whole block of a class count it is compiled for): each class's logits from `x`, per-class lanes kept in `e` between class loops, the output rows `out`,
     /// each position's loss into `each` (`Reduction::None`), the sums into `partial`.
     #[allow(clippy::too_many_arguments)]
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
         level: L,
-        c: usize,
+        shape: (usize, usize),
         b: &BlockIn<'_, R>,
         x: &X,
         e: E,
@@ -74,19 +74,21 @@ pub(crate) fn on_class_rows<R: Real, L: Level, K: ClassRowsKernel<R>>(
 ) {
     // Only these instantiations: each costs compile time (the scalar level and float64 keep the
     // general path).
-    with_class_count!(L::VECTOR && R::FIXED_CLASSES, b.classes, |C| {
+    let full = b.len == BLOCK && out.as_ref().is_none_or(|o| o.len() == BLOCK);
+    with_class_count!(L::VECTOR && R::FIXED_CLASSES && full, b.classes, |C| {
         let rows = out.as_mut().map(|o| o.all::<C>());
         // (Rows of another class count cannot occur: the general path would take them.)
         if !matches!(rows, Some(None)) {
             let zero = <R::V<L>>::splat(level, R::ZERO);
             let x = logit_rows::<R, C>(b);
             let rows = rows.flatten();
-            return kernel.block_rows(level, C, b, &x, [zero; C], rows, each, partial);
+            let shape = (C, BLOCK);
+            return kernel.block_rows(level, shape, b, &x, [zero; C], rows, each, partial);
         }
     });
     kernel.block_rows(
         level,
-        b.classes,
+        (b.classes, b.len),
         b,
         b,
         InScratch(scratch),

@@ -1170,15 +1170,9 @@ fn sums_block_over<R: Real, L: Level, X: LogitRows<R>, O: OutRows<R>>(
         let mut s = [zero; SUMS];
         let mut i = 0;
         while i < len {
-            // Past the block (its last vector only) the values need a mask.
+            // Past the block (its last vector only) the values need a mask (no closure for it:
+            // one would be compiled without the level's target features).
             let past = len - i < lanes;
-            let mask = |v: R::V<L>| {
-                if past {
-                    <R::V<L>>::select(<R::V<L>>::first(level, len - i), v, zero)
-                } else {
-                    v
-                }
-            };
             let t = b.target(level, k, i);
             let (p, q, f) = if kernel.softmax {
                 let e = <R::V<L>>::load(level, lane_row(&softmax.e, k), i);
@@ -1207,14 +1201,22 @@ fn sums_block_over<R: Real, L: Level, X: LogitRows<R>, O: OutRows<R>>(
                 let f = match focal {
                     Some(fk) => {
                         let (f, _) = sigmoid_focal(level, fk, x, t, &st, false);
-                        mask(f)
+                        if past {
+                            <R::V<L>>::select(<R::V<L>>::first(level, len - i), f, zero)
+                        } else {
+                            f
+                        }
                     }
                     None => zero,
                 };
                 (st.p, st.q, f)
             };
             // Past the block t is 0: p alone needs the mask.
-            let p = mask(p);
+            let p = if past {
+                <R::V<L>>::select(<R::V<L>>::first(level, len - i), p, zero)
+            } else {
+                p
+            };
             let one_minus_t = splat(level, R::ONE) - t;
             s[0] = s[0] + p * t;
             s[1] = s[1] + if kernel.squared { p * p } else { p };

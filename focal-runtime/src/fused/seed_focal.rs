@@ -92,7 +92,7 @@ impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
         level: L,
-        c: usize,
+        (c, len): (usize, usize),
         b: &BlockIn<'_, R>,
         x: &X,
         mut e: E,
@@ -113,8 +113,8 @@ impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
         let classes = k_(level, R::of(c as f64));
         let mut losses = zero;
         let mut i = 0;
-        while i < b.len {
-            let in_block = <R::V<L>>::first(level, b.len - i);
+        while i < len {
+            let in_block = <R::V<L>>::first(level, len - i);
             // The largest logit and its class (the first where several are largest).
             let mut m = <R::V<L>>::load(level, x.logits(0), i);
             let mut top = zero;

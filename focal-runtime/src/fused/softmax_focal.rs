@@ -204,7 +204,7 @@ impl<R: Real> ClassRowsKernel<R> for SoftmaxKernel<R> {
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
         level: L,
-        c: usize,
+        (c, len): (usize, usize),
         b: &BlockIn<'_, R>,
         x: &X,
         mut e: E,
@@ -222,7 +222,7 @@ impl<R: Real> ClassRowsKernel<R> for SoftmaxKernel<R> {
         let a_of = self.target_alphas(b);
         let (mut losses, mut weights) = (zero, zero);
         let mut i = 0;
-        while i < b.len {
+        while i < len {
             let valid = <R::V<L>>::class_valid(level, b.ids, i);
             let a = match &self.alpha {
                 Some(_) => <R::V<L>>::load(level, &a_of, i),
@@ -320,7 +320,7 @@ impl<R: Real> SoftmaxKernel<R> {
         scratch: &mut [R],
         partial: &mut Partial,
     ) {
-        let c = self.classes;
+        let (c, len) = (self.classes, b.len);
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         // Constants by direct calls: a closure would be compiled without the level's target
         // features, its intrinsics out of line.
@@ -343,7 +343,7 @@ impl<R: Real> SoftmaxKernel<R> {
         let a_of = self.target_alphas(b);
         let (mut losses, mut weights) = (zero, zero);
         let mut i = 0;
-        while i < b.len {
+        while i < len {
             let valid = <R::V<L>>::class_valid(level, b.ids, i);
             let a = match &self.alpha {
                 Some(_) => <R::V<L>>::load(level, &a_of, i),
