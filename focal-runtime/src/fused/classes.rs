@@ -14,8 +14,9 @@ pub(crate) const MAX_FIXED_CLASSES: usize = 8;
 /// Runs `$body` with `$c` a constant equal to `$classes` (its own instantiation of `$body` for
 /// each count) where `$fixed` holds and the count is 2 to [`MAX_FIXED_CLASSES`]; otherwise does
 /// nothing, and the caller's general path (the run-time count) follows. `$fixed` is the rule of
-/// what is instantiated, `L::VECTOR && R::FIXED_CLASSES` (float32 at a vector level): each
-/// instantiation costs compile time.
+/// what runs instantiated, `L::VECTOR && R::FIXED_CLASSES` (float32 at a vector level: each
+/// instantiation costs compile time) and, in the kernels, a whole block (the block's length a
+/// constant too).
 macro_rules! with_class_count {
     ($fixed:expr, $classes:expr, |$c:ident| $body:block) => {
         if $fixed {
@@ -40,8 +41,9 @@ const _: () = assert!(MAX_FIXED_CLASSES == 8);
 /// A kernel whose block is written once over the class count ([`on_class_rows`] runs it).
 pub(crate) trait ClassRowsKernel<R: Real> {
     /// One block over `c` classes and `len` positions (constants where [`on_class_rows`] has
-    /// them: a whole block of a class count it is compiled for): each class's logits from `x`, per-class lanes kept in `e` between class loops, the output rows `out`,
-    /// each position's loss into `each` (`Reduction::None`), the sums into `partial`.
+    /// them: a whole block of a class count it is compiled for): each class's logits from `x`,
+    /// per-class lanes kept in `e` between class loops, the output rows `out`, each position's
+    /// loss into `each` (`Reduction::None`), the sums into `partial`.
     #[allow(clippy::too_many_arguments)]
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
@@ -56,12 +58,13 @@ pub(crate) trait ClassRowsKernel<R: Real> {
     );
 }
 
-/// Runs `kernel` on block `b` (`out`: its output rows, `scratch`: [`BLOCK`] lanes per class). With
-/// 2 to [`MAX_FIXED_CLASSES`] classes, at a vector level and for float32
-/// ([`Real::FIXED_CLASSES`]), with the class count as a constant: the class loops have a constant
-/// count and the rows are taken once per block (`SoftmaxFocalLoss` at `2 x 4 x 128^3`, one thread: 1.46-1.56x the
-/// arithmetic floor's time, where the general path took 1.76-1.99x, three rounds of a probe
-/// timing both in turns). Otherwise with the block's own rows and the scratch.
+/// Runs `kernel` on block `b` (`out`: its output rows, `scratch`: [`BLOCK`] lanes per class). A
+/// whole block with 2 to [`MAX_FIXED_CLASSES`] classes, at a vector level and for float32
+/// ([`Real::FIXED_CLASSES`]), runs with the class count and the block's length as constants: the
+/// class and position loops have constant counts (the loads' and stores' bounds checks fold away)
+/// and the rows are taken once per block (`SoftmaxFocalLoss` at `2 x 4 x 128^3`, one thread:
+/// 1.46-1.56x the arithmetic floor's time, where the general path took 1.76-1.99x, three rounds
+/// of a probe timing both in turns). Otherwise with the block's own rows and the scratch.
 #[inline(always)]
 pub(crate) fn on_class_rows<R: Real, L: Level, K: ClassRowsKernel<R>>(
     kernel: &K,

@@ -1110,9 +1110,9 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, '_, R> {
 }
 
 /// Pass 1 of one block: its softmax (where the kernel has it), the probabilities into `rows`
-/// (where given) and its per-class sums into `acc`; the sum of `x * 0` over its logits. With a
-/// class count the kernels are compiled for and a whole block, over constants (the rows taken
-/// once, loops of a constant count).
+/// (where given) and its per-class sums into `acc`; the sum of `x * 0` over its logits. The
+/// softmax over a whole block of a class count the kernels are compiled for runs over constants
+/// (the rows taken once, loops of constant counts).
 #[inline(always)]
 fn sums_block<R: Real, L: Level>(
     level: L,
