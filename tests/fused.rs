@@ -115,8 +115,8 @@ fn classes_target(shape: &[i64], seed: i64) -> Tensor {
 }
 
 /// (N, C, *) shapes: odd sizes, more elements than one thread takes, one class, one element,
-/// every class count the kernels are compiled for as a constant (2 to 8) and counts beyond it
-/// (9, 10: the kernels' general path).
+/// every class count the kernels are compiled for as a constant (2 to 8) in a whole block of 64
+/// positions and a shorter last one, and counts beyond it (9, 10: the kernels' general path).
 const SHAPES: &[&[i64]] = &[
     &[2, 4, 5, 7, 3],
     &[3, 5, 37, 41, 7],
@@ -124,6 +124,8 @@ const SHAPES: &[&[i64]] = &[
     &[7, 10],
     &[1, 1, 4, 4],
     &[2, 2, 33],
+    &[2, 2, 97],
+    &[1, 3, 9, 15],
     &[1, 6, 65537],
     &[2, 7, 70],
     &[2, 8, 9, 13],

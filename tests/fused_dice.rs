@@ -197,9 +197,10 @@ fn check(name: &str, loss: &dyn Loss, input: &Tensor, target: &Tensor, upstream:
 }
 
 /// Shapes: 3-D and 2-D spatial dims not multiples of 64 or 8, one sample, 1-D spatial dims over
-/// one block, no spatial dims, one position; 7 and 8 classes (the largest counts the float32
-/// softmax is compiled for as constants) and 9 (the general path).
-const SHAPES: [&[i64]; 10] = [
+/// one block, no spatial dims, one position; every class count the float32 softmax passes are
+/// compiled for as constants (2 to 8) in a whole block of 64 positions and a shorter last one,
+/// and 9 (the general path).
+const SHAPES: [&[i64]; 12] = [
     &[2, 4, 9, 7, 5],
     &[1, 3, 67],
     &[3, 2, 13, 11],
@@ -207,8 +208,10 @@ const SHAPES: [&[i64]; 10] = [
     &[2, 3, 1],
     &[1, 4, 16, 8, 9],
     &[2, 2, 130],
-    &[2, 7, 33],
-    &[1, 8, 9, 7],
+    &[1, 5, 70],
+    &[1, 6, 66],
+    &[2, 7, 70],
+    &[1, 8, 9, 9],
     &[2, 9, 40],
 ];
 

@@ -85,8 +85,9 @@ impl<R: Real> Kernel<R> for SeedKernel<R> {
 }
 
 impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
-    /// One block over `c` classes (a constant where the caller has one): the logits' rows from
-    /// `x`, the exponentials kept in `e` between the class loops, the gradient into `out`.
+    /// One block over `c` classes and `len` positions (constants where the caller has them): the
+    /// logits' rows from `x`, the exponentials kept in `e` between the class loops, the gradient
+    /// into `out`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(

@@ -197,8 +197,9 @@ impl<R: Real> Kernel<R> for SoftmaxKernel<R> {
 }
 
 impl<R: Real> ClassRowsKernel<R> for SoftmaxKernel<R> {
-    /// One block without label smoothing, over `c` classes (a constant where the caller has one):
-    /// the logits' rows from `x`, the exponentials kept in `e` between the two class loops.
+    /// One block without label smoothing, over `c` classes and `len` positions (constants where
+    /// the caller has them): the logits' rows from `x`, the exponentials kept in `e` between the
+    /// two class loops.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
