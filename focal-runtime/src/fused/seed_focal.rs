@@ -88,7 +88,10 @@ impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
     /// One block over `c` classes and `len` positions (constants where the caller has them): the
     /// logits' rows from `x`, the exponentials kept in `e` between the class loops, the gradient
     /// into `out`.
-    #[inline(always)]
+    // Inlined into the caller's instruction-set level in an optimized build; its own frame in an
+    // unoptimized one (the class counts' copies in one frame overflow a thread's stack).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline)]
     #[allow(clippy::too_many_arguments)]
     fn block_rows<L: Level, X: LogitRows<R>, E: LaneRows<R, L>, O: OutRows<R>>(
         &self,
