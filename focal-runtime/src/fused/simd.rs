@@ -1287,6 +1287,11 @@ mod x86 {
         }
         #[inline(always)]
         fn load(_: Avx512, s: &[f32], i: usize) -> Self {
+            if let Some(full) = s.get(i..i + 16) {
+                // SAFETY: the 16 elements are in the slice. (A plain load: a masked one costs
+                // more on some cores.)
+                return F32x16(unsafe { _mm512_loadu_ps(full.as_ptr()) });
+            }
             let rest = s.get(i..).unwrap_or(&[]);
             // SAFETY: the masked load reads only the lanes inside `rest` (masked-off lanes are
             // not accessed and read as 0).
@@ -1294,7 +1299,11 @@ mod x86 {
         }
         #[inline(always)]
         fn store(self, s: &mut [f32], i: usize) {
-            if let Some(rest) = s.get_mut(i..) {
+            if let Some(full) = s.get_mut(i..i + 16) {
+                // SAFETY: the 16 elements are in the slice. (A plain store: a masked one costs
+                // more on some cores.)
+                unsafe { _mm512_storeu_ps(full.as_mut_ptr(), self.0) };
+            } else if let Some(rest) = s.get_mut(i..) {
                 // SAFETY: the masked store writes only the lanes inside `rest`.
                 unsafe { _mm512_mask_storeu_ps(rest.as_mut_ptr(), first(rest.len()), self.0) }
             }
@@ -1682,6 +1691,10 @@ mod x86 {
         }
         #[inline(always)]
         fn load(_: Avx512, s: &[f64], i: usize) -> Self {
+            if let Some(full) = s.get(i..i + 8) {
+                // SAFETY: the 8 elements are in the slice (a plain load, as for float32).
+                return F64x8(unsafe { _mm512_loadu_pd(full.as_ptr()) });
+            }
             let rest = s.get(i..).unwrap_or(&[]);
             // SAFETY: the masked load reads only the lanes inside `rest` (masked-off lanes are
             // not accessed and read as 0).
@@ -1689,7 +1702,10 @@ mod x86 {
         }
         #[inline(always)]
         fn store(self, s: &mut [f64], i: usize) {
-            if let Some(rest) = s.get_mut(i..) {
+            if let Some(full) = s.get_mut(i..i + 8) {
+                // SAFETY: the 8 elements are in the slice (a plain store, as for float32).
+                unsafe { _mm512_storeu_pd(full.as_mut_ptr(), self.0) };
+            } else if let Some(rest) = s.get_mut(i..) {
                 // SAFETY: the masked store writes only the lanes inside `rest`.
                 unsafe { _mm512_mask_storeu_pd(rest.as_mut_ptr(), first8(rest.len()), self.0) }
             }
