@@ -1366,6 +1366,14 @@ mod x86 {
         }
         #[inline(always)]
         fn class_is(_: Avx512, ids: &[i32], i: usize, k: i32) -> M16 {
+            if let Some(full) = ids.get(i..i + 16) {
+                // SAFETY: the 16 ids are in the slice (a plain load, as `load`'s); the token is
+                // in hand.
+                return M16(unsafe {
+                    let v = _mm512_loadu_si512(full.as_ptr().cast());
+                    _mm512_cmpeq_epi32_mask(v, _mm512_set1_epi32(k))
+                });
+            }
             let rest = ids.get(i..).unwrap_or(&[]);
             let valid = first(rest.len());
             // SAFETY: the masked load reads only the lanes inside `rest`; the token is in hand.
@@ -1376,6 +1384,13 @@ mod x86 {
         }
         #[inline(always)]
         fn class_valid(_: Avx512, ids: &[i32], i: usize) -> M16 {
+            if let Some(full) = ids.get(i..i + 16) {
+                // SAFETY: as `class_is`.
+                return M16(unsafe {
+                    let v = _mm512_loadu_si512(full.as_ptr().cast());
+                    _mm512_cmpgt_epi32_mask(v, _mm512_set1_epi32(-1))
+                });
+            }
             let rest = ids.get(i..).unwrap_or(&[]);
             let valid = first(rest.len());
             // SAFETY: as `class_is`.
@@ -1670,6 +1685,14 @@ mod x86 {
     /// ids read into the low 8 of 16 32-bit lanes, whose mask bits are the 8 float64 lanes'.
     #[inline(always)]
     fn ids8_cmp<const P: i32>(ids: &[i32], i: usize, k: i32) -> __mmask8 {
+        if let Some(full) = ids.get(i..i + 8) {
+            // SAFETY: the 8 ids are in the slice (a plain load, as `load`'s); called only with
+            // an `Avx512` token in hand.
+            return unsafe {
+                let v = _mm512_castsi256_si512(_mm256_loadu_si256(full.as_ptr().cast()));
+                _mm512_mask_cmp_epi32_mask::<P>(0xff, v, _mm512_set1_epi32(k)) as __mmask8
+            };
+        }
         let rest = ids.get(i..).unwrap_or(&[]);
         let valid = first(rest.len().min(8));
         // SAFETY: the masked load reads only the lanes inside `rest` (at most 8); called only
