@@ -11,7 +11,8 @@
 //!
 //! `cargo bench --bench losses -- [--reps N] [--shapes seg64,seg128,det] [--parts] [--cases A,B]
 //! [--device cpu|cuda|cuda:N] [--json PATH] [--peer CMD]`. The cases named `floor ...` are
-//! `benches/compute_floor`'s loops (x86-64 with AVX2 and FMA), in the same rounds as ours.
+//! `benches/compute_floor`'s loops (x86-64: AVX-512F where the CPU has it, else AVX2 and FMA), in
+//! the same rounds as ours.
 //! `--peer CMD` starts the PyTorch anchors (`scripts/bench/anchors.py --serve ...`, through `sh
 //! -c`) and gives them a turn after each of our rounds, so that a slow spell of the machine falls
 //! on both sides alike (`make bench` does). `-- --scaling [--reps N]` prints instead the time per
@@ -50,11 +51,11 @@ struct FloorInputs {
     out: RefCell<Vec<f32>>,
 }
 
-/// Whether the floor loops can run here (x86-64 with AVX2 and FMA).
+/// Whether the floor loops can run here (x86-64 with AVX2 and FMA, or AVX-512F with them).
 fn floor_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        floor::simd::Isa::Avx2.detected()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -94,10 +95,12 @@ fn floor_inputs(logits: &Tensor, classes: Option<&Tensor>, dense: &Tensor) -> Op
     })
 }
 
-/// Runs floor loop `case` (a case named `floor ...`) on every intra-op thread.
+/// Runs floor loop `case` (a case named `floor ...`) on every intra-op thread, in the widest
+/// instruction set the CPU has (AVX-512F where it has it, else AVX2 and FMA).
 #[cfg(target_arch = "x86_64")]
 fn run_floor(case: &str, f: &FloorInputs) {
     let threads = tch::get_num_threads().max(1) as usize;
+    let isa = floor::simd::Isa::best();
     let mut out = f.out.borrow_mut();
     let inp = &f.classes;
     let loss = match case {
@@ -105,10 +108,12 @@ fn run_floor(case: &str, f: &FloorInputs) {
             floor::threads::copy(&inp.x, &mut out, threads);
             0.0
         }
-        "floor SoftmaxFocalLoss" => floor::softmax_focal::run::<true>(inp, &mut out, threads),
-        "floor FocalLoss" => floor::seed_focal::run(inp, &mut out, threads),
-        "floor SigmoidFocalLoss" => floor::sigmoid_focal::run(&inp.x, &f.dense, &mut out, threads),
-        "floor DiceLoss" => floor::dice::run(inp, &mut out, threads),
+        "floor SoftmaxFocalLoss" => floor::softmax_focal::run::<true>(isa, inp, &mut out, threads),
+        "floor FocalLoss" => floor::seed_focal::run(isa, inp, &mut out, threads),
+        "floor SigmoidFocalLoss" => {
+            floor::sigmoid_focal::run(isa, &inp.x, &f.dense, &mut out, threads)
+        }
+        "floor DiceLoss" => floor::dice::run(isa, inp, &mut out, threads),
         other => panic!("unknown case {other}"),
     };
     std::hint::black_box(loss);
@@ -124,7 +129,7 @@ struct Inputs {
     /// `logits` and `dense` in float64 (the `... f64` cases).
     logits64: Tensor,
     dense64: Tensor,
-    /// The floor loops' inputs (CPU, x86-64 with AVX2 and FMA).
+    /// The floor loops' inputs (CPU, x86-64 with AVX2 and FMA, or AVX-512F with them).
     #[cfg(target_arch = "x86_64")]
     floor: Option<FloorInputs>,
 }
@@ -420,7 +425,7 @@ fn run_once(case: &str, inp: &Inputs) {
             let inputs = inp
                 .floor
                 .as_ref()
-                .expect("the floor loops' inputs (CPU, AVX2 + FMA)");
+                .expect("the floor loops' inputs (CPU, AVX2 + FMA or AVX-512F)");
             run_floor(floor, inputs);
         }
         other => panic!("unknown case {other}"),

@@ -9,136 +9,163 @@
 //! `p` and the targets read again, `g_c = d loss / d p_c`, and
 //! `d loss / d x_j = p_j (g_j - sum_c p_c g_c)` written in place.
 
-use std::arch::x86_64::*;
-
 use super::inputs::Classes;
-use super::simd::{c, exp, ids8, is_class, lane_sum_pd, widen_add, MAX_CLASSES};
+use super::simd::{exp, Avx2, Avx512, Isa, Lanes, FLUSH, MAX_CLASSES};
 use super::threads::{split, Shared};
 
 /// The smoothing of the numerator and of the denominator (MONAI's `smooth_nr`, `smooth_dr`).
 pub const SMOOTH: f64 = 1e-5;
 
-/// Pass 1 over positions `s0..s1` (multiples of 8) of every sample of `(n, classes, spatial)`
-/// logits `x` and `(n, spatial)` targets `y`: the probabilities written to `p_out`, and
+/// Pass 1 over positions `s0..s1` (multiples of `V::N`) of every sample of `inp`'s `(n, classes,
+/// spatial)` logits and `(n, spatial)` targets: the probabilities written to `p_out`, and
 /// `sums[(sample * classes + c) * 3 + j]` increased by the range's sum of `p t` (`j = 0`), `p`
 /// (1) and `t` (2) of class `c`.
 ///
 /// # Safety
-/// The CPU has AVX2 and FMA; `x` and `p_out` hold `n * classes * spatial` floats and `y`
-/// `n * spatial` targets in `0..classes`; `s0` and `s1` are multiples of 8 with `s1 <=
-/// spatial`, so every 8-wide load and store stays inside its row; `classes <= MAX_CLASSES`;
-/// `sums` holds at least `3 * n * classes` floats; no other thread reads or writes `p_out`'s
-/// positions `s0..s1` meanwhile (this call touches no other element of `p_out`).
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dice_sums(
-    x: *const f32,
-    y: *const i64,
+/// The CPU has `V`'s instruction set; `inp.x` holds `n * classes * spatial` floats and `inp.y`
+/// `n * spatial` targets in `0..classes`, `classes <= MAX_CLASSES`; `p_out` holds `n * classes *
+/// spatial` floats; `s0` and `s1` are multiples of `V::N` with `s1 <= spatial`, so every
+/// `V::N`-wide load and store stays inside its row; `sums` holds at least `3 * n * classes`
+/// floats; no other thread reads or writes `p_out`'s positions `s0..s1` meanwhile (this call
+/// touches no other element of `p_out`).
+#[inline(always)]
+unsafe fn dice_sums<V: Lanes>(
+    inp: &Classes,
     p_out: *mut f32,
-    n: usize,
-    classes: usize,
-    spatial: usize,
     s0: usize,
     s1: usize,
     sums: &mut [f64],
 ) {
-    let one = c(1.0);
-    let mut es = [c(0.0); MAX_CLASSES];
+    const { assert!(FLUSH.is_multiple_of(V::N)) };
+    let (x, y) = (inp.x.as_ptr(), inp.y.as_ptr());
+    let (n, classes, spatial) = (inp.n, inp.classes, inp.spatial);
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let mut es = [zero; MAX_CLASSES];
     // Per class: the float32 lanes of `p t`, `p` and `t`, and their float64 totals.
-    let mut lanes = [[c(0.0); 3]; MAX_CLASSES];
+    let mut lanes = [[zero; 3]; MAX_CLASSES];
     for sample in 0..n {
-        let mut wide = [[_mm256_setzero_pd(); 3]; MAX_CLASSES];
+        let mut wide = [[V::wide_zero(); 3]; MAX_CLASSES];
         let base = sample * classes * spatial;
         let mut i = s0;
         while i < s1 {
-            let ids = ids8(y.add(sample * spatial + i));
+            let ids = V::class_ids(y.add(sample * spatial + i));
             let xp = x.add(base + i);
-            let mut m = _mm256_loadu_ps(xp);
+            let mut m = V::load(xp);
             for k in 1..classes {
-                m = _mm256_max_ps(m, _mm256_loadu_ps(xp.add(k * spatial)));
+                m = V::max(m, V::load(xp.add(k * spatial)));
             }
-            let mut sum = c(0.0);
+            let mut sum = zero;
             for (k, e) in es.iter_mut().enumerate().take(classes) {
-                *e = exp::<true>(_mm256_sub_ps(_mm256_loadu_ps(xp.add(k * spatial)), m));
-                sum = _mm256_add_ps(sum, *e);
+                *e = exp::<true, V>(V::sub(V::load(xp.add(k * spatial)), m));
+                sum = V::add(sum, *e);
             }
-            let inv = _mm256_div_ps(one, sum);
+            let inv = V::div(one, sum);
             for (k, (e, lane)) in es.iter().zip(lanes.iter_mut()).enumerate().take(classes) {
-                let is_y = is_class(ids, k);
-                let p = _mm256_mul_ps(*e, inv);
-                _mm256_storeu_ps(p_out.add(base + k * spatial + i), p);
-                lane[0] = _mm256_add_ps(lane[0], _mm256_and_ps(is_y, p));
-                lane[1] = _mm256_add_ps(lane[1], p);
-                lane[2] = _mm256_add_ps(lane[2], _mm256_and_ps(is_y, one));
+                let is_y = V::is_class(ids, k);
+                let p = V::mul(*e, inv);
+                V::store(p_out.add(base + k * spatial + i), p);
+                lane[0] = V::add(lane[0], V::and_mask(is_y, p));
+                lane[1] = V::add(lane[1], p);
+                lane[2] = V::add(lane[2], V::and_mask(is_y, one));
             }
-            i += 8;
-            if (i - s0).is_multiple_of(64) || i == s1 {
+            i += V::N;
+            if (i - s0).is_multiple_of(FLUSH) || i == s1 {
                 // Into float64 every 64 positions, as the kernels' per-block sums.
                 for (lane, w) in lanes.iter_mut().zip(wide.iter_mut()).take(classes) {
                     for j in 0..3 {
-                        w[j] = widen_add(w[j], lane[j]);
-                        lane[j] = c(0.0);
+                        w[j] = V::widen_add(w[j], lane[j]);
+                        lane[j] = zero;
                     }
                 }
             }
         }
         for (k, w) in wide.iter().enumerate().take(classes) {
             for (j, v) in w.iter().enumerate() {
-                sums[(sample * classes + k) * 3 + j] += lane_sum_pd(*v);
+                sums[(sample * classes + k) * 3 + j] += V::wide_sum(*v);
             }
         }
     }
 }
 
-/// Pass 2 over positions `s0..s1` (multiples of 8): `grad` holds the probabilities (pass 1's)
-/// and gets the gradient in their place, with `coef[(sample * classes + c) * 2]` added to
+/// [`dice_sums`] in 8 lanes.
+///
+/// # Safety
+/// [`dice_sums`]'s, for [`Avx2`]: the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dice_sums_avx2(inp: &Classes, p_out: *mut f32, s0: usize, s1: usize, sums: &mut [f64]) {
+    dice_sums::<Avx2>(inp, p_out, s0, s1, sums)
+}
+
+/// [`dice_sums`] in 16 lanes.
+///
+/// # Safety
+/// [`dice_sums`]'s, for [`Avx512`]: the CPU has AVX-512F, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dice_sums_avx512(inp: &Classes, p_out: *mut f32, s0: usize, s1: usize, sums: &mut [f64]) {
+    dice_sums::<Avx512>(inp, p_out, s0, s1, sums)
+}
+
+/// Pass 2 over positions `s0..s1` (multiples of `V::N`): `grad` holds the probabilities (pass
+/// 1's) and gets the gradient in their place, with `coef[(sample * classes + c) * 2]` added to
 /// `d loss / d p_c` where `t_c = 1` and `coef[... + 1]` everywhere.
 ///
 /// # Safety
-/// The CPU has AVX2 and FMA; `grad` holds `n * classes * spatial` floats and `y` `n * spatial`
-/// targets in `0..classes`; `s0` and `s1` are multiples of 8 with `s1 <= spatial`;
-/// `classes <= MAX_CLASSES`; `coef` holds at least `2 * n * classes` floats; no other thread
-/// reads or writes `grad`'s positions `s0..s1` meanwhile (this call touches no other element).
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dice_grad(
-    y: *const i64,
-    grad: *mut f32,
-    coef: &[f32],
-    n: usize,
-    classes: usize,
-    spatial: usize,
-    s0: usize,
-    s1: usize,
-) {
-    let mut ps = [c(0.0); MAX_CLASSES];
-    let mut gs = [c(0.0); MAX_CLASSES];
+/// The CPU has `V`'s instruction set; `inp.y` holds `n * spatial` targets in `0..classes`,
+/// `classes <= MAX_CLASSES`; `grad` holds `n * classes * spatial` floats; `s0` and `s1` are
+/// multiples of `V::N` with `s1 <= spatial`, so every `V::N`-wide load and store stays inside its
+/// row; `coef` holds at least `2 * n * classes` floats; no other thread reads or writes `grad`'s
+/// positions `s0..s1` meanwhile (this call touches no other element).
+#[inline(always)]
+unsafe fn dice_grad<V: Lanes>(inp: &Classes, grad: *mut f32, coef: &[f32], s0: usize, s1: usize) {
+    let y = inp.y.as_ptr();
+    let (n, classes, spatial) = (inp.n, inp.classes, inp.spatial);
+    let zero = V::splat(0.0);
+    let mut ps = [zero; MAX_CLASSES];
+    let mut gs = [zero; MAX_CLASSES];
     for sample in 0..n {
         let base = sample * classes * spatial;
-        let mut a = [c(0.0); MAX_CLASSES];
-        let mut b = [c(0.0); MAX_CLASSES];
+        let mut a = [zero; MAX_CLASSES];
+        let mut b = [zero; MAX_CLASSES];
         for k in 0..classes {
-            a[k] = c(coef[(sample * classes + k) * 2]);
-            b[k] = c(coef[(sample * classes + k) * 2 + 1]);
+            a[k] = V::splat(coef[(sample * classes + k) * 2]);
+            b[k] = V::splat(coef[(sample * classes + k) * 2 + 1]);
         }
         let mut i = s0;
         while i < s1 {
-            let ids = ids8(y.add(sample * spatial + i));
-            let mut dot = c(0.0);
+            let ids = V::class_ids(y.add(sample * spatial + i));
+            let mut dot = zero;
             for k in 0..classes {
-                ps[k] = _mm256_loadu_ps(grad.add(base + k * spatial + i));
-                gs[k] = _mm256_add_ps(b[k], _mm256_and_ps(is_class(ids, k), a[k]));
-                dot = _mm256_fmadd_ps(ps[k], gs[k], dot);
+                ps[k] = V::load(grad.add(base + k * spatial + i));
+                gs[k] = V::add(b[k], V::and_mask(V::is_class(ids, k), a[k]));
+                dot = V::fmadd(ps[k], gs[k], dot);
             }
             for k in 0..classes {
-                _mm256_storeu_ps(
+                V::store(
                     grad.add(base + k * spatial + i),
-                    _mm256_mul_ps(ps[k], _mm256_sub_ps(gs[k], dot)),
+                    V::mul(ps[k], V::sub(gs[k], dot)),
                 );
             }
-            i += 8;
+            i += V::N;
         }
     }
+}
+
+/// [`dice_grad`] in 8 lanes.
+///
+/// # Safety
+/// [`dice_grad`]'s, for [`Avx2`]: the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dice_grad_avx2(inp: &Classes, grad: *mut f32, coef: &[f32], s0: usize, s1: usize) {
+    dice_grad::<Avx2>(inp, grad, coef, s0, s1)
+}
+
+/// [`dice_grad`] in 16 lanes.
+///
+/// # Safety
+/// [`dice_grad`]'s, for [`Avx512`]: the CPU has AVX-512F, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dice_grad_avx512(inp: &Classes, grad: *mut f32, coef: &[f32], s0: usize, s1: usize) {
+    dice_grad::<Avx512>(inp, grad, coef, s0, s1)
 }
 
 /// The loss from the per-(sample, class) sums (`3` each: `p t`, `p`, `t`) and the gradient's
@@ -156,33 +183,28 @@ pub fn loss_and_coefficients(sums: &[f64], groups: usize) -> (f64, Vec<f32>) {
     (loss / groups as f64, coef)
 }
 
-/// Both passes over `threads` threads (each a slice of every sample's positions), the float64
-/// step between them on this one; the loss.
-pub fn run(inp: &Classes, grad: &mut [f32], threads: usize) -> f64 {
-    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    assert!(inp.spatial.is_multiple_of(8) && grad.len() == inp.x.len());
+/// Both passes in `isa`'s lanes over `threads` threads (each a slice of every sample's
+/// positions), the float64 step between them on this one; the loss.
+pub fn run(isa: Isa, inp: &Classes, grad: &mut [f32], threads: usize) -> f64 {
+    isa.assert_detected();
+    assert!(inp.spatial.is_multiple_of(isa.lanes()));
+    assert!(inp.x.len() == inp.n * inp.classes * inp.spatial && grad.len() == inp.x.len());
     assert!(inp.classes <= MAX_CLASSES && inp.y.len() == inp.n * inp.spatial);
     let groups = inp.n * inp.classes;
     let out = Shared::new(grad);
-    let parts = split(inp.spatial, threads, |s0, s1| {
+    let parts = split(inp.spatial, isa.lanes(), threads, |s0, s1| {
         let mut sums = vec![0.0; 3 * groups];
-        // SAFETY: AVX2 and FMA were detected; the lengths and the class count were checked
-        // above, the targets' range in `inputs::seg`; `s0`, `s1` are multiples of 8 within
-        // `spatial` (`split`'s ranges of a multiple of 8); `sums` holds `3 * n * classes`; this
-        // thread writes positions `s0..s1` of every class row, disjoint from the other threads'
-        // (`Shared`'s assumption), while `grad` stays borrowed by this call.
+        // SAFETY: `isa`'s instruction set was detected; the lengths and the class count were
+        // checked above, the targets' range in `inputs::seg`; `s0`, `s1` are multiples of the
+        // lane count within `spatial` (`split`'s ranges of a multiple of it); `sums` holds
+        // `3 * n * classes`; this thread writes positions `s0..s1` of every class row, disjoint
+        // from the other threads' (`Shared`'s assumption), while `grad` stays borrowed by this
+        // call.
         unsafe {
-            dice_sums(
-                inp.x.as_ptr(),
-                inp.y.as_ptr(),
-                out.ptr(),
-                inp.n,
-                inp.classes,
-                inp.spatial,
-                s0,
-                s1,
-                &mut sums,
-            );
+            match isa {
+                Isa::Avx2 => dice_sums_avx2(inp, out.ptr(), s0, s1, &mut sums),
+                Isa::Avx512 => dice_sums_avx512(inp, out.ptr(), s0, s1, &mut sums),
+            }
         }
         sums
     });
@@ -193,22 +215,16 @@ pub fn run(inp: &Classes, grad: &mut [f32], threads: usize) -> f64 {
         }
     }
     let (loss, coef) = loss_and_coefficients(&sums, groups);
-    split(inp.spatial, threads, |s0, s1| {
+    split(inp.spatial, isa.lanes(), threads, |s0, s1| {
         // SAFETY: as for pass 1 (the same checks and ranges); `coef` holds `2 * n * classes`;
         // this thread reads and writes positions `s0..s1` of every class row, which pass 1's
         // thread of the same range wrote before `split` returned (the scope joined it), and no
         // other thread touches them.
         unsafe {
-            dice_grad(
-                inp.y.as_ptr(),
-                out.ptr(),
-                &coef,
-                inp.n,
-                inp.classes,
-                inp.spatial,
-                s0,
-                s1,
-            );
+            match isa {
+                Isa::Avx2 => dice_grad_avx2(inp, out.ptr(), &coef, s0, s1),
+                Isa::Avx512 => dice_grad_avx512(inp, out.ptr(), &coef, s0, s1),
+            }
         }
     });
     loss

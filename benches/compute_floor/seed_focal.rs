@@ -9,140 +9,140 @@
 //! (`alpha q (2 p ln p - q)` for the target, `(1 - alpha) p^2 (p / q - 2 ln q)` for the others,
 //! `q = 1 - p`), `d loss / d x_j = h_j - p_j sum_c h_c`.
 
-use std::arch::x86_64::*;
-
 use super::inputs::Classes;
-use super::simd::{c, exp, ids8, is_class, lane_sum, ln, MAX_CLASSES};
+use super::simd::{exp, ln, Avx2, Avx512, Isa, Lanes, FLUSH, MAX_CLASSES};
 use super::threads::{split, Shared};
 
 /// The positives' weight; negatives get `1 - ALPHA`.
 pub const ALPHA: f32 = 0.25;
 
-/// Positions `s0..s1` (multiples of 8) of every sample of `(n, classes, spatial)` logits `x`
-/// and `(n, spatial)` targets `y`: the loss summed, the gradient written to `grad`.
+/// Positions `s0..s1` (multiples of `V::N`) of every sample of `inp`'s `(n, classes, spatial)`
+/// logits and `(n, spatial)` targets: the loss summed, the gradient written to `grad`.
 ///
 /// # Safety
-/// The CPU has AVX2 and FMA; `x` and `grad` hold `n * classes * spatial` floats and `y`
-/// `n * spatial` targets in `0..classes`; `s0` and `s1` are multiples of 8 with `s1 <=
-/// spatial`, so every 8-wide load and store stays inside its row; `classes <= MAX_CLASSES`;
-/// no other thread reads or writes `grad`'s positions `s0..s1` meanwhile (this call touches no
-/// other element of `grad`).
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn seed_focal(
-    x: *const f32,
-    y: *const i64,
-    grad: *mut f32,
-    n: usize,
-    classes: usize,
-    spatial: usize,
-    s0: usize,
-    s1: usize,
-) -> f64 {
-    let (one, two) = (c(1.0), c(2.0));
-    let (pos, neg) = (c(ALPHA), c(1.0 - ALPHA));
+/// The CPU has `V`'s instruction set; `inp.x` holds `n * classes * spatial` floats and `inp.y`
+/// `n * spatial` targets in `0..classes`, `classes <= MAX_CLASSES`; `grad` holds `n * classes *
+/// spatial` floats; `s0` and `s1` are multiples of `V::N` with `s1 <= spatial`, so every
+/// `V::N`-wide load and store stays inside its row; no other thread reads or writes `grad`'s
+/// positions `s0..s1` meanwhile (this call touches no other element of `grad`).
+#[inline(always)]
+unsafe fn seed_focal<V: Lanes>(inp: &Classes, grad: *mut f32, s0: usize, s1: usize) -> f64 {
+    const { assert!(FLUSH.is_multiple_of(V::N)) };
+    let (x, y) = (inp.x.as_ptr(), inp.y.as_ptr());
+    let (n, classes, spatial) = (inp.n, inp.classes, inp.spatial);
+    let zero = V::splat(0.0);
+    let (one, two) = (V::splat(1.0), V::splat(2.0));
+    let (pos, neg) = (V::splat(ALPHA), V::splat(1.0 - ALPHA));
     let mut total = 0.0;
     // Per class: `x - max`, then `exp(x - max)`, then `p`; the others' share; `h`.
-    let mut zs = [c(0.0); MAX_CLASSES];
-    let mut es = [c(0.0); MAX_CLASSES];
-    let mut rest = [c(0.0); MAX_CLASSES];
-    let mut hs = [c(0.0); MAX_CLASSES];
+    let mut zs = [zero; MAX_CLASSES];
+    let mut es = [zero; MAX_CLASSES];
+    let mut rest = [zero; MAX_CLASSES];
+    let mut hs = [zero; MAX_CLASSES];
     for sample in 0..n {
-        let mut acc = c(0.0);
+        let mut acc = zero;
         let base = sample * classes * spatial;
         let mut i = s0;
         while i < s1 {
-            let ids = ids8(y.add(sample * spatial + i));
+            let ids = V::class_ids(y.add(sample * spatial + i));
             let xp = x.add(base + i);
-            let mut m = _mm256_loadu_ps(xp);
+            let mut m = V::load(xp);
             for k in 1..classes {
-                m = _mm256_max_ps(m, _mm256_loadu_ps(xp.add(k * spatial)));
+                m = V::max(m, V::load(xp.add(k * spatial)));
             }
-            let mut sum = c(0.0);
+            let mut sum = zero;
             for k in 0..classes {
-                zs[k] = _mm256_sub_ps(_mm256_loadu_ps(xp.add(k * spatial)), m);
-                es[k] = exp::<true>(zs[k]);
-                sum = _mm256_add_ps(sum, es[k]);
+                zs[k] = V::sub(V::load(xp.add(k * spatial)), m);
+                es[k] = exp::<true, V>(zs[k]);
+                sum = V::add(sum, es[k]);
             }
             // The others' share: the suffix sums, then the prefix sums added.
-            let mut run = c(0.0);
+            let mut run = zero;
             for k in (0..classes).rev() {
                 rest[k] = run;
-                run = _mm256_add_ps(run, es[k]);
+                run = V::add(run, es[k]);
             }
-            let mut run = c(0.0);
+            let mut run = zero;
             for k in 0..classes {
-                rest[k] = _mm256_add_ps(rest[k], run);
-                run = _mm256_add_ps(run, es[k]);
+                rest[k] = V::add(rest[k], run);
+                run = V::add(run, es[k]);
             }
-            let inv = _mm256_div_ps(one, sum);
-            let ln_sum = ln::<true>(sum);
-            let mut h_sum = c(0.0);
+            let inv = V::div(one, sum);
+            let ln_sum = ln::<true, V>(sum);
+            let mut h_sum = zero;
             for k in 0..classes {
-                let is_y = is_class(ids, k);
-                let p = _mm256_mul_ps(es[k], inv);
-                let q = _mm256_mul_ps(rest[k], inv);
-                let ln_p = _mm256_sub_ps(zs[k], ln_sum);
-                let ln_q = _mm256_sub_ps(ln::<true>(rest[k]), ln_sum);
-                let ratio = _mm256_div_ps(p, q);
+                let is_y = V::is_class(ids, k);
+                let p = V::mul(es[k], inv);
+                let q = V::mul(rest[k], inv);
+                let ln_p = V::sub(zs[k], ln_sum);
+                let ln_q = V::sub(ln::<true, V>(rest[k]), ln_sum);
+                let ratio = V::div(p, q);
                 // The term: -weight s^2 ln p_t, s = 1 - p_t.
-                let s = _mm256_blendv_ps(p, q, is_y);
-                let weight = _mm256_blendv_ps(neg, pos, is_y);
-                let ln_p_t = _mm256_blendv_ps(ln_q, ln_p, is_y);
-                acc = _mm256_fnmadd_ps(_mm256_mul_ps(weight, _mm256_mul_ps(s, s)), ln_p_t, acc);
-                let h_pos = _mm256_mul_ps(
-                    _mm256_mul_ps(pos, q),
-                    _mm256_fmsub_ps(_mm256_mul_ps(two, p), ln_p, q),
-                );
-                let h_neg = _mm256_mul_ps(
-                    _mm256_mul_ps(neg, _mm256_mul_ps(p, p)),
-                    _mm256_fnmadd_ps(two, ln_q, ratio),
-                );
-                hs[k] = _mm256_blendv_ps(h_neg, h_pos, is_y);
-                h_sum = _mm256_add_ps(h_sum, hs[k]);
+                let s = V::blend(p, q, is_y);
+                let weight = V::blend(neg, pos, is_y);
+                let ln_p_t = V::blend(ln_q, ln_p, is_y);
+                acc = V::fnmadd(V::mul(weight, V::mul(s, s)), ln_p_t, acc);
+                let h_pos = V::mul(V::mul(pos, q), V::fmsub(V::mul(two, p), ln_p, q));
+                let h_neg = V::mul(V::mul(neg, V::mul(p, p)), V::fnmadd(two, ln_q, ratio));
+                hs[k] = V::blend(h_neg, h_pos, is_y);
+                h_sum = V::add(h_sum, hs[k]);
                 es[k] = p;
             }
-            if (i - s0) % 64 == 56 {
-                // Into float64 every 64 positions, as the kernels' per-block sums.
-                total += lane_sum(acc);
-                acc = c(0.0);
-            }
             for k in 0..classes {
-                _mm256_storeu_ps(
+                V::store(
                     grad.add(base + k * spatial + i),
-                    _mm256_fnmadd_ps(es[k], h_sum, hs[k]),
+                    V::fnmadd(es[k], h_sum, hs[k]),
                 );
             }
-            i += 8;
+            i += V::N;
+            if (i - s0).is_multiple_of(FLUSH) {
+                // Into float64 every 64 positions, as the kernels' per-block sums.
+                total += V::lane_sum(acc);
+                acc = zero;
+            }
         }
-        total += lane_sum(acc);
+        total += V::lane_sum(acc);
     }
     total
 }
 
-/// The loop over `threads` threads (each a slice of every sample's positions); the loss.
-pub fn run(inp: &Classes, grad: &mut [f32], threads: usize) -> f64 {
-    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    assert!(inp.spatial.is_multiple_of(8) && grad.len() == inp.x.len());
+/// [`seed_focal`] in 8 lanes.
+///
+/// # Safety
+/// [`seed_focal`]'s, for [`Avx2`]: the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn seed_focal_avx2(inp: &Classes, grad: *mut f32, s0: usize, s1: usize) -> f64 {
+    seed_focal::<Avx2>(inp, grad, s0, s1)
+}
+
+/// [`seed_focal`] in 16 lanes.
+///
+/// # Safety
+/// [`seed_focal`]'s, for [`Avx512`]: the CPU has AVX-512F, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn seed_focal_avx512(inp: &Classes, grad: *mut f32, s0: usize, s1: usize) -> f64 {
+    seed_focal::<Avx512>(inp, grad, s0, s1)
+}
+
+/// The loop in `isa`'s lanes over `threads` threads (each a slice of every sample's positions);
+/// the loss.
+pub fn run(isa: Isa, inp: &Classes, grad: &mut [f32], threads: usize) -> f64 {
+    isa.assert_detected();
+    assert!(inp.spatial.is_multiple_of(isa.lanes()));
+    assert!(inp.x.len() == inp.n * inp.classes * inp.spatial && grad.len() == inp.x.len());
     assert!(inp.classes <= MAX_CLASSES && inp.y.len() == inp.n * inp.spatial);
     let out = Shared::new(grad);
-    split(inp.spatial, threads, |s0, s1| {
-        // SAFETY: AVX2 and FMA were detected; the lengths and the class count were checked
-        // above, the targets' range in `inputs::seg`; `s0`, `s1` are multiples of 8 within
-        // `spatial` (`split`'s ranges of a multiple of 8); this thread writes positions `s0..s1`
-        // of every class row, disjoint from the other threads' (`Shared`'s assumption), while
-        // `grad` stays borrowed by this call.
+    split(inp.spatial, isa.lanes(), threads, |s0, s1| {
+        // SAFETY: `isa`'s instruction set was detected; the lengths and the class count were
+        // checked above, the targets' range in `inputs::seg`; `s0`, `s1` are multiples of the
+        // lane count within `spatial` (`split`'s ranges of a multiple of it); this thread writes
+        // positions `s0..s1` of every class row, disjoint from the other threads' (`Shared`'s
+        // assumption), while `grad` stays borrowed by this call.
         unsafe {
-            seed_focal(
-                inp.x.as_ptr(),
-                inp.y.as_ptr(),
-                out.ptr(),
-                inp.n,
-                inp.classes,
-                inp.spatial,
-                s0,
-                s1,
-            )
+            match isa {
+                Isa::Avx2 => seed_focal_avx2(inp, out.ptr(), s0, s1),
+                Isa::Avx512 => seed_focal_avx512(inp, out.ptr(), s0, s1),
+            }
         }
     })
     .into_iter()

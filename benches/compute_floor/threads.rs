@@ -29,13 +29,16 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 /// `part(s0, s1)` on `threads` threads, each with its own range of `0..len`: disjoint, covering
-/// `0..len`, their bounds multiples of 8 (when `len` is) or `len`. The parts' results in order.
+/// `0..len`, their bounds multiples of `granule` (when `len` is one; the loops pass their lane
+/// count) or `len`. The parts' results in order.
 pub fn split<T: Send>(
     len: usize,
+    granule: usize,
     threads: usize,
     part: impl Fn(usize, usize) -> T + Sync,
 ) -> Vec<T> {
-    let per = (len / 8).div_ceil(threads.max(1)).max(1) * 8;
+    assert!(granule > 0);
+    let per = (len / granule).div_ceil(threads.max(1)).max(1) * granule;
     let part = &part;
     std::thread::scope(|scope| {
         let parts: Vec<_> = (0..threads.max(1))
