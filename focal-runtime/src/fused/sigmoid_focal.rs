@@ -7,7 +7,7 @@
 
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
-use super::simd::{Level, Vector};
+use super::simd::{Level, Mask, Vector};
 use super::softmax_focal::lane_total;
 use super::{Blocks, Power};
 use crate::{Reduction, SigmoidFocalLoss};
@@ -103,11 +103,16 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
                 // ratio is the other one, without a division.
                 let hard_ratio = <R::V<L>>::select(t.gt(half), p, q);
                 let hard = t.eq(zero) | t.eq(one);
-                let ratio = <R::V<L>>::select(
-                    hard,
-                    hard_ratio,
-                    <R::V<L>>::select(omt.gt(zero), p * q / omt, hard_ratio),
-                );
+                // The division only where a lane needs it (none with hard targets).
+                let ratio = if hard.all() {
+                    hard_ratio
+                } else {
+                    <R::V<L>>::select(
+                        hard,
+                        hard_ratio,
+                        <R::V<L>>::select(omt.gt(zero), p * q / omt, hard_ratio),
+                    )
+                };
                 let d_modulator = gamma * modulator * (one - t - t) * ratio;
                 // p - t as (1 - t) p - t q: exact for hard targets where p rounds to 1 (at x =
                 // 50 in float32, p - 1 is 0 but -q is -2e-22).

@@ -35,8 +35,15 @@ pub(crate) trait Level: Copy + Send + Sync + 'static {
 pub(crate) trait Mask:
     Copy + BitAnd<Output = Self> + BitOr<Output = Self> + Not<Output = Self>
 {
+    /// Whether every lane is set (a branch around work that only some lanes need).
+    fn all(self) -> bool;
 }
-impl Mask for bool {}
+impl Mask for bool {
+    #[inline(always)]
+    fn all(self) -> bool {
+        self
+    }
+}
 
 /// Lanes of `R` at level `L`.
 pub(crate) trait Vector<R, L>:
@@ -629,7 +636,12 @@ pub(crate) const MAX_LANES: usize = 32;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pair<V>(V, V);
 
-impl<M: Mask> Mask for Pair<M> {}
+impl<M: Mask> Mask for Pair<M> {
+    #[inline(always)]
+    fn all(self) -> bool {
+        self.0.all() && self.1.all()
+    }
+}
 
 impl<M: Mask> BitAnd for Pair<M> {
     type Output = Self;
@@ -1003,7 +1015,13 @@ mod x86 {
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct M8(__m256);
 
-    impl Mask for M8 {}
+    impl Mask for M8 {
+        #[inline(always)]
+        fn all(self) -> bool {
+            // SAFETY: see the module comment.
+            unsafe { _mm256_movemask_ps(self.0) == 0xff }
+        }
+    }
     impl BitAnd for M8 {
         type Output = Self;
         #[inline(always)]
@@ -1218,7 +1236,12 @@ mod x86 {
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct M16(__mmask16);
 
-    impl Mask for M16 {}
+    impl Mask for M16 {
+        #[inline(always)]
+        fn all(self) -> bool {
+            self.0 == 0xffff
+        }
+    }
     impl BitAnd for M16 {
         type Output = Self;
         #[inline(always)]
@@ -1413,7 +1436,13 @@ mod x86 {
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct M64x4(__m256d);
 
-    impl Mask for M64x4 {}
+    impl Mask for M64x4 {
+        #[inline(always)]
+        fn all(self) -> bool {
+            // SAFETY: see the module comment.
+            unsafe { _mm256_movemask_pd(self.0) == 0xf }
+        }
+    }
     impl BitAnd for M64x4 {
         type Output = Self;
         #[inline(always)]
@@ -1621,7 +1650,12 @@ mod x86 {
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct M64x8(__mmask8);
 
-    impl Mask for M64x8 {}
+    impl Mask for M64x8 {
+        #[inline(always)]
+        fn all(self) -> bool {
+            self.0 == 0xff
+        }
+    }
     impl BitAnd for M64x8 {
         type Output = Self;
         #[inline(always)]
