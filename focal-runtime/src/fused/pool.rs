@@ -1,26 +1,31 @@
-//! The kernels' threads: a small pool of parked worker threads, made once (lazily, up to tch's
-//! intra-op thread count less one) and reused by every call, instead of spawning threads per
-//! call.
+//! The kernels' threads: libtorch's own intra-op threads (`at::parallel_for` through the C++
+//! shim's `csrc/parallel.cpp`; OpenMP in the PyPI build), the ones its parallel operations use.
+//! Threads of focal's own competed with libtorch's idle OpenMP workers, which spin for a while
+//! after each parallel op, for the cores; libtorch's threads take the kernels' work instead.
 //!
-//! A call runs `parts` work items: the calling thread takes part, with as many idle workers as
-//! it can recruit without the pool running more than `tch::get_num_threads() - 1` workers at once
-//! (the caller makes the count up to the thread count). When several threads call losses at
-//! once, each recruits what is idle and does the rest itself: no oversubscription, and, since the
-//! split into parts does not depend on who runs them, the same result as a lone call.
+//! A call runs `parts` work items: the calling thread takes part, with up to
+//! `tch::get_num_threads() - 1` of libtorch's threads, each taking the next part left until none
+//! is. Helpers are reserved from one budget of `tch::get_num_threads() - 1` for the whole process:
+//! when several threads call losses at once, each gets what is left of it and does the rest
+//! itself, so there is no oversubscription, and, since the split into parts does not depend on
+//! who runs them, the result is the lone call's.
 
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 /// A kernel panicked on some thread (caught there, so the caller can fall back or report).
 #[derive(Debug)]
 pub(crate) struct Panicked;
 
-/// The workers doing work right now, and the most there ever were at once (for the tests).
+/// The helper threads doing work right now, and the most there ever were at once (for the tests).
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
-/// The most pool workers that have run at once since the process started.
+/// The helpers reserved by the calls running now (at most `threads() - 1`).
+static RESERVED: AtomicUsize = AtomicUsize::new(0);
+
+/// The most helper threads that have run at once since the process started.
 pub(crate) fn peak_workers() -> usize {
     PEAK.load(Ordering::SeqCst)
 }
@@ -28,6 +33,16 @@ pub(crate) fn peak_workers() -> usize {
 /// The number of threads the kernels may use: tch's intra-op thread count (at least 1).
 pub(crate) fn threads() -> usize {
     usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1)
+}
+
+extern "C" {
+    fn focal_parallel_run(
+        members: i64,
+        member: extern "C" fn(*mut c_void, i64),
+        ctx: *mut c_void,
+        error_out: *mut *mut c_char,
+    ) -> i32;
+    fn focal_free_string(s: *mut c_char);
 }
 
 /// One call's work: `f(part)` for every part, parts handed out by `next`.
@@ -53,131 +68,47 @@ impl Job<'_> {
     }
 }
 
-/// Counts the recruited workers down; the caller waits for 0 before its `Job` goes away. Shared
-/// through an `Arc`, so that a worker signalling it never touches the caller's stack.
-struct Latch {
-    left: Mutex<usize>,
-    done: Condvar,
-}
-
-impl Latch {
-    fn count_down(&self) {
-        let mut left = lock(&self.left);
-        *left = left.saturating_sub(1);
-        if *left == 0 {
-            self.done.notify_all();
-        }
-    }
-
-    fn wait(&self) {
-        let mut left = lock(&self.left);
-        while *left > 0 {
-            left = self.done.wait(left).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-/// A job handed to a worker: the caller's `Job` (its lifetime erased) and the latch.
-struct Assignment {
-    job: *const Job<'static>,
-    latch: Arc<Latch>,
-}
-
-// SAFETY: the `Job` behind the pointer is `Sync` (atomics and a `Sync` closure), and the caller
-// keeps it alive until the worker has counted the latch down (see `run`).
-unsafe impl Send for Assignment {}
-
-/// One parked worker: its mailbox.
-struct Worker {
-    mailbox: Mutex<Option<Assignment>>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    idle: Vec<Arc<Worker>>,
-    spawned: usize,
-    /// Workers recruited and not yet back in `idle`.
-    busy: usize,
-}
-
-static POOL: OnceLock<Mutex<State>> = OnceLock::new();
-
-fn pool() -> &'static Mutex<State> {
-    POOL.get_or_init(|| Mutex::new(State::default()))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The pool's own code does not panic while holding its locks; a poisoned lock still holds
-    // consistent data.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn worker_loop(me: Arc<Worker>) {
-    loop {
-        let assignment = {
-            let mut mailbox = lock(&me.mailbox);
-            loop {
-                if let Some(a) = mailbox.take() {
-                    break a;
-                }
-                mailbox = me.wake.wait(mailbox).unwrap_or_else(|e| e.into_inner());
-            }
-        };
+/// What the shim calls on each thread of the parallel region: member `index` (0 on the calling
+/// thread) takes parts of the `Job` at `ctx`. Never unwinds (each part runs under
+/// `catch_unwind`, and nothing else here panics).
+extern "C" fn member(ctx: *mut c_void, index: i64) {
+    // SAFETY: `ctx` is the `&Job` that `run` passed to `focal_parallel_run`, which returns only
+    // after every member has returned, so the `Job` outlives this call; it is only read through
+    // shared references (atomics and a `Sync` closure).
+    let job = unsafe { &*ctx.cast_const().cast::<Job<'_>>() };
+    let helper = index > 0;
+    if helper {
         let now = ACTIVE.fetch_add(1, Ordering::SeqCst) + 1;
         PEAK.fetch_max(now, Ordering::SeqCst);
-        // SAFETY: the caller of `run` keeps the `Job` alive until this worker counts the latch
-        // down below, and only reads it through shared references (its fields are atomics and a
-        // `Sync` closure), so this shared borrow aliases nothing mutable.
-        let job = unsafe { &*assignment.job };
-        job.participate();
+    }
+    job.participate();
+    if helper {
         ACTIVE.fetch_sub(1, Ordering::SeqCst);
-        // Back in the idle list before the caller may see the job done, so that a caller's next
-        // call finds this worker again.
-        {
-            let mut state = lock(pool());
-            state.busy = state.busy.saturating_sub(1);
-            state.idle.push(me.clone());
-        }
-        // The last use of the job: from here on the caller may free it.
-        assignment.latch.count_down();
     }
 }
 
-/// Up to `wanted` idle workers (spawning new ones while fewer than `limit` exist).
-fn recruit(wanted: usize, limit: usize) -> Vec<Arc<Worker>> {
-    let mut state = lock(pool());
-    let room = limit.saturating_sub(state.busy).min(wanted);
-    let mut got = Vec::with_capacity(room);
-    while got.len() < room {
-        if let Some(w) = state.idle.pop() {
-            got.push(w);
-            continue;
-        }
-        if state.spawned >= limit {
-            break;
-        }
-        let worker = Arc::new(Worker {
-            mailbox: Mutex::new(None),
-            wake: Condvar::new(),
-        });
-        let mine = worker.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("focal-fused-{}", state.spawned))
-            .spawn(move || worker_loop(mine));
-        if spawned.is_err() {
-            break;
-        }
-        state.spawned += 1;
-        got.push(worker);
-    }
-    state.busy += got.len();
+/// Up to `wanted` helpers from what the calls running now left of `limit`.
+fn reserve(wanted: usize, limit: usize) -> usize {
+    let mut got = 0;
+    let _ = RESERVED.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |busy| {
+        got = limit.saturating_sub(busy).min(wanted);
+        Some(busy + got)
+    });
     got
 }
 
-/// Runs `f(part)` for each part in `0..parts`, on the calling thread and as many pool workers as
-/// are idle, up to `threads - 1` of them; returns once every part has run. `Err` where `f`
-/// panicked (caught on the thread it ran on).
+/// Gives reserved helpers back when dropped (also if the caller's own share unwound).
+struct Reservation(usize);
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        RESERVED.fetch_sub(self.0, Ordering::SeqCst);
+    }
+}
+
+/// Runs `f(part)` for each part in `0..parts`, on the calling thread and up to `threads - 1` of
+/// libtorch's intra-op threads (as many as the calls running now leave); returns once every part
+/// has run. `Err` where `f` panicked (caught on the thread it ran on).
 pub(crate) fn run(
     parts: usize,
     threads: usize,
@@ -190,37 +121,28 @@ pub(crate) fn run(
         panicked: AtomicBool::new(false),
     };
     let helpers = if parts > 1 && threads > 1 {
-        recruit((parts - 1).min(threads - 1), threads - 1)
+        reserve((parts - 1).min(threads - 1), threads - 1)
     } else {
-        Vec::new()
+        0
     };
-    let latch = Arc::new(Latch {
-        left: Mutex::new(helpers.len()),
-        done: Condvar::new(),
-    });
-    {
-        /// Waits for the workers also if the caller's own share unwinds (it cannot: parts are
-        /// run under `catch_unwind`; this keeps the lifetime argument local).
-        struct WaitOnDrop<'l>(&'l Latch);
-        impl Drop for WaitOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.wait();
-            }
+    if helpers > 0 {
+        let _reservation = Reservation(helpers);
+        let members = i64::try_from(helpers + 1).unwrap_or(1);
+        let mut error: *mut c_char = std::ptr::null_mut();
+        let ctx: *const Job<'_> = &job;
+        // SAFETY: `member` never unwinds; `ctx` points to `job`, which lives on this frame until
+        // after the call, which returns once every member has; `error` is written only on
+        // failure, with a string the shim allocated.
+        let status =
+            unsafe { focal_parallel_run(members, member, ctx.cast_mut().cast(), &mut error) };
+        if status != 0 && !error.is_null() {
+            // SAFETY: the shim's `strdup`ed message, freed once by the shim's `free`. (The parts
+            // left run on this thread below: a failed parallel region costs speed, not the call.)
+            unsafe { focal_free_string(error) };
         }
-        let _wait = WaitOnDrop(&latch);
-        let erased: *const Job<'_> = &job;
-        for worker in helpers {
-            let assignment = Assignment {
-                // The lifetime is erased for the mailbox; `_wait` keeps `job` alive (this frame
-                // does not return) until every worker handed it has counted the latch down.
-                job: erased.cast::<Job<'static>>(),
-                latch: latch.clone(),
-            };
-            *lock(&worker.mailbox) = Some(assignment);
-            worker.wake.notify_one();
-        }
-        job.participate();
     }
+    // Whatever is left (nothing after a parallel region that ran).
+    job.participate();
     if job.panicked.load(Ordering::Relaxed) {
         Err(Panicked)
     } else {
