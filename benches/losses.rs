@@ -63,6 +63,15 @@ fn floor_available() -> bool {
     }
 }
 
+/// The instruction set the floor loops run with here (`None` where they cannot run).
+fn floor_isa() -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    if floor_available() {
+        return Some(floor::simd::Isa::best().name());
+    }
+    None
+}
+
 /// The floor loops' inputs for CPU inputs, where they can run.
 #[cfg(target_arch = "x86_64")]
 fn floor_inputs(logits: &Tensor, classes: Option<&Tensor>, dense: &Tensor) -> Option<FloorInputs> {
@@ -716,6 +725,8 @@ fn main() {
         "device": device_name,
         "malloc": malloc.join(" "),
         "threads": tch::get_num_threads(),
+        "simd": format!("{:?}", fused::detected_simd_level()),
+        "floor_isa": floor_isa(),
         "reps": reps,
         "interleaved": arg(&args, "--peer").is_some(),
         "rows": rows,

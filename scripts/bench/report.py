@@ -197,8 +197,11 @@ def main():
             if o and f:
                 versus.append(f"| {shape} | {loss} | {o:.1f} | {f:.1f} | {o / f:.2f} |")
     if versus:
-        out.append(f"\n**Ours against the arithmetic floor** (`benches/compute_floor`'s minimal AVX2 + FMA "
-                   f"loops, no checks or edge cases, {focal['threads']} threads, in the same rounds)\n")
+        isa = focal.get("floor_isa") or "AVX2"
+        ours = focal.get("simd")
+        out.append(f"\n**Ours against the arithmetic floor** (`benches/compute_floor`'s minimal {isa} "
+                   f"loops, no checks or edge cases, {focal['threads']} threads, in the same rounds"
+                   + (f"; our kernels at their level {ours}" if ours else "") + ")\n")
         out.append("| shape | loss | ours ms | floor ms | ours / floor |")
         out.append("|---|---|---:|---:|---:|")
         out.extend(versus)
