@@ -39,11 +39,12 @@
 //! Left out of every floor: input checks, `ignore_index`, class weights, the seed's clamp of
 //! `p_t` at 1e-4, the exact log-space corrections at saturated logits, non-finite inputs, tails
 //! (every size is a multiple of the lane count, 16), the focal losses' `mean` (one multiply: they
-//! are summed), the autograd node, half precision, and any thread pool (scoped threads are
-//! spawned per call, which the timings include). Each figure is the median of `--reps` runs (7),
-//! the loops and copies taking turns in one process, on 1 thread and on every core, over disjoint
-//! ranges of positions (elements for the sigmoid loss). `x copy` divides by the copy of the same logits on the same
-//! threads (the destination paged in).
+//! are summed), the autograd node and half precision. The loops run on the threads the fused
+//! kernels run on (libtorch's intra-op threads, through `focal::__private`), each taking ranges
+//! of positions (elements for the sigmoid loss) one at a time, 16 per thread. Each figure is the
+//! median of `--reps` runs (7), the loops and copies taking turns in one process, on 1 thread
+//! and on every core. `x copy` divides by the copy of the same logits on the same threads (the
+//! destination paged in).
 //!
 //! `cargo bench --bench compute_floor [-- --reps N] [--json PATH]` (`--json`: the medians as JSON);
 //! under `cargo test`, one small run of every loop in every instruction set. Every run checks

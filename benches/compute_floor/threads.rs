@@ -1,10 +1,12 @@
 //! Splitting a loop's positions over threads, and the copy the floors are measured against.
 
+use std::sync::Mutex;
+
 /// A pointer the threads share, each writing its own positions.
 ///
 /// The aliasing assumption of every use: the pointer comes from a `&mut [f32]` that the caller
-/// borrows for the whole [`split`] call (so it outlives every thread), and each thread reads and
-/// writes only the positions of its own range through it: no element is written by one thread
+/// borrows for the whole [`split`] call (so it outlives every part), and each part reads and
+/// writes only the positions of its own range through it: no element is written by one part
 /// while another reads or writes it.
 #[derive(Clone, Copy)]
 pub struct Shared(*mut f32);
@@ -21,16 +23,22 @@ impl Shared {
     }
 }
 
-// SAFETY: the pointer is only dereferenced inside `split`'s thread scope while the `&mut [f32]`
-// it came from is borrowed, and each thread touches a disjoint set of positions through it (the
+// SAFETY: the pointer is only dereferenced inside a `split` call (which returns once every part
+// has) while the `&mut [f32]` it came from is borrowed, and each part touches a disjoint set of positions through it (the
 // aliasing assumption above, which every caller's SAFETY comment states for its loop).
 unsafe impl Send for Shared {}
 // SAFETY: as for `Send`: shared references to `Shared` only copy the pointer.
 unsafe impl Sync for Shared {}
 
-/// `part(s0, s1)` on `threads` threads, each with its own range of `0..len`: disjoint, covering
-/// `0..len`, their bounds multiples of `granule` (when `len` is one; the loops pass their lane
-/// count) or `len`. The parts' results in order.
+/// How many parts each thread's share of a loop is cut into: the threads take parts one at a
+/// time, as the kernels' do, so that a thread slowed by another process takes fewer.
+const PARTS_PER_THREAD: usize = 16;
+
+/// `part(s0, s1)` for disjoint ranges covering `0..len`, their bounds multiples of `granule`
+/// (when `len` is one; the loops pass their lane count) or `len`, run on this thread and up to
+/// `threads - 1` of libtorch's intra-op threads (the threads the fused kernels run on:
+/// `focal::__private::run_on_intra_op_threads`), each taking the next range left. The ranges'
+/// results in order.
 pub fn split<T: Send>(
     len: usize,
     granule: usize,
@@ -38,29 +46,38 @@ pub fn split<T: Send>(
     part: impl Fn(usize, usize) -> T + Sync,
 ) -> Vec<T> {
     assert!(granule > 0);
-    let per = (len / granule).div_ceil(threads.max(1)).max(1) * granule;
-    let part = &part;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = (0..threads.max(1))
-            .map(|t| {
-                let (s0, s1) = ((t * per).min(len), ((t + 1) * per).min(len));
-                scope.spawn(move || part(s0, s1))
-            })
-            .collect();
-        parts
-            .into_iter()
-            .map(|p| p.join().expect("a part of the loop panicked"))
-            .collect()
-    })
+    let parts = if threads > 1 {
+        threads * PARTS_PER_THREAD
+    } else {
+        1
+    };
+    let per = (len / granule).div_ceil(parts).max(1) * granule;
+    let results: Vec<Mutex<Option<T>>> = (0..parts).map(|_| Mutex::new(None)).collect();
+    let ran = focal::__private::run_on_intra_op_threads(parts, threads, &|p| {
+        let (s0, s1) = ((p * per).min(len), ((p + 1) * per).min(len));
+        let value = part(s0, s1);
+        *results[p].lock().expect("one writer per part") = Some(value);
+    });
+    assert!(ran, "a part of the loop panicked");
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .expect("one writer per part")
+                .expect("every part ran")
+        })
+        .collect()
 }
 
-/// A copy of `src` into `dst` (the same length), split over `threads` threads.
+/// A copy of `src` into `dst` (the same length), split as [`split`] splits a loop.
 pub fn copy(src: &[f32], dst: &mut [f32], threads: usize) {
     assert_eq!(src.len(), dst.len());
-    let per = src.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        for (s, d) in src.chunks(per).zip(dst.chunks_mut(per)) {
-            scope.spawn(move || d.copy_from_slice(s));
-        }
+    let out = Shared::new(dst);
+    split(src.len(), 1, threads, |s0, s1| {
+        // SAFETY: `s0..s1` lies within `dst` (of `src.len()` elements), and no other part
+        // writes it (`split`'s ranges are disjoint: `Shared`'s assumption), while `dst` stays
+        // borrowed by this call.
+        let d = unsafe { std::slice::from_raw_parts_mut(out.ptr().add(s0), s1 - s0) };
+        d.copy_from_slice(&src[s0..s1]);
     });
 }

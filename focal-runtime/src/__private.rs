@@ -161,6 +161,13 @@ pub fn capture_kernel<T>(f: impl FnOnce() -> T) -> (T, Option<crate::Fused>) {
 /// What the composed path of a generated `f_forward` returns.
 pub type CheckedResult = Result<tch::Tensor, crate::LossError>;
 
+/// Runs `f(part)` for each part in `0..parts` on the calling thread and up to `threads - 1` of
+/// libtorch's intra-op threads, as the fused kernels do (for the benchmark's floor loops, so that
+/// they meet the same threads as ours). `false` where a part panicked.
+pub fn run_on_intra_op_threads(parts: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
+    crate::fused::run_parts(parts, threads, f)
+}
+
 /// The most pool workers that have run fused-kernel work at once in this process (for the tests:
 /// never more than `tch::get_num_threads()`).
 pub fn fused_pool_peak_workers() -> usize {

@@ -54,6 +54,12 @@ pub use buffers::{
 pub(crate) use driver::drive;
 pub use simd::{detected as detected_simd_level, with_level as with_simd_level, SimdLevel};
 
+/// Runs `f(part)` for each part on the kernels' threads (`pool::run`); `false` where a part
+/// panicked.
+pub(crate) fn run_parts(parts: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
+    pool::run(parts, threads, f).is_ok()
+}
+
 /// The most pool workers that have run kernel work at once in this process (for the tests: never
 /// more than `tch::get_num_threads()`).
 pub(crate) fn peak_pool_workers() -> usize {
