@@ -9,7 +9,7 @@ use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, Ta
 use super::math::Real;
 use super::simd::{Level, Mask, Vector};
 use super::softmax_focal::lane_total;
-use super::{Blocks, Power};
+use super::{Blocks, Power, BLOCK};
 use crate::{Reduction, SigmoidFocalLoss};
 
 impl FusedLoss for SigmoidFocalLoss {
@@ -54,10 +54,47 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
         level: L,
         b: &BlockIn<'_, R>,
         mut out: Option<BlockRows<'_, R>>,
-        mut each: Option<&mut [R]>,
+        each: Option<&mut [R]>,
         _: &mut (),
         partial: &mut Partial,
     ) {
+        let (x_all, t_all) = (b.row(0), b.dense);
+        let out = out.as_mut().map(|o| o.row(0));
+        // A whole block at a vector level runs with its length a constant: the loads' and
+        // stores' bounds checks and the tail mask fold away.
+        if L::VECTOR && b.len == BLOCK {
+            let whole = (
+                x_all.get(..BLOCK),
+                t_all.get(..BLOCK),
+                out.as_deref().is_none_or(|o| o.len() >= BLOCK),
+                each.as_deref().is_none_or(|e| e.len() >= BLOCK),
+            );
+            if let (Some(x), Some(t), true, true) = whole {
+                let out = out.and_then(|o| o.get_mut(..BLOCK));
+                let each = each.and_then(|e| e.get_mut(..BLOCK));
+                let losses = self.elements(level, BLOCK, x, t, out, each);
+                partial.sum += lane_total::<R, L>(losses);
+                return;
+            }
+        }
+        let losses = self.elements(level, b.len, x_all, t_all, out, each);
+        partial.sum += lane_total::<R, L>(losses);
+    }
+}
+
+impl<R: Real> SigmoidKernel<R> {
+    /// The first `len` elements of logits `x_all` and targets `t_all`: the gradient into `out`,
+    /// each element's loss into `each`; the lanes' sums of the losses.
+    #[inline(always)]
+    fn elements<L: Level>(
+        &self,
+        level: L,
+        len: usize,
+        x_all: &[R],
+        t_all: &[R],
+        mut out: Option<&mut [R]>,
+        mut each: Option<&mut [R]>,
+    ) -> R::V<L> {
         let lanes = <R::V<L> as Vector<R, L>>::LANES;
         // Constants by direct calls: a closure would be compiled without the level's target
         // features, its intrinsics out of line.
@@ -70,15 +107,15 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
             k_(level, self.gamma),
             k_(level, self.scale),
         );
-        let (x_all, t_all) = (b.row(0), b.dense);
         let mut losses = zero;
         let mut i = 0;
-        while i < b.len {
-            let in_block = <R::V<L>>::first(level, b.len - i);
+        while i < len {
+            let in_block = <R::V<L>>::first(level, len - i);
             let x = <R::V<L>>::load(level, x_all, i);
             let t = <R::V<L>>::load(level, t_all, i);
             // Infinite logits count as the largest finite ones, as on the composed path.
-            let xi = <R::V<L>>::select(x.eq(inf), big, <R::V<L>>::select(x.eq(-inf), -big, x));
+            // (`max` and `min` keep their second operand where it is NaN: a NaN logit stays NaN.)
+            let xi = big.min((-big).max(x));
             let neg = xi.lt(zero);
             let u = <R::V<L>>::select(neg, xi, -xi).exp_nonpositive();
             let w = one + u;
@@ -98,7 +135,7 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
             if let Some(each) = each.as_deref_mut() {
                 loss.store(each, i);
             }
-            if let Some(out) = out.as_mut() {
+            if let Some(out) = out.as_deref_mut() {
                 // p q / (1 - p_t): for hard targets 1 - p_t is q (t = 1) or p (t = 0), so the
                 // ratio is the other one, without a division.
                 let hard_ratio = <R::V<L>>::select(t.gt(half), p, q);
@@ -121,10 +158,10 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
                 // An infinite logit counts as the largest finite one, with a zero gradient (as
                 // `nan_to_num` gives the composed path).
                 let infinite = x.eq(inf) | x.eq(-inf);
-                <R::V<L>>::select(infinite, zero, g).store(out.row(0), i);
+                <R::V<L>>::select(infinite, zero, g).store(out, i);
             }
             i += lanes;
         }
-        partial.sum += lane_total::<R, L>(losses);
+        losses
     }
 }
