@@ -594,9 +594,9 @@ where
 /// elements, fewer for small inputs and more for large ones (128 at `2 x 4 x 128^3`), from the
 /// size alone, so that every thread count gives the same parts (and the same result, bit for
 /// bit: the parts' results are merged in order). The threads take parts one at a time, so a
-/// thread that gets less of a core takes fewer: libtorch's OpenMP workers spin for milliseconds
-/// after each parallel op (libgomp's wait policy), on a core one of ours needs; with one part per
-/// thread the call waited for the slowed thread's whole share.
+/// thread that gets less of a core (another process's work, or a libtorch worker still finishing
+/// an op) takes fewer; with one part per thread the call waited for the slowed thread's whole
+/// share.
 #[derive(Clone, Copy)]
 struct Split {
     items: usize,
