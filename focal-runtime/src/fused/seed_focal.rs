@@ -165,7 +165,9 @@ impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
                 // rounding of q (as log1p: -p where q rounds to 1).
                 let q_other = one - p;
                 let inv_q_other = one / q_other;
-                let log_q_other = q_other.ln() + ((one - q_other) - p) * inv_q_other;
+                // Off the top class p <= 1/2, so q is in [1/2, 1] (or NaN): the logarithm
+                // without edge handling (the top class's lanes take `log_q_top` below).
+                let log_q_other = q_other.ln_normal() + ((one - q_other) - p) * inv_q_other;
                 let q = <R::V<L>>::select(is_top, q_top, q_other);
                 let log_q = <R::V<L>>::select(is_top, log_q_top, log_q_other);
                 let p_t = <R::V<L>>::select(pos, p, q);
