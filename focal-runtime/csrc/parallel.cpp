@@ -1,8 +1,9 @@
 // focal's use of libtorch's intra-op thread pool: the fused kernels' work runs on the threads that
 // libtorch's own parallel operations use (`at::parallel_for`; OpenMP in the PyPI build), not on
 // threads of focal's own. libtorch's idle OpenMP workers spin for a while after each parallel op;
-// threads of our own then competed with them for the cores (on 2 cores, 8-14 ms more per loss
-// call at 2 x 4 x 128^3 in `make bench`), where libtorch's spinning workers take our work at once.
+// threads of our own then competed with them for the cores (on 2 cores, 2-6 ms, 15-25%, more per
+// loss call at 2 x 4 x 128^3 in `make bench`), where libtorch's spinning workers take our work at
+// once.
 //
 // Rust calls `focal_parallel_run` only; it catches every C++ exception. `member` is Rust's
 // `extern "C"` function, which catches every panic itself: nothing unwinds across the boundary
