@@ -452,10 +452,18 @@ impl<R: Real> SoftmaxKernel<R> {
     }
 }
 
-/// The sum of a vector's lanes, in float64.
+/// The sum of a vector's lanes, in float64: four running sums (lanes `k`, `k + 4`, ...) added at
+/// the end, so that the additions are four independent chains (one chain of 32 dependent float64
+/// additions per block had cost 10% of `SigmoidFocalLoss`'s time at AVX-512).
 #[inline(always)]
 pub(crate) fn lane_total<R: Real, L: Level>(v: R::V<L>) -> f64 {
     let mut lanes = [R::ZERO; MAX_LANES];
     v.store(&mut lanes, 0);
-    lanes.iter().map(|x| x.to_f64()).sum()
+    let mut sums = [0.0f64; 4];
+    for quad in lanes.chunks_exact(4) {
+        for (s, x) in sums.iter_mut().zip(quad) {
+            *s += x.to_f64();
+        }
+    }
+    (sums[0] + sums[1]) + (sums[2] + sums[3])
 }
