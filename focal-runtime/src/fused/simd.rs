@@ -1389,38 +1389,12 @@ mod x86 {
         }
         #[inline(always)]
         fn class_is(_: Avx512, ids: &[i32], i: usize, k: i32) -> M16 {
-            if let Some(full) = ids.get(i..i + 16) {
-                // SAFETY: the 16 ids are in the slice (a plain load, as `load`'s); the token is
-                // in hand.
-                return M16(unsafe {
-                    let v = _mm512_loadu_si512(full.as_ptr().cast());
-                    _mm512_cmpeq_epi32_mask(v, _mm512_set1_epi32(k))
-                });
-            }
-            let rest = ids.get(i..).unwrap_or(&[]);
-            let valid = first(rest.len());
-            // SAFETY: the masked load reads only the lanes inside `rest`; the token is in hand.
-            M16(unsafe {
-                let v = _mm512_maskz_loadu_epi32(valid, rest.as_ptr());
-                _mm512_mask_cmpeq_epi32_mask(valid, v, _mm512_set1_epi32(k))
-            })
+            M16(ids_cmp::<_MM_CMPINT_EQ, 16>(ids, i, k))
         }
         #[inline(always)]
         fn class_valid(_: Avx512, ids: &[i32], i: usize) -> M16 {
-            if let Some(full) = ids.get(i..i + 16) {
-                // SAFETY: as `class_is`.
-                return M16(unsafe {
-                    let v = _mm512_loadu_si512(full.as_ptr().cast());
-                    _mm512_cmpgt_epi32_mask(v, _mm512_set1_epi32(-1))
-                });
-            }
-            let rest = ids.get(i..).unwrap_or(&[]);
-            let valid = first(rest.len());
-            // SAFETY: as `class_is`.
-            M16(unsafe {
-                let v = _mm512_maskz_loadu_epi32(valid, rest.as_ptr());
-                _mm512_mask_cmpgt_epi32_mask(valid, v, _mm512_set1_epi32(-1))
-            })
+            // id > -1: not less than or equal to -1.
+            M16(ids_cmp::<_MM_CMPINT_NLE, 16>(ids, i, -1))
         }
         #[inline(always)]
         fn first(_: Avx512, n: usize) -> M16 {
@@ -1715,28 +1689,36 @@ mod x86 {
         }
     }
 
-    /// Compares `ids[i..i + 8]` with `k` (`P` one of `_MM_CMPINT_*`), false past the end: the
-    /// ids read into the low 8 of 16 32-bit lanes, whose mask bits are the 8 float64 lanes'.
+    /// Compares `ids[i..i + LANES]` (`LANES` 8 or 16) with `k` (`P` one of `_MM_CMPINT_*`),
+    /// false past the end of `ids` and from lane `LANES` on: the ids read into 32-bit lanes, one
+    /// mask bit each (for 8 float64 lanes, the low 8 bits are the whole mask). A plain load where
+    /// all `LANES` ids are in the slice (a masked one costs more on some cores), a masked one
+    /// for a tail. Called only with an `Avx512` token in hand.
     #[inline(always)]
-    fn ids8_cmp<const P: i32>(ids: &[i32], i: usize, k: i32) -> __mmask8 {
-        if let Some(full) = ids.get(i..i + 8) {
-            // SAFETY: the 8 ids are in the slice (a plain load, as `load`'s); called only with
-            // an `Avx512` token in hand.
-            return unsafe {
-                let v = _mm512_castsi256_si512(_mm256_loadu_si256(full.as_ptr().cast()));
-                _mm512_mask_cmp_epi32_mask::<P>(0xff, v, _mm512_set1_epi32(k)) as __mmask8
-            };
-        }
+    fn ids_cmp<const P: i32, const LANES: usize>(ids: &[i32], i: usize, k: i32) -> __mmask16 {
+        const { assert!(LANES == 8 || LANES == 16) };
         let rest = ids.get(i..).unwrap_or(&[]);
-        let valid = first(rest.len().min(8));
-        // SAFETY: the masked load reads only the lanes inside `rest` (at most 8); called only
-        // with an `Avx512` token in hand.
-        let m = unsafe {
-            let v = _mm512_maskz_loadu_epi32(valid, rest.as_ptr());
-            _mm512_mask_cmp_epi32_mask::<P>(valid, v, _mm512_set1_epi32(k))
-        };
-        // Lanes 8..16 are masked off (0): the low 8 bits are the whole mask.
-        m as __mmask8
+        // SAFETY: each load reads only ids inside `rest` (`full` is `LANES` of them; the masked
+        // load reads only the lanes of `valid`, all inside `rest`, and the others read as 0);
+        // the token is in hand.
+        unsafe {
+            let key = _mm512_set1_epi32(k);
+            match rest.get(..LANES) {
+                // All 16 lanes: the compare needs no mask either.
+                Some(full) if LANES == 16 => {
+                    _mm512_cmp_epi32_mask::<P>(_mm512_loadu_si512(full.as_ptr().cast()), key)
+                }
+                Some(full) => {
+                    let v = _mm512_castsi256_si512(_mm256_loadu_si256(full.as_ptr().cast()));
+                    _mm512_mask_cmp_epi32_mask::<P>(0xff, v, key)
+                }
+                None => {
+                    let valid = first(rest.len().min(LANES));
+                    let v = _mm512_maskz_loadu_epi32(valid, rest.as_ptr());
+                    _mm512_mask_cmp_epi32_mask::<P>(valid, v, key)
+                }
+            }
+        }
     }
 
     impl Vector<f64, Avx512> for F64x8 {
@@ -1825,12 +1807,12 @@ mod x86 {
         }
         #[inline(always)]
         fn class_is(_: Avx512, ids: &[i32], i: usize, k: i32) -> M64x8 {
-            M64x8(ids8_cmp::<_MM_CMPINT_EQ>(ids, i, k))
+            M64x8(ids_cmp::<_MM_CMPINT_EQ, 8>(ids, i, k) as __mmask8)
         }
         #[inline(always)]
         fn class_valid(_: Avx512, ids: &[i32], i: usize) -> M64x8 {
             // id > -1: not less than or equal to -1.
-            M64x8(ids8_cmp::<_MM_CMPINT_NLE>(ids, i, -1))
+            M64x8(ids_cmp::<_MM_CMPINT_NLE, 8>(ids, i, -1) as __mmask8)
         }
         #[inline(always)]
         fn first(_: Avx512, n: usize) -> M64x8 {
