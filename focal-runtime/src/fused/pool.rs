@@ -53,6 +53,12 @@ struct Job<'a> {
     panicked: AtomicBool,
 }
 
+// `member` shares one `Job` among libtorch's threads through a pointer: it must be `Sync`.
+const _: fn() = || {
+    fn shared_across_threads<T: Sync>() {}
+    shared_across_threads::<Job<'static>>();
+};
+
 impl Job<'_> {
     /// Runs parts until none is left.
     fn participate(&self) {
