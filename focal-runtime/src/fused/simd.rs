@@ -96,6 +96,9 @@ pub(crate) trait Vector<R, L>:
     fn class_valid(level: L, ids: &[i32], i: usize) -> Self::Mask;
     /// The first `n` lanes (all of them from `LANES` on).
     fn first(level: L, n: usize) -> Self::Mask;
+    /// The sum of the lanes, in float64 (each lane converted exactly, the sums in an order of
+    /// the level's own: a vector's halves added lane by lane, down to one).
+    fn lane_sum(self) -> f64;
 }
 
 /// Which level a run uses (the driver's choice; tests force lower ones).
@@ -270,6 +273,10 @@ impl<R: Real, L: Level> Vector<R, L> for R {
     #[inline(always)]
     fn first(_: L, n: usize) -> bool {
         n > 0
+    }
+    #[inline(always)]
+    fn lane_sum(self) -> f64 {
+        self.to_f64()
     }
 }
 
@@ -781,6 +788,10 @@ impl<R, L: Copy, V: Vector<R, L>> Vector<R, L> for Pair<V> {
             V::first(level, n.saturating_sub(V::LANES)),
         )
     }
+    #[inline(always)]
+    fn lane_sum(self) -> f64 {
+        self.0.lane_sum() + self.1.lane_sum()
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -792,6 +803,16 @@ mod x86 {
     //! or a masked load/store).
 
     use std::arch::x86_64::*;
+
+    /// The sum of 4 float64 lanes: the halves added, then the two lanes left.
+    ///
+    /// # Safety
+    /// The CPU has AVX (any caller holds an AVX2 token).
+    #[inline(always)]
+    unsafe fn sum_f64x4(v: __m256d) -> f64 {
+        let two = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+        _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)))
+    }
     use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 
     use super::{
@@ -1207,6 +1228,15 @@ mod x86 {
                 ))
             })
         }
+        #[inline(always)]
+        fn lane_sum(self) -> f64 {
+            // SAFETY: see the module comment.
+            unsafe {
+                let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(self.0));
+                let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self.0));
+                sum_f64x4(_mm256_add_pd(lo, hi))
+            }
+        }
     }
 
     /// The id a lane past the end of the class ids reads: no class (`class_is` with any `k >= -1`
@@ -1399,6 +1429,16 @@ mod x86 {
         #[inline(always)]
         fn first(_: Avx512, n: usize) -> M16 {
             M16(first(n))
+        }
+        #[inline(always)]
+        fn lane_sum(self) -> f64 {
+            // SAFETY: see the module comment.
+            unsafe {
+                let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(self.0));
+                let hi = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0));
+                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(hi));
+                _mm512_reduce_add_pd(_mm512_add_pd(lo, hi))
+            }
         }
     }
 
@@ -1598,6 +1638,11 @@ mod x86 {
                     _mm256_setr_epi64x(0, 1, 2, 3),
                 ))
             })
+        }
+        #[inline(always)]
+        fn lane_sum(self) -> f64 {
+            // SAFETY: see the module comment.
+            unsafe { sum_f64x4(self.0) }
         }
     }
 
@@ -1817,6 +1862,11 @@ mod x86 {
         #[inline(always)]
         fn first(_: Avx512, n: usize) -> M64x8 {
             M64x8(first8(n))
+        }
+        #[inline(always)]
+        fn lane_sum(self) -> f64 {
+            // SAFETY: see the module comment.
+            unsafe { _mm512_reduce_add_pd(self.0) }
         }
     }
 }
@@ -2213,6 +2263,54 @@ mod tests {
     fn lane_operations_match_one_lane() {
         lane_operations(|v| v as f32, |v: f32| v.to_bits() as u64);
         lane_operations(|v| v, f64::to_bits);
+    }
+
+    /// Each vector's `lane_sum` over `self.0`, a vector at a time (the last one partial).
+    struct LaneSums<F>(Vec<F>);
+    impl<F: LaneFloat> WithLevel for LaneSums<F> {
+        type Output = Vec<(usize, f64)>;
+        #[inline(always)]
+        fn run<L: Level>(self, level: L) -> Self::Output {
+            let lanes = <F::V<L> as Vector<F, L>>::LANES;
+            (0..self.0.len())
+                .step_by(lanes)
+                .map(|i| (i, <F::V<L>>::load(level, &self.0, i).lane_sum()))
+                .collect()
+        }
+    }
+
+    /// `lane_sum` at every level against the exact sum: values whose float64 sum has no
+    /// rounding (quarters up to 2^20, float32's 24 bits each), so any order gives it.
+    fn lane_sums<F: LaneFloat>(of: impl Fn(f64) -> F) {
+        for n in [1usize, 5, 8, 13, 16, 31, 32, 45, 64] {
+            let exact: Vec<f64> = (0..n)
+                .map(|j| (j as f64 * 37.25 - 600.5) * if j % 5 == 2 { 1024.0 } else { 1.0 })
+                .collect();
+            let xs: Vec<F> = exact.iter().map(|&v| of(v)).collect();
+            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+                // (A level this CPU lacks falls back to the detected one in both dispatches.)
+                let lanes = dispatch(level, LaneCount::<F>(std::marker::PhantomData));
+                for (i, sum) in dispatch(level, LaneSums(xs.clone())) {
+                    let want: f64 = exact[i..(i + lanes).min(n)].iter().sum();
+                    assert_eq!(sum, want, "{level:?}, {n} values, the vector at {i}");
+                }
+            }
+        }
+    }
+
+    /// The lane count of `F`'s vectors at a level.
+    struct LaneCount<F>(std::marker::PhantomData<F>);
+    impl<F: LaneFloat> WithLevel for LaneCount<F> {
+        type Output = usize;
+        fn run<L: Level>(self, _: L) -> usize {
+            <F::V<L> as Vector<F, L>>::LANES
+        }
+    }
+
+    #[test]
+    fn lane_sums_are_exact_at_every_level() {
+        lane_sums(|v| v as f32);
+        lane_sums(|v| v);
     }
 
     #[test]
