@@ -34,7 +34,9 @@ const MAX_PART_ELEMENTS: usize = 1 << 17;
 pub(crate) enum TargetKind {
     /// Class indices `(N, *)` or `(N, 1, *)` for `(N, C, *)` logits, of an integer dtype.
     Classes,
-    /// Floats in `[0, 1]` of the input's shape (any real dtype: converted to the input's).
+    /// Floats in `[0, 1]` of the input's shape (any real dtype: converted to the input's). The
+    /// kernel checks their range as it reads them (where its loads already have them) and
+    /// reports one outside it in [`Partial::bad_target`].
     Dense,
 }
 
@@ -104,7 +106,8 @@ pub(crate) trait Kernel<R: Real>: Sync {
     type Scratch;
     /// A thread's scratch.
     fn scratch(&self) -> Self::Scratch;
-    /// One block: adds its loss (and weights) to `acc`; where `out` is given, writes its rows of
+    /// One block: adds its loss (and weights) to `acc` (and, for dense targets, whether one is
+    /// outside `[0, 1]` or NaN: [`TargetKind::Dense`]); where `out` is given, writes its rows of
     /// the output buffer; where `losses` is given (`Reduction::None`, only for a loss with
     /// [`FusedLoss::UNREDUCED`]), writes the loss of each of the block's `len` positions (class
     /// targets) or elements (dense targets) into it, 0 where ignored. Must be `#[inline(always)]`
@@ -675,12 +678,9 @@ impl<R: Real, K: Kernel<R>> WithLevel for Part<'_, '_, R, K> {
                     (&ids[..], &[])
                 }
                 TargetView::Dense(t) => {
+                    // (Their values' range: the kernel's check.)
                     let t = t.get(s0..s0 + len).unwrap_or(&[]);
-                    let mut bad = t.len() != len;
-                    for &v in t {
-                        bad |= !((v >= R::ZERO) & (v <= R::ONE));
-                    }
-                    acc.bad_target |= bad;
+                    acc.bad_target |= t.len() != len;
                     (&[], t)
                 }
             };
