@@ -7,8 +7,8 @@
 //!
 //! The kernel checks the targets' range itself, on the vectors it loads (the driver's separate
 //! pass over them had cost a tenth of the call). A whole block at `gamma = 2` first runs as if
-//! every target were 0 or 1 and no logit infinite (hard labels, the common case: no clamp, no
-//! division, no per-vector branch), checking both as it goes; where either did not hold, the block
+//! every target were 0 or 1 and no logit infinite (hard labels, the common case: no clamp, none
+//! of the soft targets' division, no per-vector branch), checking both as it goes; where either did not hold, the block
 //! runs again in general, and a thread's next block starts there (so that soft labels do not pay
 //! twice). Where they held, both give the same values bit for bit.
 
