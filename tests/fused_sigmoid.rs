@@ -147,7 +147,7 @@ fn soft_targets_among_hard_ones() {
         }
         // Every target soft but one block's.
         let soft = common::seeded_rand(&[LEN], 9).to_kind(kind);
-        let _ = soft.narrow(0, 256, 64).copy_(&t.narrow(0, 256, 64));
+        soft.narrow(0, 256, 64).copy_(&t.narrow(0, 256, 64));
         for (label, loss) in losses() {
             assert_agree(
                 &loss,

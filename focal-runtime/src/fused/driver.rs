@@ -710,8 +710,34 @@ impl<R: Real, K: Kernel<R>> WithLevel for Part<'_, '_, R, K> {
     }
 }
 
+/// How many blocks ahead [`class_ids`] fetches the targets (2, 4 and 8 measured the same).
+const TARGETS_AHEAD: usize = 4;
+
+/// Asks the CPU to bring `y[at..at + len]` into its caches (a hint: where the range is past the
+/// end of `y` nothing is read, and no fault can occur).
+#[inline(always)]
+fn prefetch<T>(y: &[T], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = y.as_ptr().wrapping_add(at).cast::<i8>();
+        for line in (0..len * std::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: a prefetch reads nothing the program sees and does not fault, whatever
+            // the address (SSE, which every x86-64 CPU has).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (y, at, len);
+}
+
 /// Class ids of `len` positions from `at` as `i32` into `ids` (`-1` where `ignore`d); whether
 /// one is outside `[0, classes)`.
+///
+/// Also asks the CPU to fetch the targets [`TARGETS_AHEAD`] blocks on, which a part's later
+/// blocks read (its blocks' targets are consecutive): the conversion is a short loop at each
+/// block's start that would otherwise wait for memory (`SoftmaxFocalLoss` at seg128, two
+/// threads: 10% faster, `FocalLoss` 5%).
 #[inline(always)]
 pub(crate) fn class_ids<T: ClassIndex>(
     y: &[T],
@@ -721,6 +747,7 @@ pub(crate) fn class_ids<T: ClassIndex>(
     ignore: Option<i64>,
     ids: &mut [i32; BLOCK],
 ) -> bool {
+    prefetch(y, at + TARGETS_AHEAD * BLOCK, BLOCK);
     let Some(targets) = y.get(at..at + len) else {
         return true;
     };
