@@ -1410,7 +1410,13 @@ fn stored_softmax_grad<R: Real, L: Level>(
     let full = b.len == BLOCK && rows.len() == BLOCK;
     with_class_count!(L::VECTOR && R::FIXED_CLASSES && full, b.classes, |C| {
         if let Some(mut out) = rows.all::<C>() {
-            let ab: [DiceCoefs<R::V<L>>; C] = std::array::from_fn(|k| coefs.dice(level, b, k));
+            // A loop, not `std::array::from_fn`: that one was not inlined, so its closure's
+            // intrinsics ran out of line, without the level's target features (6% of a
+            // `DiceLoss` call).
+            let mut ab: [DiceCoefs<R::V<L>>; C] = [(zero, zero, zero); C];
+            for (k, ab) in ab.iter_mut().enumerate() {
+                *ab = coefs.dice(level, b, k);
+            }
             let (p, g) = (&mut [zero; C], &mut [zero; C]);
             return stored_softmax_grad_over(level, kernel, b, BLOCK, &ab, p, g, &mut out);
         }
@@ -1500,7 +1506,11 @@ impl<V: Copy> ClassLanes<V> {
     #[inline(always)]
     fn fill(&mut self, classes: usize, coefs: impl Fn(usize) -> DiceCoefs<V>) {
         self.coefs.clear();
-        self.coefs.extend((0..classes).map(coefs));
+        // A loop, not `extend` over a `map`: `coefs` inlined here, with the caller's target
+        // features (as `stored_softmax_grad`'s array).
+        for k in 0..classes {
+            self.coefs.push(coefs(k));
+        }
     }
 }
 
