@@ -173,7 +173,9 @@ def main():
     if targets:
         out.append("\n**Targets**" + (" (the last two columns: the same figure with the arithmetic "
                    "floor's time, `benches/compute_floor`'s loop on every core in the same rounds, in "
-                   "place of ours; where the floor misses a goal, no kernel on this CPU meets it)"
+                   "place of ours: what a minimal loop of the loss's general arithmetic reaches here, "
+                   "an estimate of the CPU's limit, not a bound: a kernel that knows more, such as "
+                   "hard labels, can beat it)"
                    if has_floor else "") + "\n")
         if has_floor:
             out.append("| target | measured | goal | met | at the floor | floor meets it |")
