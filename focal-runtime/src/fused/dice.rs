@@ -1412,7 +1412,7 @@ fn stored_softmax_grad<R: Real, L: Level>(
         if let Some(mut out) = rows.all::<C>() {
             // A loop, not `std::array::from_fn`: that one was not inlined, so its closure's
             // intrinsics ran out of line, without the level's target features (6% of a
-            // `DiceLoss` call).
+            // `DiceLoss` call's samples in a profile).
             let mut ab: [DiceCoefs<R::V<L>>; C] = [(zero, zero, zero); C];
             for (k, ab) in ab.iter_mut().enumerate() {
                 *ab = coefs.dice(level, b, k);

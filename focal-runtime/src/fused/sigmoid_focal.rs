@@ -93,8 +93,9 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
             if let (Some(x), Some(t), true, true) = whole {
                 let mut out = out.and_then(|o| o.get_mut(..BLOCK));
                 let mut each = each.and_then(|e| e.get_mut(..BLOCK));
-                // Hard labels first (at every level, so that each gives the one-lane values),
-                // which stand where they held; else the block again, in general.
+                // At `gamma = 2`, hard labels first (at every level, so that each gives the
+                // one-lane values), which stand where they held; else the block again, in
+                // general.
                 if !*soft_before && matches!(self.power, Power::Two) {
                     let (losses, held) =
                         self.hard_block(level, x, t, out.as_deref_mut(), each.as_deref_mut());
@@ -103,15 +104,13 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
                         return;
                     }
                 }
-                // (The scalar level keeps one general path: compile time.)
-                if L::VECTOR {
-                    let all = self.elements(level, BLOCK, x, t, out, each);
-                    partial.sum += lane_total::<R, L>(all.losses);
-                    partial.bad_target |= !all.valid;
-                    *soft_before = !all.hard;
-                    return;
-                }
-                let all = self.elements(level, b.len, x_all, t_all, out, each);
+                // The general elements, the length a constant at a vector level (the scalar
+                // level keeps one general path: compile time).
+                let all = if L::VECTOR {
+                    self.elements(level, BLOCK, x, t, out, each)
+                } else {
+                    self.elements(level, b.len, x_all, t_all, out, each)
+                };
                 partial.sum += lane_total::<R, L>(all.losses);
                 partial.bad_target |= !all.valid;
                 *soft_before = !all.hard;

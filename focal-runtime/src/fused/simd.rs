@@ -803,6 +803,12 @@ mod x86 {
     //! or a masked load/store).
 
     use std::arch::x86_64::*;
+    use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
+
+    use super::{
+        exp_lanes, exp_nonpositive_lanes, ln_lanes, ln_normal_lanes, Avx2, Avx512, Bits, LaneFloat,
+        Level, Mask, Pair, Vector,
+    };
 
     /// The sum of 4 float64 lanes: the halves added, then the two lanes left.
     ///
@@ -813,12 +819,6 @@ mod x86 {
         let two = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
         _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)))
     }
-    use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
-
-    use super::{
-        exp_lanes, exp_nonpositive_lanes, ln_lanes, ln_normal_lanes, Avx2, Avx512, Bits, LaneFloat,
-        Level, Mask, Pair, Vector,
-    };
 
     impl Bits<f32, Avx2> for F32x8 {
         #[inline(always)]

@@ -452,9 +452,9 @@ impl<R: Real> SoftmaxKernel<R> {
     }
 }
 
-/// The sum of a vector's lanes, in float64 (`Vector::lane_sum`: converted as a vector and added
-/// lane by lane down to one, where the lanes stored and added one by one had cost a block of 64
-/// positions as many scalar conversions and additions: one thread at AVX-512, see the README).
+/// The sum of a vector's lanes, in float64 (`Vector::lane_sum`: converted and added as vectors;
+/// storing the lanes and adding them one by one had cost each block 32 scalar conversions and
+/// additions at AVX-512).
 #[inline(always)]
 pub(crate) fn lane_total<R: Real, L: Level>(v: R::V<L>) -> f64 {
     v.lane_sum()
