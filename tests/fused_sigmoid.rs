@@ -6,7 +6,7 @@
 //! `-0.0` targets; against the composed path (1e-10 in float64, 1e-5 in float32); the shortcut
 //! against the general elements (the same losses bit for bit, the gradient to rounding) and the
 //! float32 gradient against the float64 truth; every SIMD level against the one-lane path (which
-//! takes the shortcut too) bit for bit.
+//! takes the shortcut too) bit for bit; and the loss alone, without a gradient.
 
 mod common;
 
@@ -268,6 +268,35 @@ fn every_level_gives_the_one_lane_gradient_bit_for_bit() {
                 assert!(
                     same,
                     "{kind:?} {name} at {level:?}: not the one-lane gradient"
+                );
+            }
+        }
+    }
+}
+
+/// Without a gradient (`no_grad`) the kernel computes the loss alone, through the same shortcut
+/// and fallbacks: the composed path's value, on hard labels, a soft target among them and
+/// infinite logits.
+#[test]
+fn forward_without_grad_matches_composed() {
+    for kind in [Kind::Double, Kind::Float] {
+        let (x, t) = inputs(kind, 6);
+        let x_inf = with(&x, &[3, 300], &[f64::INFINITY, f64::NEG_INFINITY]);
+        let t_soft = with(&t, &[70], &[0.25]);
+        for (name, x, t) in [
+            ("hard", &x, &t),
+            ("infinite", &x_inf, &t),
+            ("soft", &x, &t_soft),
+        ] {
+            for (label, loss) in losses() {
+                let before = focal::__private::fused_kernel_runs();
+                let fused_value = tch::no_grad(|| loss.forward(x, t));
+                assert_eq!(focal::__private::fused_kernel_runs(), before + 1);
+                let composed = fused::composed_only(|| tch::no_grad(|| loss.forward(x, t)));
+                let e = common::rel_error(&fused_value, &composed);
+                assert!(
+                    e <= common::dtype::tolerance(kind),
+                    "{kind:?} {name}, {label}: {e:e}"
                 );
             }
         }
