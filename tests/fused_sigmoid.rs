@@ -33,6 +33,28 @@ fn with(t: &Tensor, at: &[i64], values: &[f64]) -> Tensor {
     t
 }
 
+/// Logits and targets of seed `seed` three ways: hard labels, with an infinite logit of each sign
+/// in two whole blocks, and with one soft target in a whole block.
+fn hard_infinite_soft(kind: Kind, seed: u64) -> [(&'static str, Tensor, Tensor); 3] {
+    let (x, t) = inputs(kind, seed);
+    let x_inf = with(&x, &[10, 400], &[f64::INFINITY, f64::NEG_INFINITY]);
+    let t_soft = with(&t, &[150], &[0.7]);
+    [
+        ("hard", x.shallow_clone(), t.shallow_clone()),
+        ("infinite", x_inf, t.shallow_clone()),
+        ("soft", x, t_soft),
+    ]
+}
+
+/// The integer kind of a float kind's width, to compare values bit for bit.
+fn bits(kind: Kind) -> Kind {
+    if kind == Kind::Double {
+        Kind::Int64
+    } else {
+        Kind::Int
+    }
+}
+
 /// The loss value and the input gradient (`Reduction::None`: the losses' sum differentiated),
 /// with the kernel (asserting that it ran) or composed.
 fn run(loss: &SigmoidFocalLoss, x: &Tensor, t: &Tensor, kernel: bool) -> (Tensor, Tensor) {
@@ -207,15 +229,10 @@ fn the_shortcut_matches_the_general_elements_and_the_truth() {
                     .collect::<Vec<i64>>(),
             );
             let pick = |v: &Tensor| v.index_select(0, &others);
-            let bits = if kind == Kind::Double {
-                Kind::Int64
-            } else {
-                Kind::Int
-            };
             assert!(
                 pick(&losses)
-                    .view_dtype(bits)
-                    .equal(&pick(&hard_losses).view_dtype(bits)),
+                    .view_dtype(bits(kind))
+                    .equal(&pick(&hard_losses).view_dtype(bits(kind))),
                 "{kind:?} block {block}: the losses differ from the general elements'"
             );
             let e = common::rel_error(&pick(&grad), &pick(&hard_grad));
@@ -244,14 +261,7 @@ fn the_shortcut_matches_the_general_elements_and_the_truth() {
 #[test]
 fn every_level_gives_the_one_lane_gradient_bit_for_bit() {
     for kind in [Kind::Double, Kind::Float] {
-        let (x, t) = inputs(kind, 4);
-        let x_inf = with(&x, &[10, 400], &[f64::INFINITY, f64::NEG_INFINITY]);
-        let t_soft = with(&t, &[150], &[0.7]);
-        for (name, x, t) in [
-            ("hard", &x, &t),
-            ("infinite", &x_inf, &t),
-            ("soft", &x, &t_soft),
-        ] {
+        for (name, x, t) in &hard_infinite_soft(kind, 4) {
             let loss = SigmoidFocalLoss::default();
             let (_, one) = fused::with_simd_level(SimdLevel::Scalar, || run(&loss, x, t, true));
             for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
@@ -259,12 +269,7 @@ fn every_level_gives_the_one_lane_gradient_bit_for_bit() {
                     continue;
                 }
                 let (_, g) = fused::with_simd_level(level, || run(&loss, x, t, true));
-                let bits = if kind == Kind::Double {
-                    Kind::Int64
-                } else {
-                    Kind::Int
-                };
-                let same = g.view_dtype(bits).equal(&one.view_dtype(bits));
+                let same = g.view_dtype(bits(kind)).equal(&one.view_dtype(bits(kind)));
                 assert!(
                     same,
                     "{kind:?} {name} at {level:?}: not the one-lane gradient"
@@ -280,14 +285,7 @@ fn every_level_gives_the_one_lane_gradient_bit_for_bit() {
 #[test]
 fn forward_without_grad_matches_composed() {
     for kind in [Kind::Double, Kind::Float] {
-        let (x, t) = inputs(kind, 6);
-        let x_inf = with(&x, &[3, 300], &[f64::INFINITY, f64::NEG_INFINITY]);
-        let t_soft = with(&t, &[70], &[0.25]);
-        for (name, x, t) in [
-            ("hard", &x, &t),
-            ("infinite", &x_inf, &t),
-            ("soft", &x, &t_soft),
-        ] {
+        for (name, x, t) in &hard_infinite_soft(kind, 6) {
             for (label, loss) in losses() {
                 let before = focal::__private::fused_kernel_runs();
                 let fused_value = tch::no_grad(|| loss.forward(x, t));
