@@ -1,7 +1,10 @@
 //! The segmentation demo (examples/segmentation), driven in-process on tiny volumes: the loss
 //! falls, the outputs are written and well formed, runs are deterministic, and argument errors
 //! are clear and give a non-zero exit code. The runs use the test device (`FOCAL_TEST_DEVICE`),
-//! except the determinism check, which is about the CPU.
+//! except the determinism check, which is about the CPU. The tests that draw from libtorch's
+//! global generator (the volumes' noise, the network's initial weights) hold [`GLOBAL_GENERATOR`]:
+//! it is one per process, and a test reseeding it while another draws made the determinism check
+//! fail in CI (stop 26).
 
 mod common;
 
@@ -19,10 +22,22 @@ mod model;
 mod report;
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
 use clap::Parser;
 use cli::{Args, Config};
 use losses::LossKind;
+
+/// Serialises the tests that seed and draw from libtorch's global generator.
+static GLOBAL_GENERATOR: Mutex<()> = Mutex::new(());
+
+/// Holds the global generator for the rest of a test (a test that failed holding it does not
+/// fail the others).
+fn hold_global_generator() -> MutexGuard<'static, ()> {
+    GLOBAL_GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("focal-seg-test-{}-{name}", std::process::id()));
@@ -49,6 +64,7 @@ fn mean(v: &[f64]) -> f64 {
 
 #[test]
 fn a_short_run_learns_and_writes_its_report() {
+    let _generator = hold_global_generator();
     let out = out_dir("run");
     let summary = app::run(&tiny(
         vec![LossKind::Focal, LossKind::CrossEntropy],
@@ -110,6 +126,7 @@ fn a_short_run_learns_and_writes_its_report() {
 
 #[test]
 fn the_rare_class_is_rare_and_runs_are_deterministic_on_cpu() {
+    let _generator = hold_global_generator();
     let batch = data::make_batch(4, 32, 0, tch::Device::Cpu);
     let fractions = data::class_fractions(&batch.labels);
     assert!(fractions[2] > 0.0 && fractions[2] < 0.01, "{fractions:?}");
