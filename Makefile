@@ -23,10 +23,13 @@ test:
 	$(RUN) cargo test --workspace --all-targets
 	$(RUN) cargo test --workspace --doc
 
+# Formatting, clippy, the docs without warnings, and no SIMD intrinsic run out of line in the
+# release build of the kernels (scripts/check-inlined-intrinsics.sh).
 lint:
 	cargo fmt --all -- --check
 	$(RUN) cargo clippy --workspace --all-targets -- -D warnings
 	$(RUN) env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+	$(RUN) scripts/check-inlined-intrinsics.sh
 
 fixtures:
 	$(RUN) sh -c 'PYTHONPATH="$$LIBTORCH/.." python3 scripts/make_fixtures.py'
