@@ -23,8 +23,8 @@ test:
 	$(RUN) cargo test --workspace --all-targets
 	$(RUN) cargo test --workspace --doc
 
-# Formatting, clippy, the docs without warnings, and no SIMD intrinsic run out of line in the
-# release build of the kernels (scripts/check-inlined-intrinsics.sh).
+# Formatting, clippy, the docs without warnings, and no SIMD intrinsic or FMA run as a call in
+# the release build of the kernels (scripts/check-inlined-intrinsics.sh).
 lint:
 	cargo fmt --all -- --check
 	$(RUN) cargo clippy --workspace --all-targets -- -D warnings

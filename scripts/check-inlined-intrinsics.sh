@@ -1,6 +1,7 @@
 #!/bin/sh
 # Checks that the fused kernels run no SIMD intrinsic out of line: builds focal-runtime in release
-# and fails if its object code calls a function of `core::arch` (for example `_mm512_set1_ps`).
+# and fails if its object code calls a function of `core::arch` (for example `_mm512_set1_ps`),
+# or if a kernel compiled with FMA calls `fma`/`fmaf` for a `mul_add`.
 #
 # Such a call appears when a kernel passes a closure to a std helper that is not inlined
 # (`std::array::from_fn`, `Iterator::map` under `extend`): the closure is compiled without the
@@ -34,7 +35,10 @@ if [ -z "$rlib" ]; then
 fi
 
 # In an unlinked object a call's target is a relocation naming the callee.
-calls=$(objdump -dr "$rlib" | grep -E 'R_X86_64_[A-Z0-9_]+[[:space:]].*core_arch' || true)
+listing=$(mktemp)
+trap 'rm -f "$listing"' EXIT
+objdump -dr "$rlib" >"$listing"
+calls=$(grep -E 'R_X86_64_[A-Z0-9_]+[[:space:]].*core_arch' "$listing" || true)
 if [ -n "$calls" ]; then
     count=$(printf '%s\n' "$calls" | wc -l)
     echo "check-inlined-intrinsics: $count calls into core::arch in $rlib, the first:" >&2
@@ -42,4 +46,22 @@ if [ -n "$calls" ]; then
     echo "A closure passed to a std helper (from_fn, map) inside a kernel is the usual cause." >&2
     exit 1
 fi
-echo "check-inlined-intrinsics: no call into core::arch in $(basename "$rlib")"
+# The same for `mul_add` in the functions compiled with FMA (`dispatch`'s `avx512`, `avx2` and
+# `scalar_fma`): there it is one instruction, never a call to `fma`/`fmaf` (which the plain
+# one-lane path, for CPUs without FMA, does make).
+fma_calls=$(awk '
+    /^[0-9a-f]+ <.*>:$/ { in_fma = ($2 ~ /dispatch(6avx512|4avx2|10scalar_fma)17h/) }
+    in_fma && /R_X86_64_/ && $NF ~ /^fmaf?(-0x4)?$/ { print }
+' "$listing")
+if [ -n "$fma_calls" ]; then
+    count=$(printf '%s\n' "$fma_calls" | wc -l)
+    echo "check-inlined-intrinsics: $count calls to fma/fmaf in the FMA-compiled kernels of $rlib" >&2
+    exit 1
+fi
+scalar=$(grep -cE '^[0-9a-f]+ <.*dispatch10scalar_fma17h' "$listing" || true)
+vector=$(grep -cE '^[0-9a-f]+ <.*dispatch(6avx512|4avx2)17h' "$listing" || true)
+if [ "$scalar" -eq 0 ] || [ "$vector" -eq 0 ]; then
+    echo "check-inlined-intrinsics: no dispatch functions found in $rlib (renamed?)" >&2
+    exit 1
+fi
+echo "check-inlined-intrinsics: no call into core::arch in $(basename "$rlib"), none to fma/fmaf in its $vector vector and $scalar one-lane FMA kernels"
