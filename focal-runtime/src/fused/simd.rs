@@ -180,9 +180,9 @@ pub(crate) fn dispatch<J: WithLevel>(level: SimdLevel, job: J) -> J::Output {
         // One lane with the FMA instruction where the CPU has it (forced down, or without
         // AVX2): `mul_add` is then one instruction. Compiled without it, each is a call to
         // `compiler_builtins`' `fmaf`/`fma` (which picks the instruction or a software
-        // fallback per call), which made the one-lane kernels 2-3x slower and slower than the
-        // composed path. Without FMA they still make those calls (the same values: a fused
-        // multiply-add is exactly rounded either way).
+        // fallback per call): the one-lane kernels took 2-3x as long, longer than the composed
+        // path. Without FMA they still make those calls (the same values: a fused multiply-add
+        // is exactly rounded either way).
         #[target_feature(enable = "fma")]
         fn scalar_fma<J: WithLevel>(job: J) -> J::Output {
             job.run(Scalar)
