@@ -536,6 +536,17 @@ impl Peer {
 /// the machine falls on all of them alike rather than on whichever case it met.
 fn timings(cases: &[&str], inp: &Inputs, reps: usize) -> Vec<(f64, f64)> {
     timings_with(cases, inp, reps, None)
+        .into_iter()
+        .map(|t| (t.median, t.min))
+        .collect()
+}
+
+/// One case's timed runs, in milliseconds.
+struct Timing {
+    median: f64,
+    min: f64,
+    /// Each round's run, in the rounds' order (the report pairs them with the peer's rounds).
+    rounds: Vec<f64>,
 }
 
 /// [`timings`], with a peer (and the name of the shape for it) taking its turn after each of our
@@ -546,7 +557,7 @@ fn timings_with(
     inp: &Inputs,
     reps: usize,
     mut peer: Option<(&mut Peer, &str)>,
-) -> Vec<(f64, f64)> {
+) -> Vec<Timing> {
     let device = inp.logits.device();
     for case in cases {
         run_once(case, inp);
@@ -569,9 +580,14 @@ fn timings_with(
     }
     times
         .into_iter()
-        .map(|mut t| {
-            t.sort_by(f64::total_cmp);
-            (t[t.len() / 2], t[0])
+        .map(|rounds| {
+            let mut sorted = rounds.clone();
+            sorted.sort_by(f64::total_cmp);
+            Timing {
+                median: sorted[sorted.len() / 2],
+                min: sorted[0],
+                rounds,
+            }
         })
         .collect()
 }
@@ -671,7 +687,12 @@ fn main() {
             .collect();
         let mut medians = Vec::new();
         let measured = timings_with(&chosen, &inp, reps, peer.as_mut().map(|p| (p, shape)));
-        for (case, (median, min)) in chosen.iter().zip(measured) {
+        for (case, timing) in chosen.iter().zip(measured) {
+            let Timing {
+                median,
+                min,
+                rounds,
+            } = timing;
             let logits_bytes = numel * if case.ends_with(" f64") { 8 } else { 4 };
             medians.push((*case, median / logits_bytes as f64));
             // The floor loops allocate nothing (their buffer is made with the inputs).
@@ -704,6 +725,7 @@ fn main() {
                 "case": case,
                 "median_ms": median,
                 "min_ms": min,
+                "rounds_ms": rounds,
                 "peak_bytes": peak,
                 "logits_bytes": logits_bytes,
             }));

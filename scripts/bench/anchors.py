@@ -167,9 +167,10 @@ def peak_above_inputs(shape, case):
     return (status_kib("VmHWM:") - before) * 1024
 
 
-def measure(shape, case, x, t, dense, ms, fastest):
-    """The row of a measured case: its median and fastest time and its peak memory above the
-    inputs (CPU: in a fresh process)."""
+def measure(shape, case, x, t, dense, rounds):
+    """The row of a measured case: its median and fastest time, each round's time (in the
+    rounds' order) and its peak memory above the inputs (CPU: in a fresh process)."""
+    ms, fastest = sorted(rounds)[len(rounds) // 2], min(rounds)
     if DEVICE.type == "cuda":
         peak = cuda_peak_above_inputs(runner(case, x, t, dense))
     else:
@@ -187,7 +188,8 @@ def measure(shape, case, x, t, dense, ms, fastest):
     print(f"{shape:7} {case:32} {ms:9.1f} ms (fastest {fastest:7.1f})  "
           f"peak {(peak or 0) / 2**20:8.1f} MiB above inputs", file=sys.stderr)
     return {"side": "pytorch", "shape": shape, "case": case, "median_ms": ms,
-            "min_ms": fastest, "peak_bytes": peak, "logits_bytes": x.numel() * 4}
+            "min_ms": fastest, "rounds_ms": list(rounds), "peak_bytes": peak,
+            "logits_bytes": x.numel() * 4}
 
 
 def serve(only):
@@ -227,7 +229,7 @@ def serve(only):
             runs = []
             for case, ts in zip(names, times):
                 if ts:
-                    rows.append(measure(shape, case, x, t, dense, sorted(ts)[len(ts) // 2], min(ts)))
+                    rows.append(measure(shape, case, x, t, dense, ts))
             answer("ok")
         elif command == "quit":
             break
@@ -237,8 +239,8 @@ def serve(only):
 
 
 def timings(runs, reps):
-    """Median and fastest of `reps` timed runs of each function, in ms, after one warm-up each;
-    the cases take turns, as on the Rust side."""
+    """`reps` timed runs of each function, in ms and in the rounds' order, after one warm-up
+    each; the cases take turns, as on the Rust side."""
     for run in runs:
         run()
     synchronize()
@@ -249,7 +251,7 @@ def timings(runs, reps):
             run()
             synchronize()
             t.append((time.perf_counter() - start) * 1e3)
-    return [(sorted(t)[len(t) // 2], min(t)) for t in times]
+    return times
 
 
 def main():
@@ -277,8 +279,8 @@ def main():
         x, t, dense = inputs(shape)
         names = [c for c in cases(shape) if (only is None or c in only) and available(c)]
         measured = timings([runner(case, x, t, dense) for case in names], args.reps)
-        for case, (ms, fastest) in zip(names, measured):
-            rows.append(measure(shape, case, x, t, dense, ms, fastest))
+        for case, rounds in zip(names, measured):
+            rows.append(measure(shape, case, x, t, dense, rounds))
     malloc = " ".join(f"{k}={os.environ[k]}" for k in ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
                       if k in os.environ)
     doc = {"device": args.device, "malloc": malloc, "threads": torch.get_num_threads(), "reps": reps, "torch": torch.__version__,
