@@ -10,11 +10,21 @@
 # Run from the repository root (the committed fixtures and scripts are read from there).
 set -uo pipefail
 pkg="${1:-.gpu-check}"
-if [ -f "$pkg/package.tar.gz" ]; then
-  unpacked="$(mktemp -d)"
-  tar xzf "$pkg/package.tar.gz" -C "$unpacked"
-  pkg="$unpacked/package"
-fi
+# The package as pack.sh writes it (.tar.xz), or an older one (.tar.gz): unpacked by python3's
+# tarfile, which reads both without an xz program on the machine.
+for archive in "$pkg/package.tar.xz" "$pkg/package.tar.gz"; do
+  if [ -f "$archive" ]; then
+    unpacked="$(mktemp -d)"
+    python3 -c '
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as archive:
+    # The files as packed (executables stay executable); `filter` where this Python has it.
+    archive.extractall(sys.argv[2], **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+' "$archive" "$unpacked" || { echo "gpu-check: cannot unpack $archive" >&2; exit 1; }
+    pkg="$unpacked/package"
+    break
+  fi
+done
 device="${FOCAL_TEST_DEVICE:-cuda:0}"
 report="${REPORT:-gpu-report.md}"
 logs="${LOGS:-$(dirname "$report")/gpu-logs}"
