@@ -49,7 +49,6 @@ use super::driver::{
 };
 use super::math::Real;
 use super::simd::{self, Level, Vector, WithLevel};
-use super::softmax_focal::lane_total;
 use super::view::{self, Classes};
 use super::{Blocks, Power, BLOCK};
 use crate::{Activation, DiceFocalLoss, DiceLoss, Fused, LossError, Reduction};
@@ -1044,7 +1043,7 @@ impl<R: Real> Accumulator<R> {
             return;
         }
         for (j, lanes) in self.lanes.chunks_exact_mut(Self::WIDTH).enumerate() {
-            let total = lane_total::<R, L>(<R::V<L>>::load(level, lanes, 0));
+            let total = <R::V<L>>::load(level, lanes, 0).lane_sum();
             if let Some(s) = self.sums.get_mut(self.sample * classes * SUMS + j) {
                 *s += total;
             }
@@ -1101,7 +1100,7 @@ impl<R: Real> WithLevel for SumsPart<'_, '_, '_, R> {
             acc.blocks += 1;
         }
         acc.flush(level, c);
-        let check = lane_total::<R, L>(check);
+        let check = check.lane_sum();
         PartSums {
             sums: acc.sums,
             ok: !bad && check == 0.0,
@@ -1285,7 +1284,7 @@ impl<R: Real> WithLevel for GradPart<'_, '_, '_, R> {
                     sigmoid_grad(level, kernel, self.coefs, &b, &mut rows)
                 };
         }
-        !bad && lane_total::<R, L>(check) == 0.0
+        !bad && check.lane_sum() == 0.0
     }
 }
 

@@ -14,7 +14,6 @@ use super::classes::{on_class_rows, ClassRowsKernel, LaneRows, LogitRows, OutRow
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Vector};
-use super::softmax_focal::lane_total;
 use super::{Blocks, Power, BLOCK};
 use crate::losses::P_T_MIN;
 use crate::{FocalLoss, Reduction};
@@ -222,6 +221,6 @@ impl<R: Real> ClassRowsKernel<R> for SeedKernel<R> {
             }
             i += lanes;
         }
-        partial.sum += lane_total::<R, L>(losses) / c as f64;
+        partial.sum += losses.lane_sum() / c as f64;
     }
 }

@@ -15,7 +15,6 @@
 use super::driver::{BlockIn, BlockRows, FusedLoss, Kernel, MeanOver, Partial, TargetKind};
 use super::math::Real;
 use super::simd::{Level, Mask, Vector};
-use super::softmax_focal::lane_total;
 use super::{Blocks, Power, BLOCK};
 use crate::{Reduction, SigmoidFocalLoss};
 
@@ -100,7 +99,7 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
                     let (losses, held) =
                         self.hard_block(level, x, t, out.as_deref_mut(), each.as_deref_mut());
                     if held {
-                        partial.sum += lane_total::<R, L>(losses);
+                        partial.sum += losses.lane_sum();
                         return;
                     }
                 }
@@ -111,14 +110,14 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
                 } else {
                     self.elements(level, b.len, x_all, t_all, out, each)
                 };
-                partial.sum += lane_total::<R, L>(all.losses);
+                partial.sum += all.losses.lane_sum();
                 partial.bad_target |= !all.valid;
                 *soft_before = !all.hard;
                 return;
             }
         }
         let all = self.elements(level, b.len, x_all, t_all, out, each);
-        partial.sum += lane_total::<R, L>(all.losses);
+        partial.sum += all.losses.lane_sum();
         partial.bad_target |= !all.valid;
     }
 }

@@ -305,8 +305,8 @@ impl<R: Real> ClassRowsKernel<R> for SoftmaxKernel<R> {
             }
             i += lanes;
         }
-        partial.sum += lane_total::<R, L>(losses);
-        partial.weight += lane_total::<R, L>(weights);
+        partial.sum += losses.lane_sum();
+        partial.weight += weights.lane_sum();
     }
 }
 
@@ -447,15 +447,7 @@ impl<R: Real> SoftmaxKernel<R> {
             }
             i += lanes;
         }
-        partial.sum += lane_total::<R, L>(losses);
-        partial.weight += lane_total::<R, L>(weights);
+        partial.sum += losses.lane_sum();
+        partial.weight += weights.lane_sum();
     }
-}
-
-/// The sum of a vector's lanes, in float64 (`Vector::lane_sum`: converted and added as vectors;
-/// storing the lanes and adding them one by one had cost each block 32 scalar conversions and
-/// additions at AVX-512).
-#[inline(always)]
-pub(crate) fn lane_total<R: Real, L: Level>(v: R::V<L>) -> f64 {
-    v.lane_sum()
 }
