@@ -142,35 +142,28 @@ def main():
                    f / copy if f else None,
                    per_round(("seg128", "focal", loss), ("seg128", copy_side, "copy")))
 
-    def faster(shape, loss, anchor):
-        """The anchor's time over ours, round by round."""
-        return per_round((shape, "pytorch", anchor), (shape, "focal", loss))
+    def faster_than(name, shape, loss, anchor, goal):
+        """The target that `loss` is `goal` times faster than `anchor` on `shape`: the medians'
+        ratio, the floor's, and the ratio round by round."""
+        target(name, speedup(shape, loss, anchor), goal, "higher",
+               floor_speedup(shape, loss, anchor),
+               per_round((shape, "pytorch", anchor), (shape, "focal", loss)))
 
     for loss in ["FocalLoss", "SoftmaxFocalLoss"]:
-        target(f"{loss} vs F.cross_entropy, seg128 (x faster)",
-               speedup("seg128", loss, "cross_entropy"), 2.5, "higher",
-               floor_speedup("seg128", loss, "cross_entropy"),
-               faster("seg128", loss, "cross_entropy"))
-    target("FocalLoss vs the seed's code, seg128 (x faster)",
-           speedup("seg128", "FocalLoss", "seed FocalLoss"), 25, "higher",
-           floor_speedup("seg128", "FocalLoss", "seed FocalLoss"),
-           faster("seg128", "FocalLoss", "seed FocalLoss"))
+        faster_than(f"{loss} vs F.cross_entropy, seg128 (x faster)",
+                    "seg128", loss, "cross_entropy", 2.5)
+    faster_than("FocalLoss vs the seed's code, seg128 (x faster)",
+                "seg128", "FocalLoss", "seed FocalLoss", 25)
     for anchor in ["kornia focal_loss", "MONAI FocalLoss(use_softmax)"]:
-        target(f"SoftmaxFocalLoss vs {anchor}, seg128 (x faster)",
-               speedup("seg128", "SoftmaxFocalLoss", anchor), 8, "higher",
-               floor_speedup("seg128", "SoftmaxFocalLoss", anchor),
-               faster("seg128", "SoftmaxFocalLoss", anchor))
+        faster_than(f"SoftmaxFocalLoss vs {anchor}, seg128 (x faster)",
+                    "seg128", "SoftmaxFocalLoss", anchor, 8)
     # Issue 14: the Dice losses (softmax, class indices, defaults) at least 5x MONAI's.
     for loss in ["DiceLoss", "DiceFocalLoss"]:
-        target(f"{loss} vs MONAI {loss}(softmax), seg128 (x faster)",
-               speedup("seg128", loss, f"MONAI {loss}(softmax)"), 5, "higher",
-               floor_speedup("seg128", loss, f"MONAI {loss}(softmax)"),
-               faster("seg128", loss, f"MONAI {loss}(softmax)"))
+        faster_than(f"{loss} vs MONAI {loss}(softmax), seg128 (x faster)",
+                    "seg128", loss, f"MONAI {loss}(softmax)", 5)
     for shape in ["seg128", "det"]:
-        target(f"SigmoidFocalLoss vs torchvision, {shape} (x faster)",
-               speedup(shape, "SigmoidFocalLoss", "torchvision sigmoid_focal_loss"), 10, "higher",
-               floor_speedup(shape, "SigmoidFocalLoss", "torchvision sigmoid_focal_loss"),
-               faster(shape, "SigmoidFocalLoss", "torchvision sigmoid_focal_loss"))
+        faster_than(f"SigmoidFocalLoss vs torchvision, {shape} (x faster)",
+                    shape, "SigmoidFocalLoss", "torchvision sigmoid_focal_loss", 10)
     for loss in ["FocalLoss", "SoftmaxFocalLoss", "SigmoidFocalLoss"]:
         r = get.get(("seg128", "focal", loss))
         if r and r.get("peak_bytes") is not None:
