@@ -82,14 +82,15 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
         let out = out.as_mut().map(|o| o.row(0));
         // A whole block runs with its length a constant: the loads' and stores' bounds checks
         // and the tail mask fold away.
-        if b.len == BLOCK {
-            let whole = (
-                x_all.get(..BLOCK),
-                t_all.get(..BLOCK),
-                out.as_deref().is_none_or(|o| o.len() >= BLOCK),
-                each.as_deref().is_none_or(|e| e.len() >= BLOCK),
-            );
-            if let (Some(x), Some(t), true, true) = whole {
+        let whole = (
+            b.len == BLOCK,
+            x_all.get(..BLOCK),
+            t_all.get(..BLOCK),
+            out.as_deref().is_none_or(|o| o.len() >= BLOCK),
+            each.as_deref().is_none_or(|e| e.len() >= BLOCK),
+        );
+        let all = match whole {
+            (true, Some(x), Some(t), true, true) => {
                 let mut out = out.and_then(|o| o.get_mut(..BLOCK));
                 let mut each = each.and_then(|e| e.get_mut(..BLOCK));
                 // At `gamma = 2`, hard labels first (at every level, so that each gives the
@@ -110,13 +111,11 @@ impl<R: Real> Kernel<R> for SigmoidKernel<R> {
                 } else {
                     self.elements(level, b.len, x_all, t_all, out, each)
                 };
-                partial.sum += all.losses.lane_sum();
-                partial.bad_target |= !all.valid;
                 *soft_before = !all.hard;
-                return;
+                all
             }
-        }
-        let all = self.elements(level, b.len, x_all, t_all, out, each);
+            _ => self.elements(level, b.len, x_all, t_all, out, each),
+        };
         partial.sum += all.losses.lane_sum();
         partial.bad_target |= !all.valid;
     }
