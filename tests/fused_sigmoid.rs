@@ -58,25 +58,14 @@ fn bits(kind: Kind) -> Kind {
 /// The loss value and the input gradient (`Reduction::None`: the losses' sum differentiated),
 /// with the kernel (asserting that it ran) or composed.
 fn run(loss: &SigmoidFocalLoss, x: &Tensor, t: &Tensor, kernel: bool) -> (Tensor, Tensor) {
-    let before = focal::__private::fused_kernel_runs();
-    let go = || {
-        let x = x.detach().set_requires_grad(true);
-        let value = loss.forward(&x, t);
-        value.sum(value.kind()).backward();
-        (value.detach(), x.grad())
-    };
-    let out = if kernel {
-        go()
-    } else {
-        fused::composed_only(go)
-    };
+    let out = common::paths::run_path(loss, x, t, kernel, common::paths::Upstream::Ones);
     assert_eq!(
-        focal::__private::fused_kernel_runs(),
-        before + u64::from(kernel),
+        out.kernel_runs,
+        u64::from(kernel),
         "the kernel ran {} times",
-        focal::__private::fused_kernel_runs() - before
+        out.kernel_runs
     );
-    out
+    (out.value, out.grad)
 }
 
 fn losses() -> Vec<(String, SigmoidFocalLoss)> {
